@@ -1,0 +1,71 @@
+package main
+
+import (
+	"net"
+
+	"github.com/spf13/cobra"
+
+	"github.com/conexor/conexor/internal/app"
+	"github.com/conexor/conexor/internal/config"
+)
+
+func newServeCmd(g *globals) *cobra.Command {
+	var addr string
+	var signingAlg string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the authorization server and MCP gateway (migrates and seeds an empty database)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("addr") {
+				cfg.Addr = addr
+			}
+			if cmd.Flags().Changed("signing-alg") {
+				cfg.SigningAlg = signingAlg
+			}
+			log := g.logger(cfg)
+			ctx := cmd.Context()
+			a, err := app.New(ctx, cfg, log, app.Options{Out: g.out})
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			ln, err := net.Listen("tcp", cfg.Addr)
+			if err != nil {
+				return err
+			}
+			log.Info("conexor listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "database", a.Store.Dialect(),
+				"metadata", cfg.Issuer+"/.well-known/oauth-authorization-server")
+			return a.Serve(ctx, ln)
+		},
+	}
+	def := config.Defaults()
+	cmd.Flags().StringVar(&addr, "addr", def.Addr, "listen address (env CONEXOR_ADDR)")
+	cmd.Flags().StringVar(&signingAlg, "signing-alg", def.SigningAlg, "ES256, RS256 or HS256 (env CONEXOR_SIGNING_ALG)")
+	return cmd
+}
+
+func newMigrateCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "migrate",
+		Short: "Create or update the database tables",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			store, err := app.Open(cmd.Context(), &cfg, g.logger(cfg))
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			cmd.Println("database migrated:", store.Dialect())
+			return nil
+		},
+	}
+}

@@ -1,0 +1,221 @@
+// Package app wires Conexor together: configuration, storage, the authorization server, the
+// browser flow and the MCP gateway, behind one router. cmd/conexor only parses flags and
+// calls it; end-to-end tests build the same App on a random port.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/conexor/conexor/internal/config"
+	"github.com/conexor/conexor/internal/httpx"
+	"github.com/conexor/conexor/provider"
+	"github.com/conexor/conexor/storage"
+)
+
+// App is a running Conexor.
+type App struct {
+	cfg      config.Config
+	log      *slog.Logger
+	Store    *storage.Store
+	Provider *provider.Provider
+	registry *prometheus.Registry
+	handler  http.Handler
+	stopBG   context.CancelFunc
+	// Seeded is set when this start created the demo data.
+	Seeded *SeedResult
+}
+
+// Options are the parts of an App that are not configuration.
+type Options struct {
+	// Out receives the first-start banner (login and curl); nil discards it.
+	Out io.Writer
+	// Now replaces the clock, for tests of expiry.
+	Now func() time.Time
+	// NoSeed skips creating the demo data on an empty database.
+	NoSeed bool
+}
+
+// Open resolves the secret, validates cfg and opens and migrates the database. Admin
+// commands use it; New builds the full server on top.
+func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*storage.Store, error) {
+	msg, err := config.EnsureSecret(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if msg != "" {
+		log.Warn(msg)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	store, err := storage.Open(ctx, cfg.DatabaseURL, storage.WithIssuer(cfg.Issuer))
+	if err != nil {
+		return nil, err
+	}
+	if err := store.Migrate(ctx); err != nil {
+		store.Close()
+		return nil, err
+	}
+	return store, nil
+}
+
+// NewProvider builds the authorization server for cfg on store.
+func NewProvider(ctx context.Context, cfg config.Config, store *storage.Store, log *slog.Logger, reg prometheus.Registerer, now func() time.Time) (*provider.Provider, error) {
+	scopes, err := provider.NewScopes(cfg.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	return provider.New(ctx, provider.Config{
+		Issuer:                cfg.Issuer,
+		Secret:                []byte(cfg.Secret),
+		AccessTokenLifespan:   cfg.AccessTokenTTL,
+		RefreshTokenLifespan:  cfg.RefreshTokenTTL,
+		AuthorizeCodeLifespan: cfg.AuthorizeCodeTTL,
+		SigningAlg:            cfg.SigningAlg,
+		Scopes:                scopes,
+		Now:                   now,
+	}, store, log, provider.NewMetrics(reg))
+}
+
+// New opens everything, seeds an empty database and builds the router.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options) (*App, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Out == nil {
+		opts.Out = io.Discard
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	store, err := Open(ctx, &cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	p, err := NewProvider(ctx, cfg, store, log, reg, opts.Now)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: log, Store: store, Provider: p, registry: reg}
+	if !opts.NoSeed {
+		res, err := Seed(ctx, store, p, cfg)
+		if err != nil {
+			store.Close()
+			return nil, fmt.Errorf("seed demo data: %w", err)
+		}
+		if res != nil {
+			a.Seeded = res
+			res.Print(opts.Out, cfg.Issuer)
+		}
+	}
+	a.handler = a.routes()
+	bg, cancel := context.WithCancel(context.Background())
+	a.stopBG = cancel
+	go p.Keys().Run(bg, 30*time.Second)
+	go a.purge(bg, 10*time.Minute)
+	return a, nil
+}
+
+func (a *App) routes() http.Handler {
+	r := mux.NewRouter()
+	r.SkipClean(true) // never answer a POST with a redirect; odd paths simply do not match
+	r.Use(httpx.Recover(a.log), httpx.NewMetrics(a.registry).Middleware)
+
+	p := a.Provider
+	r.HandleFunc("/api/oauth/token", p.TokenHandler)
+	r.HandleFunc("/api/oauth/revoke", p.RevokeHandler)
+	r.HandleFunc("/api/oauth/introspect", p.IntrospectHandler)
+	r.HandleFunc("/.well-known/jwks.json", p.JWKSHandler).Methods(http.MethodGet, http.MethodHead)
+
+	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	r.HandleFunc("/readyz", a.readyz)
+	r.Handle("/metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))
+	return r
+}
+
+func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := a.Store.Ping(r.Context()); err != nil {
+		a.log.WarnContext(r.Context(), "readiness check failed", "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, "database unreachable\n")
+		return
+	}
+	_, _ = io.WriteString(w, "ready\n")
+}
+
+func (a *App) purge(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			// Keep a day of expired rows so late replays are still recognised as replays.
+			n, err := a.Store.PurgeExpired(ctx, time.Now().Add(-24*time.Hour))
+			if err != nil && ctx.Err() == nil {
+				a.log.Warn("purge expired tokens", "err", err)
+			} else if n > 0 {
+				a.log.Info("purged expired tokens", "rows", n)
+			}
+		}
+	}
+}
+
+// Handler is the whole HTTP surface.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Serve answers on ln until ctx ends, then shuts down gracefully: in-flight requests get up
+// to 20 seconds to finish.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	a.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Close stops background work and closes the database.
+func (a *App) Close() error {
+	a.stopBG()
+	return a.Store.Close()
+}

@@ -1,0 +1,115 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/conexor/conexor/internal/config"
+	"github.com/conexor/conexor/internal/password"
+	"github.com/conexor/conexor/provider"
+	"github.com/conexor/conexor/storage"
+)
+
+// The demo data of DESIGN.md.
+const (
+	DemoOrg        = "acme"
+	DemoServer     = "sales-api"
+	DemoAdminEmail = "admin@acme.test"
+	// DemoRedirectURI is the product page's callback.
+	DemoRedirectURI = "http://localhost:3000/callback"
+)
+
+// SeedResult is what a first start created; secrets appear here once and nowhere else.
+type SeedResult struct {
+	AdminEmail, AdminPassword string
+	PasswordGenerated         bool
+	ScriptClientID            string
+	ScriptClientSecret        string
+	AppClientID               string
+}
+
+// Seed creates, on an empty database only, the demo org acme with its MCP server sales-api,
+// the admin user, a confidential client for the client-credentials curl and a public client
+// for the PKCE steps. It returns nil when the database already had data.
+func Seed(ctx context.Context, store *storage.Store, p *provider.Provider, cfg config.Config) (*SeedResult, error) {
+	n, err := store.CountOrgs(ctx)
+	if err != nil || n > 0 {
+		return nil, err
+	}
+	res := &SeedResult{AdminEmail: DemoAdminEmail, AdminPassword: cfg.AdminPassword}
+	if res.AdminPassword == "" {
+		res.AdminPassword, res.PasswordGenerated = password.Generate(), true
+	}
+	hash, err := password.Hash(res.AdminPassword)
+	if err != nil {
+		return nil, err
+	}
+	err = store.InTx(ctx, func(ctx context.Context) error {
+		org, err := store.CreateOrg(ctx, DemoOrg, "Acme Inc.")
+		if err != nil {
+			return err
+		}
+		srv := &storage.Server{OrgID: org.ID, OrgSlug: org.Slug, Slug: DemoServer, Name: "Sales API",
+			Description: "Demo sales data: customers, products and orders, with how-to skills.", Enabled: true}
+		if err := store.CreateServer(ctx, srv); err != nil {
+			return err
+		}
+		u, err := store.CreateUser(ctx, DemoAdminEmail, hash)
+		if err != nil {
+			return err
+		}
+		if err := store.AddMember(ctx, org.ID, u.ID, storage.RoleAdmin); err != nil {
+			return err
+		}
+		script, secret, err := p.CreateClient(ctx, provider.ClientSpec{
+			ServerID: srv.ID, Name: "Demo script",
+			Scopes:     []string{provider.ScopeToolsRead, provider.ScopeToolsExecute, provider.ScopeResourcesRead, provider.ScopeServerRead},
+			GrantTypes: []string{"client_credentials"},
+		})
+		if err != nil {
+			return err
+		}
+		appClient, _, err := p.CreateClient(ctx, provider.ClientSpec{
+			ServerID: srv.ID, Name: "Demo app", Public: true,
+			Scopes:       []string{provider.ScopeToolsRead, provider.ScopeToolsExecute, provider.ScopeResourcesRead, provider.ScopeServerRead},
+			GrantTypes:   []string{"authorization_code", "refresh_token"},
+			RedirectURIs: []string{DemoRedirectURI},
+		})
+		if err != nil {
+			return err
+		}
+		res.ScriptClientID, res.ScriptClientSecret, res.AppClientID = script.ID, secret, appClient.ID
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// Print writes the first-start banner: how to log in and a curl that works as pasted.
+func (r *SeedResult) Print(w io.Writer, issuer string) {
+	pw := r.AdminPassword
+	if !r.PasswordGenerated {
+		pw = "(the password in CONEXOR_ADMIN_PASSWORD)"
+	}
+	fmt.Fprintf(w, `
+Conexor is set up with demo data (shown once; secrets are stored only as hashes):
+  org acme, MCP server %s/mcp/%s/%s
+  log in at %s/login as %s with password %s
+
+  Client credentials (confidential client "Demo script"):
+    client_id:     %s
+    client_secret: %s
+
+    curl -X POST %s/api/oauth/token -d "grant_type=client_credentials" -d "client_id=%s" -d "client_secret=%s" -d "scope=mcp:tools:read mcp:tools:execute"
+
+  Authorization code + PKCE (public client "Demo app", redirect %s):
+    client_id:     %s
+
+`, issuer, DemoOrg, DemoServer, issuer, r.AdminEmail, pw,
+		r.ScriptClientID, r.ScriptClientSecret,
+		issuer, r.ScriptClientID, r.ScriptClientSecret,
+		DemoRedirectURI, r.AppClientID)
+}

@@ -1,0 +1,205 @@
+// Package config is Conexor's typed configuration: defaults, an optional YAML file, then
+// CONEXOR_* environment variables and command-line flags, checked by one Validate pass that
+// reports every problem at once.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/conexor/conexor/provider"
+)
+
+// Config is everything `conexor serve` can be told.
+type Config struct {
+	// Issuer is the public base URL: no path, no trailing slash. Tokens carry it as iss.
+	Issuer string `yaml:"issuer"`
+	// Addr is the listen address.
+	Addr string `yaml:"addr"`
+	// DatabaseURL is sqlite://PATH, sqlite://:memory: or postgres://...
+	DatabaseURL string `yaml:"database_url"`
+	// Secret is the system secret (>= 32 bytes) every key is derived from.
+	Secret string `yaml:"secret"`
+	// AdminPassword is the demo admin's password on first start; generated if empty.
+	AdminPassword string `yaml:"admin_password"`
+
+	AccessTokenTTL   time.Duration `yaml:"access_token_ttl"`
+	RefreshTokenTTL  time.Duration `yaml:"refresh_token_ttl"`
+	AuthorizeCodeTTL time.Duration `yaml:"authorize_code_ttl"`
+	// SigningAlg is ES256 (default), RS256 or HS256.
+	SigningAlg string `yaml:"signing_alg"`
+
+	// Scopes adds scopes to the five built-in ones.
+	Scopes []provider.Scope `yaml:"scopes"`
+
+	// Upstreams configures proxied servers by "org/server": headers sent upstream (API
+	// keys). They are never shown back through any API.
+	Upstreams map[string]Upstream `yaml:"upstreams"`
+
+	// CIMDAllowPrivate lets client metadata documents be fetched from loopback and private
+	// addresses. For tests only.
+	CIMDAllowPrivate bool `yaml:"cimd_allow_private"`
+
+	// LogLevel is debug, info, warn or error; LogFormat text or json.
+	LogLevel  string `yaml:"log_level"`
+	LogFormat string `yaml:"log_format"`
+}
+
+// Upstream is the configuration of one proxied MCP server.
+type Upstream struct {
+	Headers map[string]string `yaml:"headers"`
+}
+
+// Defaults returns the configuration with every default filled in.
+func Defaults() Config {
+	return Config{
+		Issuer:           "http://localhost:8080",
+		Addr:             ":8080",
+		DatabaseURL:      "sqlite://conexor.db",
+		AccessTokenTTL:   time.Hour,
+		RefreshTokenTTL:  30 * 24 * time.Hour,
+		AuthorizeCodeTTL: 10 * time.Minute,
+		SigningAlg:       provider.AlgES256,
+		LogLevel:         "info",
+		LogFormat:        "text",
+	}
+}
+
+// LoadFile merges a YAML file over cfg. Unknown keys are errors: a typo in a security
+// setting must not be silently ignored.
+func LoadFile(cfg *Config, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	defer f.Close()
+	dec := yaml.NewDecoder(f)
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) { // an empty file is fine
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	return nil
+}
+
+// IsSQLite reports whether the database is the embedded SQLite.
+func (c *Config) IsSQLite() bool { return strings.HasPrefix(c.DatabaseURL, "sqlite://") }
+
+// SQLitePath is the file of a sqlite:// URL ("" for :memory: or Postgres).
+func (c *Config) SQLitePath() string {
+	if !c.IsSQLite() {
+		return ""
+	}
+	p := strings.TrimPrefix(c.DatabaseURL, "sqlite://")
+	if p == ":memory:" {
+		return ""
+	}
+	return p
+}
+
+// Validate reports every problem at once.
+func (c *Config) Validate() error {
+	var problems []string
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+
+	if u, err := url.Parse(c.Issuer); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		add("issuer %q must be an absolute http(s) URL such as http://localhost:8080", c.Issuer)
+	} else {
+		if u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.Fragment != "" {
+			add("issuer %q must have no path, query or fragment (clients derive the metadata URL from it)", c.Issuer)
+		}
+		if strings.HasSuffix(c.Issuer, "/") {
+			add("issuer %q must not end with a slash (it must be byte-identical everywhere it appears)", c.Issuer)
+		}
+		if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+			add("issuer %q uses http on a non-loopback host; use https (RFC 9700)", c.Issuer)
+		}
+	}
+	if c.Addr == "" {
+		add("addr must not be empty (e.g. :8080)")
+	}
+	switch {
+	case c.IsSQLite():
+		if strings.TrimPrefix(c.DatabaseURL, "sqlite://") == "" {
+			add("database_url %q needs a path: sqlite://conexor.db", c.DatabaseURL)
+		}
+	case strings.HasPrefix(c.DatabaseURL, "postgres://"), strings.HasPrefix(c.DatabaseURL, "postgresql://"):
+		if c.Secret == "" {
+			add("a secret is required with Postgres: set CONEXOR_SECRET to at least 32 random bytes (e.g. openssl rand -base64 48); every replica must share it")
+		}
+	default:
+		add("database_url must start with sqlite:// or postgres:// (got %q)", redact(c.DatabaseURL))
+	}
+	if c.Secret != "" && len(c.Secret) < 32 {
+		add("secret must be at least 32 bytes (got %d); generate one with: openssl rand -base64 48", len(c.Secret))
+	}
+	if c.AccessTokenTTL < time.Minute || c.AccessTokenTTL > 24*time.Hour {
+		add("access_token_ttl %s must be between 1m and 24h", c.AccessTokenTTL)
+	}
+	if c.RefreshTokenTTL < c.AccessTokenTTL {
+		add("refresh_token_ttl %s must be at least access_token_ttl %s", c.RefreshTokenTTL, c.AccessTokenTTL)
+	}
+	if c.AuthorizeCodeTTL <= 0 || c.AuthorizeCodeTTL > 10*time.Minute {
+		add("authorize_code_ttl %s must be more than 0 and at most 10m (RFC 6749 4.1.2)", c.AuthorizeCodeTTL)
+	}
+	switch c.SigningAlg {
+	case provider.AlgES256, provider.AlgRS256, provider.AlgHS256:
+	default:
+		add("signing_alg %q must be ES256, RS256 or HS256", c.SigningAlg)
+	}
+	if _, err := provider.NewScopes(c.Scopes); err != nil {
+		add("scopes: %v", err)
+	}
+	for path, up := range c.Upstreams {
+		if parts := strings.Split(path, "/"); len(parts) != 2 || parts[0] == "" || parts[1] == "" {
+			add("upstreams: key %q must be ORG/SERVER", path)
+		}
+		for h := range up.Headers {
+			if strings.TrimSpace(h) == "" || strings.ContainsAny(h, " :\r\n") {
+				add("upstreams %s: %q is not a valid header name", path, h)
+			}
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log_level %q must be debug, info, warn or error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		add("log_format %q must be text or json", c.LogFormat)
+	}
+	if len(problems) > 0 {
+		return &Error{Problems: problems}
+	}
+	return nil
+}
+
+// Error lists every configuration problem.
+type Error struct{ Problems []string }
+
+func (e *Error) Error() string {
+	return "invalid configuration:\n  - " + strings.Join(e.Problems, "\n  - ")
+}
+
+func isLoopbackHost(h string) bool {
+	return h == "localhost" || h == "127.0.0.1" || h == "::1" || strings.HasSuffix(h, ".localhost")
+}
+
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable)"
+	}
+	if u.User != nil {
+		u.User = url.User(u.User.Username())
+	}
+	return u.String()
+}

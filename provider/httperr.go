@@ -1,0 +1,114 @@
+package provider
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/ory/fosite"
+)
+
+// MaxFormBytes caps every OAuth request body. Real token, revocation and introspection
+// requests are a few hundred bytes.
+const MaxFormBytes = 64 << 10
+
+// OAuthError is an RFC 6749 section 5.2 error response.
+type OAuthError struct {
+	Status      int    `json:"-"`
+	Code        string `json:"error"`
+	Description string `json:"error_description,omitempty"`
+}
+
+func (e *OAuthError) Error() string { return e.Code + ": " + e.Description }
+
+func oauthErr(status int, code, description string) *OAuthError {
+	return &OAuthError{Status: status, Code: code, Description: description}
+}
+
+// WriteOAuthError writes an RFC 6749 JSON error with no-store caching. A 401 invalid_client
+// answered to a client that used HTTP Basic carries WWW-Authenticate: Basic (RFC 6749 5.2).
+func WriteOAuthError(w http.ResponseWriter, r *http.Request, e *OAuthError) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json;charset=UTF-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	if e.Status == http.StatusUnauthorized && e.Code == "invalid_client" {
+		if _, _, ok := r.BasicAuth(); ok {
+			h.Set("WWW-Authenticate", `Basic realm="conexor", charset="UTF-8"`)
+		}
+	}
+	w.WriteHeader(e.Status)
+	_ = json.NewEncoder(w).Encode(e)
+}
+
+// toOAuthError converts a fosite error. Internal details stay in fosite's debug field, which
+// is logged and never sent.
+func toOAuthError(err error) *OAuthError {
+	var oe *OAuthError
+	if errors.As(err, &oe) {
+		return oe
+	}
+	rfc := fosite.ErrorToRFC6749Error(err)
+	status := rfc.StatusCode()
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	desc := rfc.GetDescription()
+	if rfc.ErrorField == fosite.ErrServerError.ErrorField {
+		desc = "The server could not complete the request. Try again later."
+	}
+	return oauthErr(status, rfc.ErrorField, desc)
+}
+
+// debugOf returns fosite's internal detail of an error, for logs only.
+func debugOf(err error) string {
+	rfc := fosite.ErrorToRFC6749Error(err)
+	parts := []string{}
+	if rfc.DebugField != "" {
+		parts = append(parts, rfc.DebugField)
+	}
+	if c := rfc.Cause(); c != nil {
+		parts = append(parts, c.Error())
+	}
+	return strings.Join(parts, "; ")
+}
+
+// parseOAuthForm enforces what every OAuth POST endpoint needs before fosite sees it:
+// POST only, a form content type, a capped body, no repeated parameters (RFC 6749 3.1).
+func parseOAuthForm(w http.ResponseWriter, r *http.Request, endpoint string) *OAuthError {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return oauthErr(http.StatusMethodNotAllowed, "invalid_request",
+			fmt.Sprintf("The %s endpoint accepts only POST with an application/x-www-form-urlencoded body; this request used %s.", endpoint, r.Method))
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		got := r.Header.Get("Content-Type")
+		if got == "" {
+			got = "none"
+		}
+		return oauthErr(http.StatusBadRequest, "invalid_request",
+			fmt.Sprintf("Send the parameters as Content-Type: application/x-www-form-urlencoded (RFC 6749); this request's content type was %s.", got))
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return oauthErr(http.StatusRequestEntityTooLarge, "invalid_request",
+				fmt.Sprintf("The request body is larger than %d KiB.", MaxFormBytes>>10))
+		}
+		return oauthErr(http.StatusBadRequest, "invalid_request", "The request body is not a valid application/x-www-form-urlencoded form.")
+	}
+	if len(r.PostForm) == 0 {
+		return oauthErr(http.StatusBadRequest, "invalid_request", "The request body is empty; send the parameters in an application/x-www-form-urlencoded body.")
+	}
+	for k, v := range r.PostForm {
+		if len(v) > 1 && k != "resource" {
+			return oauthErr(http.StatusBadRequest, "invalid_request", fmt.Sprintf("The parameter %q was sent more than once.", k))
+		}
+	}
+	return nil
+}

@@ -1,0 +1,345 @@
+package provider
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/conexor/conexor/storage"
+)
+
+// Signing algorithms Conexor can issue access tokens with.
+const (
+	AlgES256 = "ES256"
+	AlgRS256 = "RS256"
+	AlgHS256 = "HS256"
+)
+
+// KeyStore is the part of storage the keyring needs.
+type KeyStore interface {
+	SigningKeys(ctx context.Context) ([]storage.SigningKey, error)
+	AddSigningKey(ctx context.Context, k *storage.SigningKey) error
+	DeleteSigningKey(ctx context.Context, kid string) error
+}
+
+// ErrUnknownKey means a token names a kid this server never had or has already dropped.
+var ErrUnknownKey = errors.New("unknown signing key")
+
+type signingKey struct {
+	kid       string
+	alg       jose.SignatureAlgorithm
+	private   jose.JSONWebKey
+	verify    any // public key, or the HMAC secret for HS256
+	public    *jose.JSONWebKey
+	retiredAt *time.Time
+	signer    jose.Signer
+}
+
+// Keyring holds the JWT signing keys. Keys live in the database, the private half sealed
+// with a key derived from the system secret, so every replica signs and verifies with the
+// same keys and a restart loses none. A retired key stays published until every token it
+// signed has expired (retirement + the longest access-token lifetime).
+type Keyring struct {
+	store    KeyStore
+	alg      jose.SignatureAlgorithm
+	aead     cipher.AEAD
+	maxTTL   time.Duration
+	now      func() time.Time
+	log      *slog.Logger
+	reloadMu sync.Mutex
+
+	mu         sync.RWMutex
+	current    *signingKey
+	byKID      map[string]*signingKey
+	lastReload time.Time
+}
+
+// NewKeyring prepares a keyring; call Init before use.
+func NewKeyring(store KeyStore, alg string, systemSecret []byte, maxTokenTTL time.Duration, log *slog.Logger, now func() time.Time) (*Keyring, error) {
+	switch alg {
+	case AlgES256, AlgRS256, AlgHS256:
+	default:
+		return nil, fmt.Errorf("signing algorithm %q is not supported (use ES256, RS256 or HS256)", alg)
+	}
+	block, err := aes.NewCipher(DeriveKey(systemSecret, "signing-keys/v1"))
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Keyring{store: store, alg: jose.SignatureAlgorithm(alg), aead: aead, maxTTL: maxTokenTTL, now: now, log: log, byKID: map[string]*signingKey{}}, nil
+}
+
+// Init loads the keys and creates the first one (or one of the configured algorithm) if
+// there is no current key to sign with.
+func (k *Keyring) Init(ctx context.Context) error {
+	if err := k.Reload(ctx); err != nil {
+		return err
+	}
+	k.mu.RLock()
+	cur := k.current
+	k.mu.RUnlock()
+	if cur != nil && cur.alg == k.alg {
+		return nil
+	}
+	_, err := k.Rotate(ctx)
+	return err
+}
+
+// Rotate creates a new current key; older keys are retired but stay published.
+func (k *Keyring) Rotate(ctx context.Context) (string, error) {
+	row, err := k.generate()
+	if err != nil {
+		return "", err
+	}
+	if err := k.store.AddSigningKey(ctx, row); err != nil {
+		return "", fmt.Errorf("store signing key: %w", err)
+	}
+	k.log.Info("signing key created", "kid", row.KID, "alg", row.Alg)
+	return row.KID, k.Reload(ctx)
+}
+
+func (k *Keyring) generate() (*storage.SigningKey, error) {
+	kid := RandomToken(12)
+	var priv any
+	var err error
+	switch k.alg {
+	case jose.ES256:
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case jose.RS256:
+		priv, err = rsa.GenerateKey(rand.Reader, 2048)
+	case jose.HS256:
+		b := make([]byte, 32)
+		_, err = rand.Read(b)
+		priv = b
+	}
+	if err != nil {
+		return nil, err
+	}
+	jwk := jose.JSONWebKey{Key: priv, KeyID: kid, Algorithm: string(k.alg), Use: "sig"}
+	privJSON, err := jwk.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	row := &storage.SigningKey{KID: kid, Alg: string(k.alg), Sealed: k.seal(privJSON, kid)}
+	if k.alg != jose.HS256 {
+		pubJSON, err := jwk.Public().MarshalJSON()
+		if err != nil {
+			return nil, err
+		}
+		row.PublicJWK = string(pubJSON)
+	}
+	return row, nil
+}
+
+func (k *Keyring) seal(plain []byte, kid string) []byte {
+	nonce := make([]byte, k.aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		panic("crypto/rand: " + err.Error())
+	}
+	return k.aead.Seal(nonce, nonce, plain, []byte(kid))
+}
+
+func (k *Keyring) open(sealed []byte, kid string) ([]byte, error) {
+	n := k.aead.NonceSize()
+	if len(sealed) < n {
+		return nil, errors.New("sealed key too short")
+	}
+	return k.aead.Open(nil, sealed[:n], sealed[n:], []byte(kid))
+}
+
+// Reload reads the keys from the database (other replicas or `conexor keys rotate` may have
+// added one) and deletes retired keys no token can still need.
+func (k *Keyring) Reload(ctx context.Context) error {
+	k.reloadMu.Lock()
+	defer k.reloadMu.Unlock()
+	rows, err := k.store.SigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("load signing keys: %w", err)
+	}
+	now := k.now()
+	byKID := map[string]*signingKey{}
+	var current *signingKey
+	for _, row := range rows {
+		if row.RetiredAt != nil && now.Sub(*row.RetiredAt) > k.maxTTL+time.Minute {
+			if err := k.store.DeleteSigningKey(ctx, row.KID); err != nil {
+				k.log.Warn("could not delete expired signing key", "kid", row.KID, "err", err)
+			}
+			continue
+		}
+		sk, err := k.decode(row)
+		if err != nil {
+			// A key sealed with another secret: refuse loudly rather than sign with nothing.
+			return fmt.Errorf("signing key %s: %w (was CONEXOR_SECRET changed?)", row.KID, err)
+		}
+		byKID[sk.kid] = sk
+		if row.RetiredAt == nil && (current == nil) {
+			current = sk
+		}
+	}
+	k.mu.Lock()
+	k.byKID, k.current, k.lastReload = byKID, current, now
+	k.mu.Unlock()
+	return nil
+}
+
+func (k *Keyring) decode(row storage.SigningKey) (*signingKey, error) {
+	plain, err := k.open(row.Sealed, row.KID)
+	if err != nil {
+		return nil, errors.New("cannot unseal private key")
+	}
+	var jwk jose.JSONWebKey
+	if err := jwk.UnmarshalJSON(plain); err != nil {
+		return nil, err
+	}
+	sk := &signingKey{kid: row.KID, alg: jose.SignatureAlgorithm(row.Alg), private: jwk, retiredAt: row.RetiredAt}
+	if sk.alg == jose.HS256 {
+		sk.verify = jwk.Key
+	} else {
+		pub := jwk.Public()
+		sk.public = &pub
+		sk.verify = pub.Key
+	}
+	opts := (&jose.SignerOptions{}).WithType("at+jwt")
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: sk.alg, Key: jwk}, opts)
+	if err != nil {
+		return nil, err
+	}
+	sk.signer = signer
+	return sk, nil
+}
+
+// Run reloads the keys every interval until ctx ends, so a rotation made elsewhere is used.
+func (k *Keyring) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := k.Reload(ctx); err != nil && ctx.Err() == nil {
+				k.log.Error("reload signing keys", "err", err)
+			}
+		}
+	}
+}
+
+// Sign serialises claims as a compact JWS with the current key, header typ "at+jwt" and kid.
+func (k *Keyring) Sign(claims map[string]any) (token, kid string, err error) {
+	k.mu.RLock()
+	cur := k.current
+	k.mu.RUnlock()
+	if cur == nil {
+		return "", "", errors.New("no current signing key")
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", "", err
+	}
+	jws, err := cur.signer.Sign(payload)
+	if err != nil {
+		return "", "", err
+	}
+	token, err = jws.CompactSerialize()
+	return token, cur.kid, err
+}
+
+// Verified is a token whose signature checked out.
+type Verified struct {
+	KID     string
+	Type    string
+	Payload []byte
+}
+
+// Verify checks a compact JWS against the key its kid names. The algorithm must be the
+// key's own: a token cannot pick HS256 and be "verified" with a public key as HMAC secret,
+// and "none" is never accepted. An unknown kid triggers at most one reload per second.
+func (k *Keyring) Verify(ctx context.Context, token string) (*Verified, error) {
+	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256, jose.RS256, jose.HS256})
+	if err != nil {
+		return nil, fmt.Errorf("malformed token: %w", err)
+	}
+	if len(jws.Signatures) != 1 {
+		return nil, errors.New("malformed token: want exactly one signature")
+	}
+	h := jws.Signatures[0].Protected
+	sk := k.key(h.KeyID)
+	if sk == nil && h.KeyID != "" {
+		k.mu.RLock()
+		stale := k.now().Sub(k.lastReload) > time.Second
+		k.mu.RUnlock()
+		if stale {
+			if err := k.Reload(ctx); err != nil {
+				return nil, err
+			}
+			sk = k.key(h.KeyID)
+		}
+	}
+	if sk == nil {
+		return nil, ErrUnknownKey
+	}
+	if jose.SignatureAlgorithm(h.Algorithm) != sk.alg {
+		return nil, fmt.Errorf("token algorithm %q does not match key %s", h.Algorithm, sk.kid)
+	}
+	payload, err := jws.Verify(sk.verify)
+	if err != nil {
+		return nil, errors.New("signature invalid")
+	}
+	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
+	return &Verified{KID: sk.kid, Type: typ, Payload: payload}, nil
+}
+
+func (k *Keyring) key(kid string) *signingKey {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.byKID[kid]
+}
+
+// JWKS returns the public keys to publish: the current key and retired keys whose tokens
+// may not have expired yet. HS256 keys are secret and never published.
+func (k *Keyring) JWKS() jose.JSONWebKeySet {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
+	if k.current != nil && k.current.public != nil {
+		set.Keys = append(set.Keys, *k.current.public)
+	}
+	for _, sk := range k.byKID {
+		if sk == k.current || sk.public == nil {
+			continue
+		}
+		set.Keys = append(set.Keys, *sk.public)
+	}
+	return set
+}
+
+// CurrentKID names the key new tokens are signed with.
+func (k *Keyring) CurrentKID() string {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	if k.current == nil {
+		return ""
+	}
+	return k.current.kid
+}

@@ -1,0 +1,234 @@
+// Package provider is Conexor's OAuth 2.0 authorization server: fosite composed with
+// Conexor's token strategy, scope registry, resource (audience) rules and signing keys, and
+// the HTTP handlers of the token, revocation, introspection, registration and metadata
+// endpoints.
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/token/hmac"
+
+	"github.com/conexor/conexor/storage"
+)
+
+// Config is what the provider needs from Conexor's configuration.
+type Config struct {
+	// Issuer is the public base URL, no path and no trailing slash (e.g. http://localhost:8080).
+	Issuer string
+	// Secret is the system secret (>= 32 bytes); every key is derived from it.
+	Secret                []byte
+	AccessTokenLifespan   time.Duration
+	RefreshTokenLifespan  time.Duration
+	AuthorizeCodeLifespan time.Duration
+	SigningAlg            string
+	Scopes                *Scopes
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Provider is the authorization server.
+type Provider struct {
+	cfg      Config
+	store    *storage.Store
+	oauth    *fosite.Fosite
+	fcfg     *fosite.Config
+	keys     *Keyring
+	strategy *TokenStrategy
+	hasher   *SecretHasher
+	log      *slog.Logger
+	metrics  *Metrics
+	now      func() time.Time
+}
+
+// New composes fosite from an explicit list of grants (never ComposeAllEnabled, which turns
+// on implicit, password and OIDC flows) and loads or creates the signing keys.
+func New(ctx context.Context, cfg Config, store *storage.Store, log *slog.Logger, metrics *Metrics) (*Provider, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if len(cfg.Secret) < 32 {
+		return nil, errors.New("provider: the system secret must be at least 32 bytes")
+	}
+	if cfg.Scopes == nil {
+		s, _ := NewScopes(nil)
+		cfg.Scopes = s
+	}
+	if metrics == nil {
+		metrics = NewMetrics(nil)
+	}
+	cfg.Issuer = strings.TrimRight(cfg.Issuer, "/")
+	keys, err := NewKeyring(store, cfg.SigningAlg, cfg.Secret, cfg.AccessTokenLifespan, log, cfg.Now)
+	if err != nil {
+		return nil, err
+	}
+	if err := keys.Init(ctx); err != nil {
+		return nil, err
+	}
+	hasher := NewSecretHasher(cfg.Secret)
+	fcfg := &fosite.Config{
+		AccessTokenLifespan:            cfg.AccessTokenLifespan,
+		RefreshTokenLifespan:           cfg.RefreshTokenLifespan,
+		AuthorizeCodeLifespan:          cfg.AuthorizeCodeLifespan,
+		GlobalSecret:                   DeriveKey(cfg.Secret, "fosite-hmac/v1"),
+		AccessTokenIssuer:              cfg.Issuer,
+		TokenURL:                       cfg.Issuer + "/api/oauth/token",
+		ScopeStrategy:                  ExactScopeStrategy,
+		AudienceMatchingStrategy:       AudienceStrategy,
+		ClientSecretsHasher:            hasher,
+		EnforcePKCE:                    true,
+		EnablePKCEPlainChallengeMethod: false,
+		RefreshTokenScopes:             []string{},
+		SendDebugMessagesToClients:     false,
+		MinParameterEntropy:            8,
+		RedirectSecureChecker:          fosite.IsRedirectURISecure, // custom schemes (cursor://) are how native MCP clients receive codes
+	}
+	strategy := &TokenStrategy{
+		CoreStrategy: oauth2.NewHMACSHAStrategy(&hmac.HMACStrategy{Config: fcfg}, fcfg),
+		keys:         keys,
+		issuer:       cfg.Issuer,
+		now:          cfg.Now,
+	}
+	oauth := compose.Compose(fcfg, store, strategy,
+		compose.OAuth2AuthorizeExplicitFactory,
+		compose.OAuth2PKCEFactory, // must follow the explicit factory
+		compose.OAuth2ClientCredentialsGrantFactory,
+		compose.OAuth2RefreshTokenGrantFactory,
+		compose.OAuth2TokenRevocationFactory,
+		compose.OAuth2TokenIntrospectionFactory,
+	)
+	return &Provider{
+		cfg: cfg, store: store, oauth: oauth.(*fosite.Fosite), fcfg: fcfg, keys: keys, strategy: strategy,
+		hasher: hasher, log: log, metrics: metrics, now: cfg.Now,
+	}, nil
+}
+
+// AudienceStrategy is fosite's AudienceMatchingStrategy: exact string match. A client bound
+// to a server may only get that server's URL; fosite's default prefix match would let an
+// allowed "https://host/" admit every server on the host. An unbound (dynamically
+// registered) client has no audience list: its resource was validated against the known
+// servers before fosite saw it.
+func AudienceStrategy(haystack, needle []string) error {
+	if len(haystack) == 0 {
+		return nil
+	}
+	for _, n := range needle {
+		if !ExactScopeStrategy(haystack, n) {
+			return fosite.ErrInvalidRequest.WithHintf("Requested audience '%s' has not been whitelisted by the OAuth 2.0 Client.", n)
+		}
+	}
+	return nil
+}
+
+// OAuth2 exposes the composed fosite provider to the consent flow.
+func (p *Provider) OAuth2() *fosite.Fosite { return p.oauth }
+
+// Keys exposes the keyring (JWKS, rotation, background reload).
+func (p *Provider) Keys() *Keyring { return p.keys }
+
+// Hasher hashes client secrets.
+func (p *Provider) Hasher() *SecretHasher { return p.hasher }
+
+// Scopes is the scope registry.
+func (p *Provider) Scopes() *Scopes { return p.cfg.Scopes }
+
+// Issuer is the configured base URL.
+func (p *Provider) Issuer() string { return p.cfg.Issuer }
+
+// Config returns the provider's configuration.
+func (p *Provider) Config() Config { return p.cfg }
+
+// Metrics returns the provider's metrics.
+func (p *Provider) Metrics() *Metrics { return p.metrics }
+
+// VerifyAccessToken checks an access token's signature, typ, issuer and expiry. Audience
+// and revocation are checked by the resource server.
+func (p *Provider) VerifyAccessToken(ctx context.Context, token string) (*Claims, error) {
+	return p.strategy.VerifyAccessToken(ctx, token)
+}
+
+// AccessTokenSignature returns the part of an access token that storage keys it by.
+func (p *Provider) AccessTokenSignature(token string) string {
+	return p.strategy.AccessTokenSignature(context.Background(), token)
+}
+
+// ResourceURL is the canonical URL of org/server.
+func (p *Provider) ResourceURL(org, server string) string {
+	return storage.ResourceURL(p.cfg.Issuer, org, server)
+}
+
+// ErrInvalidTarget is RFC 8707's error for a resource that is unknown or not allowed.
+var ErrInvalidTarget = &fosite.RFC6749Error{
+	ErrorField:       "invalid_target",
+	DescriptionField: "The requested resource is invalid, unknown, or not allowed for this client.",
+	CodeField:        400,
+}
+
+// CanonicalResource normalises an RFC 8707 resource indicator: scheme and host lower-case,
+// default ports dropped, no fragment, no query, no trailing slash. It returns the canonical
+// URL and the org and server it names, or ErrInvalidTarget with a reason.
+func (p *Provider) CanonicalResource(raw string) (canonical, org, server string, err error) {
+	fail := func(why string) (string, string, string, error) {
+		return "", "", "", ErrInvalidTarget.WithHint(why)
+	}
+	u, perr := url.Parse(strings.TrimSpace(raw))
+	if perr != nil || !u.IsAbs() || u.Host == "" {
+		return fail("The resource must be an absolute URL such as " + p.ResourceURL("acme", "sales-api") + ".")
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return fail("The resource must not contain a fragment (RFC 8707).")
+	}
+	if u.RawQuery != "" || u.User != nil {
+		return fail("The resource must not contain a query or user info.")
+	}
+	iss, _ := url.Parse(p.cfg.Issuer)
+	scheme := strings.ToLower(u.Scheme)
+	host := strings.ToLower(u.Hostname())
+	port := u.Port()
+	if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
+		port = ""
+	}
+	hostport := host
+	if port != "" {
+		hostport = host + ":" + port
+	}
+	if scheme != strings.ToLower(iss.Scheme) || hostport != strings.ToLower(iss.Host) {
+		return fail(fmt.Sprintf("The resource must be an MCP server of this authorization server (%s/mcp/{org}/{server}).", p.cfg.Issuer))
+	}
+	path := strings.TrimSuffix(u.EscapedPath(), "/")
+	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	if len(parts) != 3 || parts[0] != "mcp" || parts[1] == "" || parts[2] == "" ||
+		strings.ContainsAny(parts[1]+parts[2], "%;") || parts[1] == ".." || parts[2] == ".." || parts[1] == "." || parts[2] == "." {
+		return fail(fmt.Sprintf("The resource must have the form %s/mcp/{org}/{server}.", p.cfg.Issuer))
+	}
+	return p.ResourceURL(parts[1], parts[2]), parts[1], parts[2], nil
+}
+
+// ResolveResource canonicalises a resource indicator and finds its server; unknown servers
+// are invalid_target.
+func (p *Provider) ResolveResource(ctx context.Context, raw string) (string, *storage.Server, error) {
+	canonical, org, server, err := p.CanonicalResource(raw)
+	if err != nil {
+		return "", nil, err
+	}
+	srv, err := p.store.ServerByPath(ctx, org, server)
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", nil, ErrInvalidTarget.WithHintf("No MCP server is registered at %s.", canonical)
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	return canonical, srv, nil
+}

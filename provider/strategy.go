@@ -1,0 +1,166 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+)
+
+// Claims are the RFC 9068 claims of a Conexor access token.
+type Claims struct {
+	Issuer   string   `json:"iss"`
+	Subject  string   `json:"sub"`
+	Audience Audience `json:"aud"`
+	ClientID string   `json:"client_id"`
+	Scope    string   `json:"scope"`
+	IssuedAt int64    `json:"iat"`
+	Expiry   int64    `json:"exp"`
+	JTI      string   `json:"jti"`
+}
+
+// Scopes splits the scope claim.
+func (c *Claims) Scopes() []string { return strings.Fields(c.Scope) }
+
+// Audience is the aud claim: a string on the wire when there is one value (RFC 9068
+// examples, and what most resource servers expect), an array otherwise.
+type Audience []string
+
+// MarshalJSON emits a single audience as a string.
+func (a Audience) MarshalJSON() ([]byte, error) {
+	if len(a) == 1 {
+		return json.Marshal(a[0])
+	}
+	return json.Marshal([]string(a))
+}
+
+// UnmarshalJSON accepts a string or an array.
+func (a *Audience) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*a = Audience{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return err
+	}
+	*a = many
+	return nil
+}
+
+// Errors a token can fail verification with.
+var (
+	ErrTokenExpired   = errors.New("token expired")
+	ErrTokenWrongType = errors.New("token is not an access token (typ must be at+jwt)")
+	ErrTokenIssuer    = errors.New("token issuer is not this server")
+)
+
+// TokenStrategy issues access tokens as RFC 9068 JWTs and leaves authorization codes and
+// refresh tokens to fosite's opaque HMAC strategy. It builds the claims fresh for every
+// token, so a refreshed token gets its own iat and jti (fosite #774 keeps the old ones).
+type TokenStrategy struct {
+	oauth2.CoreStrategy // HMAC: codes and refresh tokens
+	keys                *Keyring
+	issuer              string
+	now                 func() time.Time
+}
+
+var _ oauth2.CoreStrategy = (*TokenStrategy)(nil)
+
+// AccessTokenSignature implements oauth2.AccessTokenStrategy: a JWT's signature is its third
+// segment (only a hash of it is stored).
+func (s *TokenStrategy) AccessTokenSignature(_ context.Context, token string) string {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	return parts[2]
+}
+
+// GenerateAccessToken implements oauth2.AccessTokenStrategy.
+func (s *TokenStrategy) GenerateAccessToken(_ context.Context, r fosite.Requester) (string, string, error) {
+	sess, ok := r.GetSession().(*Session)
+	if !ok {
+		return "", "", errors.New("provider: unexpected session type")
+	}
+	iat := sess.IssuedAt
+	if iat.IsZero() {
+		iat = s.now().UTC().Truncate(time.Second)
+	}
+	exp := sess.GetExpiresAt(fosite.AccessToken)
+	if exp.IsZero() {
+		return "", "", errors.New("provider: access token expiry not set")
+	}
+	sub := sess.Subject
+	if sub == "" {
+		sub = r.GetClient().GetID()
+	}
+	claims := Claims{
+		Issuer:   s.issuer,
+		Subject:  sub,
+		Audience: Audience(r.GetGrantedAudience()),
+		ClientID: r.GetClient().GetID(),
+		Scope:    strings.Join(r.GetGrantedScopes(), " "),
+		IssuedAt: iat.Unix(),
+		Expiry:   exp.Unix(),
+		JTI:      RandomToken(16),
+	}
+	m, err := claimsMap(claims)
+	if err != nil {
+		return "", "", err
+	}
+	token, _, err := s.keys.Sign(m)
+	if err != nil {
+		return "", "", err
+	}
+	return token, s.AccessTokenSignature(context.Background(), token), nil
+}
+
+func claimsMap(c Claims) (map[string]any, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	return m, json.Unmarshal(b, &m)
+}
+
+// ValidateAccessToken implements oauth2.AccessTokenStrategy (used by introspection).
+func (s *TokenStrategy) ValidateAccessToken(ctx context.Context, _ fosite.Requester, token string) error {
+	_, err := s.VerifyAccessToken(ctx, token)
+	if errors.Is(err, ErrTokenExpired) {
+		return fosite.ErrTokenExpired.WithWrap(err)
+	}
+	if err != nil {
+		return fosite.ErrTokenSignatureMismatch.WithWrap(err)
+	}
+	return nil
+}
+
+// VerifyAccessToken checks signature (by kid), typ, issuer and expiry, and returns the claims.
+// Audience and revocation are the resource server's to check.
+func (s *TokenStrategy) VerifyAccessToken(ctx context.Context, token string) (*Claims, error) {
+	v, err := s.keys.Verify(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.EqualFold(v.Type, "at+jwt") && !strings.EqualFold(v.Type, "application/at+jwt") {
+		return nil, ErrTokenWrongType
+	}
+	var c Claims
+	if err := json.Unmarshal(v.Payload, &c); err != nil {
+		return nil, errors.New("malformed claims")
+	}
+	if c.Issuer != s.issuer {
+		return nil, ErrTokenIssuer
+	}
+	if c.Expiry == 0 || s.now().Unix() >= c.Expiry {
+		return nil, ErrTokenExpired
+	}
+	return &c, nil
+}

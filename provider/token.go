@@ -1,0 +1,195 @@
+package provider
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/ory/fosite"
+
+	"github.com/conexor/conexor/storage"
+)
+
+var supportedGrants = map[string]bool{
+	"client_credentials": true,
+	"authorization_code": true,
+	"refresh_token":      true,
+}
+
+// tokenResponse is the product page's response shape, plus refresh_token when issued.
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	Scope        string `json:"scope"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+}
+
+// TokenHandler serves POST /api/oauth/token (RFC 6749 section 3.2) for the
+// client_credentials, authorization_code (+PKCE) and refresh_token grants.
+func (p *Provider) TokenHandler(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	grant := "unknown"
+	refuse := func(err error) {
+		oe := toOAuthError(err)
+		p.metrics.Refused.WithLabelValues(grant, oe.Code).Inc()
+		attrs := []any{"grant_type", grant, "client_id", clientIDOf(r), "error", oe.Code, "status", oe.Status}
+		if d := debugOf(err); d != "" {
+			attrs = append(attrs, "detail", d)
+		}
+		if oe.Status >= 500 {
+			p.log.ErrorContext(ctx, "token request failed", attrs...)
+		} else {
+			p.log.InfoContext(ctx, "token refused", attrs...)
+		}
+		WriteOAuthError(w, r, oe)
+	}
+	if oe := parseOAuthForm(w, r, "token"); oe != nil {
+		refuse(oe)
+		return
+	}
+	form := r.PostForm
+	grant = form.Get("grant_type")
+	switch {
+	case grant == "":
+		grant = "none"
+		refuse(oauthErr(400, "invalid_request", "The grant_type parameter is required: client_credentials, authorization_code or refresh_token."))
+		return
+	case !supportedGrants[grant]:
+		g := grant
+		grant = "unsupported"
+		refuse(oauthErr(400, "unsupported_grant_type", "The grant type '"+truncate(g, 64)+"' is not supported here; use client_credentials, authorization_code or refresh_token."))
+		return
+	}
+	// Scopes may be separated by commas (the product page does) or spaces (RFC 6749).
+	if form.Has("scope") {
+		form.Set("scope", strings.Join(ParseScopeParam(form.Get("scope")), " "))
+	}
+	// The audience comes only from a validated resource indicator (RFC 8707).
+	form.Del("audience")
+	resources := form["resource"]
+	if len(resources) > 1 {
+		refuse(ErrInvalidTarget.WithHint("Send at most one resource: a token is for exactly one MCP server."))
+		return
+	}
+	var resource string
+	var resourceServer *storage.Server
+	if len(resources) == 1 {
+		var err error
+		resource, resourceServer, err = p.ResolveResource(ctx, resources[0])
+		if err != nil {
+			refuse(err)
+			return
+		}
+		if grant == "client_credentials" {
+			form.Set("audience", resource)
+		}
+	}
+	r.Form = form
+
+	ar, err := p.oauth.NewAccessRequest(ctx, r, NewSession(""))
+	if err != nil {
+		refuse(err)
+		return
+	}
+	client, _ := ar.GetClient().(*storage.Client)
+	switch grant {
+	case "client_credentials":
+		if err := p.grantClientCredentials(ar, client, resource, resourceServer); err != nil {
+			refuse(err)
+			return
+		}
+	default:
+		// Codes and refresh tokens carry the audience they were granted; a resource
+		// indicator may name it again but never switch to another server.
+		if resource != "" && !(len(ar.GetGrantedAudience()) == 1 && ar.GetGrantedAudience()[0] == resource) {
+			refuse(ErrInvalidTarget.WithHint("This grant was issued for another MCP server; request a new authorization for " + resource + "."))
+			return
+		}
+	}
+	sess, ok := ar.GetSession().(*Session)
+	if !ok {
+		refuse(fosite.ErrServerError.WithDebug("unexpected session type"))
+		return
+	}
+	issued := p.now().UTC().Truncate(1e9)
+	sess.IssuedAt = issued
+	sess.SetExpiresAt(fosite.AccessToken, issued.Add(p.cfg.AccessTokenLifespan))
+
+	resp, err := p.oauth.NewAccessResponse(ctx, ar)
+	if err != nil {
+		refuse(err)
+		return
+	}
+	out := tokenResponse{
+		AccessToken: resp.GetAccessToken(),
+		TokenType:   "Bearer",
+		ExpiresIn:   int64(p.cfg.AccessTokenLifespan.Seconds()),
+		Scope:       strings.Join(ar.GetGrantedScopes(), " "),
+	}
+	if rt, ok := resp.GetExtra("refresh_token").(string); ok {
+		out.RefreshToken = rt
+	}
+	p.metrics.Issued.WithLabelValues(grant).Inc()
+	p.log.InfoContext(ctx, "token issued", "grant_type", grant, "client_id", ar.GetClient().GetID(),
+		"sub", sess.Subject, "aud", strings.Join(ar.GetGrantedAudience(), " "), "scope", out.Scope,
+		"request_id", ar.GetID(), "refresh_token", out.RefreshToken != "")
+	writeJSON(w, http.StatusOK, out)
+}
+
+// grantClientCredentials grants what fosite validated but does not grant itself: the
+// requested scopes (all of the client's when none are asked for) and the one audience.
+func (p *Provider) grantClientCredentials(ar fosite.AccessRequester, client *storage.Client, resource string, srv *storage.Server) error {
+	if client == nil {
+		return fosite.ErrServerError.WithDebug("unexpected client type")
+	}
+	scopes := ar.GetRequestedScopes()
+	if len(scopes) == 0 {
+		scopes = client.GetScopes()
+	}
+	for _, s := range scopes {
+		if !p.cfg.Scopes.Known(s) {
+			return fosite.ErrInvalidScope.WithHintf("The scope '%s' does not exist on this server.", s)
+		}
+		ar.GrantScope(s)
+	}
+	switch {
+	case resource != "" && client.ServerID != nil && *client.ServerID != srv.ID:
+		return ErrInvalidTarget.WithHintf("This client belongs to %s and may not get tokens for %s.", client.ServerPath, resource)
+	case resource != "":
+		ar.GrantAudience(resource)
+	case len(client.Audience) == 1:
+		ar.GrantAudience(client.Audience[0])
+	default:
+		return ErrInvalidTarget.WithHint("This client is not bound to an MCP server: name one with the resource parameter.")
+	}
+	ar.GetSession().(*Session).Subject = client.ID
+	return nil
+}
+
+// clientIDOf names the client of a request for logs, before authentication.
+func clientIDOf(r *http.Request) string {
+	if id, _, ok := r.BasicAuth(); ok {
+		return truncate(id, 128)
+	}
+	return truncate(r.PostForm.Get("client_id"), 128)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json;charset=UTF-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+var _ = errors.New

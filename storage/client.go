@@ -1,0 +1,201 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+	"gorm.io/gorm"
+)
+
+// Where a client came from.
+const (
+	ClientSourceAdmin    = "admin"    // created by an operator (CLI or dashboard)
+	ClientSourceDynamic  = "dynamic"  // RFC 7591 dynamic registration
+	ClientSourceMetadata = "metadata" // a client ID metadata document (the ID is its URL)
+)
+
+// Client is an OAuth client. It implements fosite.Client. A client created for one MCP server
+// carries ServerID; a dynamically registered one has none and the resource parameter decides.
+type Client struct {
+	ID         string  `gorm:"primaryKey;size:2100"`
+	Name       string  `gorm:"size:200;not null"`
+	ServerID   *string `gorm:"index;size:40"`
+	SecretHash string  `gorm:"size:255"`
+	Public     bool    `gorm:"not null"`
+	// Scopes, GrantTypes: space-separated.
+	Scopes                  string `gorm:"size:2000;not null"`
+	GrantTypes              string `gorm:"size:200;not null"`
+	RedirectURIsJSON        string `gorm:"column:redirect_uris;type:text"`
+	TokenEndpointAuthMethod string `gorm:"size:40"`
+	Source                  string `gorm:"size:20;not null"`
+	// Metadata keeps the registration document as received (RFC 7591 echo).
+	Metadata  string `gorm:"type:text"`
+	RevokedAt *time.Time
+	CreatedAt time.Time
+	UpdatedAt time.Time
+
+	// Audience is the canonical URL of ServerID's MCP server, filled in by the store.
+	Audience []string `gorm:"-"`
+	// ServerPath is "org/server" for a bound client, filled in by the store.
+	ServerPath string `gorm:"-"`
+}
+
+var _ fosite.Client = (*Client)(nil)
+
+// GetID implements fosite.Client.
+func (c *Client) GetID() string { return c.ID }
+
+// GetHashedSecret implements fosite.Client.
+func (c *Client) GetHashedSecret() []byte { return []byte(c.SecretHash) }
+
+// GetRedirectURIs implements fosite.Client.
+func (c *Client) GetRedirectURIs() []string { return c.RedirectURIs() }
+
+// RedirectURIs decodes the registered redirect URIs.
+func (c *Client) RedirectURIs() []string {
+	if c.RedirectURIsJSON == "" {
+		return nil
+	}
+	var uris []string
+	if err := json.Unmarshal([]byte(c.RedirectURIsJSON), &uris); err != nil {
+		return nil
+	}
+	return uris
+}
+
+// SetRedirectURIs encodes the redirect URIs.
+func (c *Client) SetRedirectURIs(uris []string) {
+	if len(uris) == 0 {
+		c.RedirectURIsJSON = ""
+		return
+	}
+	b, _ := json.Marshal(uris)
+	c.RedirectURIsJSON = string(b)
+}
+
+// GetGrantTypes implements fosite.Client.
+func (c *Client) GetGrantTypes() fosite.Arguments { return strings.Fields(c.GrantTypes) }
+
+// GetResponseTypes implements fosite.Client: "code" for clients allowed the code grant.
+func (c *Client) GetResponseTypes() fosite.Arguments {
+	if c.GetGrantTypes().Has("authorization_code") {
+		return fosite.Arguments{"code"}
+	}
+	return fosite.Arguments{}
+}
+
+// GetScopes implements fosite.Client.
+func (c *Client) GetScopes() fosite.Arguments { return strings.Fields(c.Scopes) }
+
+// IsPublic implements fosite.Client.
+func (c *Client) IsPublic() bool { return c.Public }
+
+// GetAudience implements fosite.Client.
+func (c *Client) GetAudience() fosite.Arguments { return c.Audience }
+
+// Revoked reports whether an operator revoked the client.
+func (c *Client) Revoked() bool { return c.RevokedAt != nil }
+
+// ResourceURL is the canonical URL of an MCP server: what tokens for it carry as aud.
+func ResourceURL(issuer, org, server string) string {
+	return strings.TrimRight(issuer, "/") + "/mcp/" + org + "/" + server
+}
+
+// GetClient implements fosite.ClientManager. Revoked clients are not found, so every grant
+// and every authentication with them fails.
+func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error) {
+	c, err := s.ClientByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if c.Revoked() {
+		return nil, fosite.ErrNotFound
+	}
+	return c, nil
+}
+
+// ClientByID loads a client, revoked or not, with its audience filled in.
+func (s *Store) ClientByID(ctx context.Context, id string) (*Client, error) {
+	var c Client
+	if err := s.conn(ctx).Where("id = ?", id).Take(&c).Error; err != nil {
+		return nil, notFound(err)
+	}
+	if c.ServerID != nil {
+		var srv Server
+		if err := s.conn(ctx).Where("id = ?", *c.ServerID).Take(&srv).Error; err != nil {
+			return nil, notFound(err)
+		}
+		c.Audience = []string{ResourceURL(s.issuer, srv.OrgSlug, srv.Slug)}
+		c.ServerPath = srv.Path()
+	}
+	return &c, nil
+}
+
+// ClientAssertionJWTValid implements fosite.ClientManager. JWT client assertions are not
+// enabled, so no JTI is ever known.
+func (s *Store) ClientAssertionJWTValid(context.Context, string) error { return nil }
+
+// SetClientAssertionJWT implements fosite.ClientManager; see ClientAssertionJWTValid.
+func (s *Store) SetClientAssertionJWT(context.Context, string, time.Time) error { return nil }
+
+// CreateClient stores a new client.
+func (s *Store) CreateClient(ctx context.Context, c *Client) error {
+	if c.Source == "" {
+		c.Source = ClientSourceAdmin
+	}
+	return conflict(s.conn(ctx).Create(c).Error)
+}
+
+// SaveClient updates every column of an existing client (metadata documents refresh this way).
+func (s *Store) SaveClient(ctx context.Context, c *Client) error {
+	return s.conn(ctx).Save(c).Error
+}
+
+// ListClients returns the clients of one server, oldest first.
+func (s *Store) ListClients(ctx context.Context, serverID string) ([]Client, error) {
+	var cs []Client
+	err := s.conn(ctx).Where("server_id = ?", serverID).Order("created_at, id").Find(&cs).Error
+	return cs, err
+}
+
+// RevokeClient marks a client revoked and revokes every token issued to it.
+func (s *Store) RevokeClient(ctx context.Context, id string) error {
+	return s.InTx(ctx, func(ctx context.Context) error {
+		now := s.now().UTC()
+		res := s.conn(ctx).Model(&Client{}).Where("id = ? AND revoked_at IS NULL", id).Update("revoked_at", now)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			if _, err := s.ClientByID(ctx, id); err != nil {
+				return err
+			}
+			return nil // already revoked
+		}
+		for _, m := range []any{&accessTokenRow{}, &refreshTokenRow{}, &authorizeCodeRow{}} {
+			if err := s.conn(ctx).Model(m).Where("client_id = ? AND active", id).
+				Updates(map[string]any{"active": false, "revoked_at": now}).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// SetClientSecretHash replaces a client's secret hash (rotate-secret).
+func (s *Store) SetClientSecretHash(ctx context.Context, id, hash string) error {
+	res := s.conn(ctx).Model(&Client{}).Where("id = ? AND revoked_at IS NULL", id).Update("secret_hash", hash)
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+func isNotFound(err error) bool { return errors.Is(err, gorm.ErrRecordNotFound) }

@@ -1,0 +1,152 @@
+package storage
+
+import (
+	"time"
+)
+
+// Org is a customer organisation; its slug is the first path segment of /mcp/{org}/{server}.
+type Org struct {
+	ID        string `gorm:"primaryKey;size:40"`
+	Slug      string `gorm:"uniqueIndex;size:64;not null"`
+	Name      string `gorm:"size:200;not null"`
+	CreatedAt time.Time
+}
+
+// User is a person who logs in to approve applications. Email is stored lower-case.
+type User struct {
+	ID           string `gorm:"primaryKey;size:40"`
+	Email        string `gorm:"uniqueIndex;size:320;not null"`
+	PasswordHash string `gorm:"size:255;not null"`
+	CreatedAt    time.Time
+}
+
+// Membership ties a user to an org; only members may approve access to the org's servers.
+type Membership struct {
+	OrgID     string `gorm:"primaryKey;size:40"`
+	UserID    string `gorm:"primaryKey;size:40;index"`
+	Role      string `gorm:"size:20;not null"`
+	CreatedAt time.Time
+}
+
+// Roles a member can hold.
+const (
+	RoleAdmin  = "admin"
+	RoleMember = "member"
+)
+
+// Server is one hosted MCP server, reachable at /mcp/{OrgSlug}/{Slug}.
+type Server struct {
+	ID          string `gorm:"primaryKey;size:40"`
+	OrgID       string `gorm:"uniqueIndex:idx_servers_org_slug;size:40;not null"`
+	OrgSlug     string `gorm:"size:64;not null"` // denormalised: slugs never change, and every MCP request needs it
+	Slug        string `gorm:"uniqueIndex:idx_servers_org_slug;size:64;not null"`
+	Name        string `gorm:"size:200;not null"`
+	Description string `gorm:"size:2000"`
+	// Upstream is the Streamable HTTP MCP endpoint this server proxies to; empty means the
+	// built-in demo server.
+	Upstream string `gorm:"size:2000"`
+	// UpstreamHeaders holds headers sent upstream (API keys), sealed with the system secret.
+	UpstreamHeaders []byte
+	Enabled         bool `gorm:"not null"`
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// Path returns "org/server".
+func (s *Server) Path() string { return s.OrgSlug + "/" + s.Slug }
+
+// Consent remembers that a user approved a client for a server with some scopes, so the
+// consent page can be skipped when a later request asks for no more.
+type Consent struct {
+	UserID    string `gorm:"primaryKey;size:40"`
+	ClientID  string `gorm:"primaryKey;size:2100"`
+	ServerID  string `gorm:"primaryKey;size:40"`
+	Scopes    string `gorm:"size:2000;not null"`
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// SigningKey is one JWT signing key. The private half is sealed with the system secret; the
+// public half stays published until RetireAfter (the last expiry of any token it signed).
+type SigningKey struct {
+	KID       string `gorm:"column:kid;primaryKey;size:64"`
+	Alg       string `gorm:"size:10;not null"`
+	Sealed    []byte `gorm:"not null"`
+	PublicJWK string `gorm:"type:text"`
+	CreatedAt time.Time
+	// RetiredAt is set when a newer key takes over signing.
+	RetiredAt *time.Time
+}
+
+// HTTPSession is a browser session (gorilla/sessions), kept in the database so logout ends it
+// everywhere and any replica can serve the next request.
+type HTTPSession struct {
+	ID        string `gorm:"primaryKey;size:64"`
+	Data      []byte `gorm:"not null"`
+	ExpiresAt time.Time `gorm:"index;not null"`
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// ClientDocument caches a fetched client ID metadata document.
+type ClientDocument struct {
+	URL       string `gorm:"primaryKey;size:2048"`
+	Body      []byte `gorm:"not null"`
+	FetchedAt time.Time
+	ExpiresAt time.Time
+}
+
+// tokenRow is the shape shared by every token kind fosite stores: a hash of the token's
+// signature as key, the request it belongs to, and the session as JSON. Each token table
+// holds it as the exported field Row tagged embedded: GORM ignores unexported fields, so an
+// anonymous tokenRow would contribute no columns at all.
+type tokenRow struct {
+	Signature         string    `gorm:"primaryKey;size:64"`
+	RequestID         string    `gorm:"index;size:64;not null"`
+	RequestedAt       time.Time `gorm:"not null"`
+	ClientID          string    `gorm:"index;size:2100;not null"`
+	Subject           string    `gorm:"size:255"`
+	Scopes            string    `gorm:"size:2000"`
+	GrantedScopes     string    `gorm:"size:2000"`
+	RequestedAudience string    `gorm:"size:4000"`
+	GrantedAudience   string    `gorm:"size:4000"`
+	Form              string    `gorm:"type:text"`
+	Session           []byte    `gorm:"not null"`
+	Active            bool      `gorm:"not null"`
+	ExpiresAt         time.Time `gorm:"index"`
+	// RevokedAt lets resource servers poll for revocations since a moment.
+	RevokedAt *time.Time `gorm:"index"`
+}
+
+type authorizeCodeRow struct {
+	Row tokenRow `gorm:"embedded"`
+}
+
+func (authorizeCodeRow) TableName() string { return "oauth_authorize_codes" }
+
+type accessTokenRow struct {
+	Row tokenRow `gorm:"embedded"`
+}
+
+func (accessTokenRow) TableName() string { return "oauth_access_tokens" }
+
+type refreshTokenRow struct {
+	Row             tokenRow `gorm:"embedded"`
+	AccessSignature string   `gorm:"size:64"`
+}
+
+func (refreshTokenRow) TableName() string { return "oauth_refresh_tokens" }
+
+type pkceRow struct {
+	Row tokenRow `gorm:"embedded"`
+}
+
+func (pkceRow) TableName() string { return "oauth_pkce_requests" }
+
+func allModels() []any {
+	return []any{
+		&Org{}, &User{}, &Membership{}, &Server{}, &Client{}, &Consent{}, &SigningKey{},
+		&HTTPSession{}, &ClientDocument{},
+		&authorizeCodeRow{}, &accessTokenRow{}, &refreshTokenRow{}, &pkceRow{},
+	}
+}

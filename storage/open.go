@@ -1,0 +1,240 @@
+// Package storage holds Conexor's persistent state: orgs, users, MCP servers, OAuth clients,
+// consents, signing keys, browser sessions and every OAuth token fosite hands it. One Store
+// serves SQLite (the embedded default) and Postgres (production) through GORM.
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"gorm.io/driver/postgres"
+	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// Store is the single persistence layer. It implements every fosite storage interface the
+// enabled grants need (asserted in fosite.go) plus Conexor's own domain methods.
+type Store struct {
+	db      *gorm.DB
+	dialect string
+	issuer  string
+	now     func() time.Time
+}
+
+// Option configures a Store at Open.
+type Option func(*Store)
+
+// WithIssuer sets the public base URL used to compute each MCP server's canonical resource URL,
+// which is the audience fosite sees on clients bound to a server.
+func WithIssuer(issuer string) Option {
+	return func(s *Store) { s.issuer = strings.TrimRight(issuer, "/") }
+}
+
+// WithClock replaces time.Now, for tests of expiry.
+func WithClock(now func() time.Time) Option {
+	return func(s *Store) { s.now = now }
+}
+
+// Open connects to databaseURL (sqlite://PATH, sqlite://:memory: or postgres://...) and
+// returns a Store. It does not migrate; call Migrate.
+func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, error) {
+	s := &Store{issuer: "http://localhost:8080", now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	cfg := &gorm.Config{
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true, // single statements need no implicit transaction; ours are explicit
+		NowFunc:                func() time.Time { return s.now().UTC() },
+		TranslateError:         true,
+	}
+	var (
+		db  *gorm.DB
+		err error
+	)
+	switch {
+	case strings.HasPrefix(databaseURL, "sqlite://"):
+		path := strings.TrimPrefix(databaseURL, "sqlite://")
+		if path == "" {
+			return nil, errors.New("storage: sqlite URL needs a path, e.g. sqlite://conexor.db")
+		}
+		db, err = gorm.Open(sqlite.Open(sqliteDSN(path)), cfg)
+		s.dialect = "sqlite"
+		if err == nil {
+			err = tuneSQLite(db, path == ":memory:")
+		}
+	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
+		db, err = gorm.Open(postgres.Open(databaseURL), cfg)
+		s.dialect = "postgres"
+		if err == nil {
+			err = tunePostgres(db)
+		}
+	default:
+		return nil, fmt.Errorf("storage: unsupported database URL %q (want sqlite://PATH or postgres://...)", redactURL(databaseURL))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storage: open %s: %w", s.dialectName(), err)
+	}
+	s.db = db
+	if err := s.Ping(ctx); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("storage: %s unreachable: %w", s.dialectName(), err)
+	}
+	return s, nil
+}
+
+func (s *Store) dialectName() string {
+	if s.dialect == "" {
+		return "database"
+	}
+	return s.dialect
+}
+
+// Dialect reports "sqlite" or "postgres".
+func (s *Store) Dialect() string { return s.dialect }
+
+// sqliteDSN turns a path into a go-sqlite3 DSN. WAL lets readers run beside the one writer,
+// the busy timeout makes writers queue instead of failing with "database is locked", and
+// _txlock=immediate takes the write lock at BEGIN so a read-then-write transaction can never
+// deadlock on lock upgrade (the classic cause of SQLITE_BUSY under load).
+func sqliteDSN(path string) string {
+	params := "_journal_mode=WAL&_txlock=immediate&_foreign_keys=on&_synchronous=NORMAL"
+	if path == ":memory:" {
+		return "file::memory:?" + params
+	}
+	return "file:" + path + "?" + params
+}
+
+func tuneSQLite(db *gorm.DB, memory bool) error {
+	sqlDB, err := db.DB()
+	if err != nil {
+		return err
+	}
+	if memory {
+		// Every connection to :memory: is a separate database: keep exactly one.
+		sqlDB.SetMaxOpenConns(1)
+	} else {
+		sqlDB.SetMaxOpenConns(8)
+		sqlDB.SetMaxIdleConns(8)
+	}
+	sqlDB.SetConnMaxLifetime(0)
+	return nil
+}
+
+func tunePostgres(db *gorm.DB) error {
+	sqlDB, err := db.DB()
+	if err != nil {
+		return err
+	}
+	sqlDB.SetMaxOpenConns(32)
+	sqlDB.SetMaxIdleConns(32)
+	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	return nil
+}
+
+// redactURL drops credentials from a database URL before it reaches a log or an error.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	if u.User != nil {
+		u.User = url.User(u.User.Username())
+	}
+	return u.String()
+}
+
+// Ping checks the database answers; /readyz uses it.
+func (s *Store) Ping(ctx context.Context) error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return sqlDB.PingContext(ctx)
+}
+
+// Close releases the connection pool.
+func (s *Store) Close() error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+// Migrate creates or updates every table. It is idempotent and safe to run on each start.
+func (s *Store) Migrate(ctx context.Context) error {
+	if err := s.db.WithContext(ctx).AutoMigrate(allModels()...); err != nil {
+		return fmt.Errorf("storage: migrate: %w", err)
+	}
+	return nil
+}
+
+type txKey struct{}
+
+// conn returns the transaction carried in ctx, or the pool. Every method goes through it so
+// that fosite's BeginTX/Commit spans all the calls it makes in between.
+func (s *Store) conn(ctx context.Context) *gorm.DB {
+	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+		return tx
+	}
+	return s.db.WithContext(ctx)
+}
+
+// BeginTX implements fosite's storage.Transactional.
+func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
+	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+		return ctx, errors.New("storage: transaction already open in this context")
+	}
+	tx := s.db.WithContext(ctx).Begin(&sql.TxOptions{})
+	if tx.Error != nil {
+		return ctx, tx.Error
+	}
+	return context.WithValue(ctx, txKey{}, tx), nil
+}
+
+// Commit implements fosite's storage.Transactional.
+func (s *Store) Commit(ctx context.Context) error {
+	tx, ok := ctx.Value(txKey{}).(*gorm.DB)
+	if !ok {
+		return errors.New("storage: commit without a transaction")
+	}
+	return tx.Commit().Error
+}
+
+// Rollback implements fosite's storage.Transactional.
+func (s *Store) Rollback(ctx context.Context) error {
+	tx, ok := ctx.Value(txKey{}).(*gorm.DB)
+	if !ok {
+		return errors.New("storage: rollback without a transaction")
+	}
+	err := tx.Rollback().Error
+	if errors.Is(err, sql.ErrTxDone) {
+		return nil
+	}
+	return err
+}
+
+// InTx runs fn in one transaction (or the one already in ctx) and commits if fn returns nil.
+func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+		return fn(ctx)
+	}
+	txCtx, err := s.BeginTX(ctx)
+	if err != nil {
+		return err
+	}
+	if err := fn(txCtx); err != nil {
+		_ = s.Rollback(txCtx)
+		return err
+	}
+	return s.Commit(txCtx)
+}

@@ -1,0 +1,329 @@
+package storage
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/pkce"
+	fositestorage "github.com/ory/fosite/storage"
+	"gorm.io/gorm"
+)
+
+// The compile-time contract: fosite's compose type-asserts these at start-up, so a missing
+// method would otherwise be a panic in production.
+var (
+	_ fosite.ClientManager                = (*Store)(nil)
+	_ fosite.Storage                      = (*Store)(nil)
+	_ oauth2.CoreStorage                  = (*Store)(nil)
+	_ oauth2.TokenRevocationStorage       = (*Store)(nil)
+	_ pkce.PKCERequestStorage             = (*Store)(nil)
+	_ fositestorage.Transactional         = (*Store)(nil)
+	_ oauth2.AuthorizeCodeStorage         = (*Store)(nil)
+	_ oauth2.AccessTokenStorage           = (*Store)(nil)
+	_ oauth2.RefreshTokenStorage          = (*Store)(nil)
+)
+
+// SignatureHash is how a token signature is stored: hex SHA-256, so a database leak yields no
+// usable token.
+func SignatureHash(signature string) string {
+	sum := sha256.Sum256([]byte(signature))
+	return hex.EncodeToString(sum[:])
+}
+
+func (s *Store) rowFromRequest(signature string, r fosite.Requester, kind fosite.TokenType) (tokenRow, error) {
+	sess, err := json.Marshal(r.GetSession())
+	if err != nil {
+		return tokenRow{}, fmt.Errorf("storage: encode session: %w", err)
+	}
+	var subject string
+	var expires time.Time
+	if r.GetSession() != nil {
+		subject = r.GetSession().GetSubject()
+		expires = r.GetSession().GetExpiresAt(kind)
+	}
+	return tokenRow{
+		Signature:         SignatureHash(signature),
+		RequestID:         r.GetID(),
+		RequestedAt:       r.GetRequestedAt().UTC(),
+		ClientID:          r.GetClient().GetID(),
+		Subject:           subject,
+		Scopes:            strings.Join(r.GetRequestedScopes(), " "),
+		GrantedScopes:     strings.Join(r.GetGrantedScopes(), " "),
+		RequestedAudience: strings.Join(r.GetRequestedAudience(), " "),
+		GrantedAudience:   strings.Join(r.GetGrantedAudience(), " "),
+		Form:              r.GetRequestForm().Encode(),
+		Session:           sess,
+		Active:            true,
+		ExpiresAt:         expires.UTC(),
+	}, nil
+}
+
+func (s *Store) requestFromRow(ctx context.Context, row *tokenRow, session fosite.Session) (*fosite.Request, error) {
+	if session != nil {
+		if err := json.Unmarshal(row.Session, session); err != nil {
+			return nil, fmt.Errorf("storage: decode session: %w", err)
+		}
+	}
+	client, err := s.ClientByID(ctx, row.ClientID)
+	if err != nil {
+		return nil, err
+	}
+	form, err := url.ParseQuery(row.Form)
+	if err != nil {
+		return nil, fmt.Errorf("storage: decode form: %w", err)
+	}
+	return &fosite.Request{
+		ID:                row.RequestID,
+		RequestedAt:       row.RequestedAt,
+		Client:            client,
+		RequestedScope:    strings.Fields(row.Scopes),
+		GrantedScope:      strings.Fields(row.GrantedScopes),
+		RequestedAudience: strings.Fields(row.RequestedAudience),
+		GrantedAudience:   strings.Fields(row.GrantedAudience),
+		Form:              form,
+		Session:           session,
+	}, nil
+}
+
+// getToken loads one row by signature into dst (a *xxxRow) and returns its tokenRow.
+func (s *Store) getToken(ctx context.Context, dst any, row *tokenRow, signature string) error {
+	err := s.conn(ctx).Where("signature = ?", SignatureHash(signature)).Take(dst).Error
+	return notFound(err)
+}
+
+// deactivate flips one token inactive. Zero rows affected means it was already inactive (a
+// lost race: fosite.ErrSerializationFailure) or never existed (fosite.ErrNotFound).
+func (s *Store) deactivate(ctx context.Context, model any, signature string) error {
+	hash := SignatureHash(signature)
+	res := s.conn(ctx).Model(model).Where("signature = ? AND active", hash).
+		Updates(map[string]any{"active": false, "revoked_at": s.now().UTC()})
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 1 {
+		return nil
+	}
+	var n int64
+	if err := s.conn(ctx).Model(model).Where("signature = ?", hash).Count(&n).Error; err != nil {
+		return err
+	}
+	if n == 0 {
+		return fosite.ErrNotFound
+	}
+	return fosite.ErrSerializationFailure
+}
+
+func (s *Store) revokeByRequest(ctx context.Context, model any, requestID string) error {
+	return s.conn(ctx).Model(model).Where("request_id = ? AND active", requestID).
+		Updates(map[string]any{"active": false, "revoked_at": s.now().UTC()}).Error
+}
+
+// CreateAuthorizeCodeSession implements oauth2.AuthorizeCodeStorage.
+func (s *Store) CreateAuthorizeCodeSession(ctx context.Context, code string, r fosite.Requester) error {
+	row, err := s.rowFromRequest(code, r, fosite.AuthorizeCode)
+	if err != nil {
+		return err
+	}
+	return s.conn(ctx).Create(&authorizeCodeRow{row}).Error
+}
+
+// GetAuthorizeCodeSession implements oauth2.AuthorizeCodeStorage. A used code returns the
+// request together with fosite.ErrInvalidatedAuthorizeCode so fosite can revoke what it issued.
+func (s *Store) GetAuthorizeCodeSession(ctx context.Context, code string, session fosite.Session) (fosite.Requester, error) {
+	var row authorizeCodeRow
+	if err := s.getToken(ctx, &row, &row.Row, code); err != nil {
+		return nil, err
+	}
+	req, err := s.requestFromRow(ctx, &row.Row, session)
+	if err != nil {
+		return nil, err
+	}
+	if !row.Row.Active {
+		return req, fosite.ErrInvalidatedAuthorizeCode
+	}
+	return req, nil
+}
+
+// InvalidateAuthorizeCodeSession implements oauth2.AuthorizeCodeStorage: exactly one of two
+// concurrent redemptions wins; the other gets fosite.ErrSerializationFailure.
+func (s *Store) InvalidateAuthorizeCodeSession(ctx context.Context, code string) error {
+	return s.deactivate(ctx, &authorizeCodeRow{}, code)
+}
+
+// CreateAccessTokenSession implements oauth2.AccessTokenStorage.
+func (s *Store) CreateAccessTokenSession(ctx context.Context, signature string, r fosite.Requester) error {
+	row, err := s.rowFromRequest(signature, r, fosite.AccessToken)
+	if err != nil {
+		return err
+	}
+	return s.conn(ctx).Create(&accessTokenRow{row}).Error
+}
+
+// GetAccessTokenSession implements oauth2.AccessTokenStorage. A revoked token returns the
+// request and fosite.ErrInactiveToken.
+func (s *Store) GetAccessTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	var row accessTokenRow
+	if err := s.getToken(ctx, &row, &row.Row, signature); err != nil {
+		return nil, err
+	}
+	req, err := s.requestFromRow(ctx, &row.Row, session)
+	if err != nil {
+		return nil, err
+	}
+	if !row.Row.Active {
+		return req, fosite.ErrInactiveToken
+	}
+	return req, nil
+}
+
+// DeleteAccessTokenSession implements oauth2.AccessTokenStorage. The row is kept, inactive,
+// so resource servers polling for revocations see it.
+func (s *Store) DeleteAccessTokenSession(ctx context.Context, signature string) error {
+	err := s.deactivate(ctx, &accessTokenRow{}, signature)
+	if err == fosite.ErrSerializationFailure {
+		return nil // already inactive: the goal is reached
+	}
+	return err
+}
+
+// CreateRefreshTokenSession implements oauth2.RefreshTokenStorage.
+func (s *Store) CreateRefreshTokenSession(ctx context.Context, signature, accessSignature string, r fosite.Requester) error {
+	row, err := s.rowFromRequest(signature, r, fosite.RefreshToken)
+	if err != nil {
+		return err
+	}
+	var access string
+	if accessSignature != "" {
+		access = SignatureHash(accessSignature)
+	}
+	return s.conn(ctx).Create(&refreshTokenRow{Row: row, AccessSignature: access}).Error
+}
+
+// GetRefreshTokenSession implements oauth2.RefreshTokenStorage. A used or revoked refresh
+// token returns the request and fosite.ErrInactiveToken, which fosite treats as reuse.
+func (s *Store) GetRefreshTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	var row refreshTokenRow
+	if err := s.getToken(ctx, &row, &row.Row, signature); err != nil {
+		return nil, err
+	}
+	req, err := s.requestFromRow(ctx, &row.Row, session)
+	if err != nil {
+		return nil, err
+	}
+	if !row.Row.Active {
+		return req, fosite.ErrInactiveToken
+	}
+	return req, nil
+}
+
+// DeleteRefreshTokenSession implements oauth2.RefreshTokenStorage by deactivating, so a
+// later replay is still recognised as reuse.
+func (s *Store) DeleteRefreshTokenSession(ctx context.Context, signature string) error {
+	err := s.deactivate(ctx, &refreshTokenRow{}, signature)
+	if err == fosite.ErrSerializationFailure {
+		return nil
+	}
+	return err
+}
+
+// RotateRefreshToken implements oauth2.RefreshTokenStorage: the presented refresh token is
+// used up. Access tokens already issued stay valid until they expire (nothing that got a 200
+// is silently lost); reuse of the old refresh token revokes the whole family.
+func (s *Store) RotateRefreshToken(ctx context.Context, requestID, signature string) error {
+	return s.deactivate(ctx, &refreshTokenRow{}, signature)
+}
+
+// RevokeRefreshToken implements oauth2.TokenRevocationStorage for every refresh token of
+// a request (one grant's family).
+func (s *Store) RevokeRefreshToken(ctx context.Context, requestID string) error {
+	return s.revokeByRequest(ctx, &refreshTokenRow{}, requestID)
+}
+
+// RevokeAccessToken implements oauth2.TokenRevocationStorage for every access token of a request.
+func (s *Store) RevokeAccessToken(ctx context.Context, requestID string) error {
+	return s.revokeByRequest(ctx, &accessTokenRow{}, requestID)
+}
+
+// CreatePKCERequestSession implements pkce.PKCERequestStorage.
+func (s *Store) CreatePKCERequestSession(ctx context.Context, signature string, r fosite.Requester) error {
+	row, err := s.rowFromRequest(signature, r, fosite.AuthorizeCode)
+	if err != nil {
+		return err
+	}
+	return s.conn(ctx).Create(&pkceRow{row}).Error
+}
+
+// GetPKCERequestSession implements pkce.PKCERequestStorage.
+func (s *Store) GetPKCERequestSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	var row pkceRow
+	if err := s.getToken(ctx, &row, &row.Row, signature); err != nil {
+		return nil, err
+	}
+	return s.requestFromRow(ctx, &row.Row, session)
+}
+
+// DeletePKCERequestSession implements pkce.PKCERequestStorage.
+func (s *Store) DeletePKCERequestSession(ctx context.Context, signature string) error {
+	return s.conn(ctx).Where("signature = ?", SignatureHash(signature)).Delete(&pkceRow{}).Error
+}
+
+// AccessTokenState reports, for a resource server, whether the access token with this
+// signature is known and active. Unknown means never issued here (or purged after expiry).
+func (s *Store) AccessTokenState(ctx context.Context, signature string) (known, active bool, err error) {
+	var row struct{ Active bool }
+	err = s.conn(ctx).Model(&accessTokenRow{}).Select("active").
+		Where("signature = ?", SignatureHash(signature)).Take(&row).Error
+	if isNotFound(err) {
+		return false, false, nil
+	}
+	if err != nil {
+		return false, false, err
+	}
+	return true, row.Active, nil
+}
+
+// RevokedAccessTokensSince lists the signature hashes of access tokens revoked at or after t,
+// with the latest revocation time seen, so a resource server can keep a revocation set fresh.
+func (s *Store) RevokedAccessTokensSince(ctx context.Context, t time.Time) (hashes []string, latest time.Time, err error) {
+	var rows []struct {
+		Signature string
+		RevokedAt time.Time
+	}
+	err = s.conn(ctx).Model(&accessTokenRow{}).Select("signature, revoked_at").
+		Where("revoked_at >= ?", t.UTC()).Find(&rows).Error
+	if err != nil {
+		return nil, t, err
+	}
+	latest = t
+	for _, r := range rows {
+		hashes = append(hashes, r.Signature)
+		if r.RevokedAt.After(latest) {
+			latest = r.RevokedAt
+		}
+	}
+	return hashes, latest, nil
+}
+
+// PurgeExpired deletes tokens that expired before t. Used codes and refresh tokens are kept
+// until they expire so replays are still detected.
+func (s *Store) PurgeExpired(ctx context.Context, before time.Time) (int64, error) {
+	var total int64
+	for _, m := range []any{&authorizeCodeRow{}, &accessTokenRow{}, &refreshTokenRow{}, &pkceRow{}} {
+		res := s.conn(ctx).Where("expires_at < ? AND expires_at > ?", before.UTC(), time.Time{}).Delete(m)
+		if res.Error != nil {
+			return total, res.Error
+		}
+		total += res.RowsAffected
+	}
+	return total, nil
+}
+
+var _ = gorm.ErrRecordNotFound
