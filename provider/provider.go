@@ -48,6 +48,7 @@ type Provider struct {
 	log      *slog.Logger
 	metrics  *Metrics
 	now      func() time.Time
+	lookup   ClientLookup
 }
 
 // New composes fosite from an explicit list of grants (never ComposeAllEnabled, which turns

@@ -33,6 +33,10 @@ func (p *Provider) TokenHandler(w http.ResponseWriter, r *http.Request) {
 	grant := "unknown"
 	refuse := func(err error) {
 		oe := toOAuthError(err)
+		if strings.Contains(oe.Description, "PKCE code challenge did not match") {
+			// The product page's own one-liner gets this wrong; say what is expected.
+			oe.Description += " The code_challenge sent to /oauth/consent must be BASE64URL(SHA256(code_verifier)) without '=' padding, e.g. printf %s \"$code_verifier\" | openssl dgst -sha256 -binary | base64 | tr -d '=' | tr '/+' '_-'."
+		}
 		p.metrics.Refused.WithLabelValues(grant, oe.Code).Inc()
 		attrs := []any{"grant_type", grant, "client_id", clientIDOf(r), "error", oe.Code, "status", oe.Status}
 		if d := debugOf(err); d != "" {

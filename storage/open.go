@@ -104,7 +104,7 @@ func (s *Store) Dialect() string { return s.dialect }
 // _txlock=immediate takes the write lock at BEGIN so a read-then-write transaction can never
 // deadlock on lock upgrade (the classic cause of SQLITE_BUSY under load).
 func sqliteDSN(path string) string {
-	params := "_journal_mode=WAL&_txlock=immediate&_foreign_keys=on&_synchronous=NORMAL"
+	params := "_journal_mode=WAL&_busy_timeout=10000&_txlock=immediate&_foreign_keys=on&_synchronous=NORMAL"
 	if path == ":memory:" {
 		return "file::memory:?" + params
 	}

@@ -1,0 +1,304 @@
+package storagetest
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ory/fosite"
+
+	"github.com/conexor/conexor/storage"
+)
+
+// testNotFound: every lookup of something never stored is exactly fosite.ErrNotFound.
+func testNotFound(t *testing.T, e *Env) {
+	s, ctx := e.Store, e.Ctx
+	sess := func() fosite.Session { return &fosite.DefaultSession{} }
+
+	_, err := s.GetAuthorizeCodeSession(ctx, "unknown", sess())
+	wantErr(t, "GetAuthorizeCodeSession(unknown)", err, fosite.ErrNotFound)
+	_, err = s.GetAccessTokenSession(ctx, "unknown", sess())
+	wantErr(t, "GetAccessTokenSession(unknown)", err, fosite.ErrNotFound)
+	_, err = s.GetRefreshTokenSession(ctx, "unknown", sess())
+	wantErr(t, "GetRefreshTokenSession(unknown)", err, fosite.ErrNotFound)
+	_, err = s.GetPKCERequestSession(ctx, "unknown", sess())
+	wantErr(t, "GetPKCERequestSession(unknown)", err, fosite.ErrNotFound)
+	_, err = s.GetClient(ctx, "unknown-client")
+	wantErr(t, "GetClient(unknown)", err, fosite.ErrNotFound)
+	_, err = s.ClientByID(ctx, "unknown-client")
+	wantErr(t, "ClientByID(unknown)", err, storage.ErrNotFound)
+
+	wantErr(t, "InvalidateAuthorizeCodeSession(unknown)", s.InvalidateAuthorizeCodeSession(ctx, "unknown"), fosite.ErrNotFound)
+	wantErr(t, "RotateRefreshToken(unknown)", s.RotateRefreshToken(ctx, "req", "unknown"), fosite.ErrNotFound)
+
+	known, active, err := s.AccessTokenState(ctx, "unknown")
+	noErr(t, "AccessTokenState(unknown)", err)
+	if known || active {
+		t.Fatalf("AccessTokenState(unknown) = known %v, active %v; want false, false", known, active)
+	}
+	// Revoking what does not exist is not an error: revocation is idempotent (RFC 7009).
+	noErr(t, "RevokeAccessToken(unknown request)", s.RevokeAccessToken(ctx, "no-such-request"))
+	noErr(t, "RevokeRefreshToken(unknown request)", s.RevokeRefreshToken(ctx, "no-such-request"))
+}
+
+// testRoundTrip: a request survives Create/Get of every token kind with every field equal,
+// and a server-bound client carries its server's resource URL as audience.
+func testRoundTrip(t *testing.T, e *Env) {
+	s, ctx := e.Store, e.Ctx
+
+	c, err := s.GetClient(ctx, e.Client.ID)
+	noErr(t, "GetClient", err)
+	if got, want := []string(c.GetAudience()), []string{storage.ResourceURL(Issuer, "acme", "files")}; !slices.Equal(got, want) {
+		t.Fatalf("GetClient audience = %q, want %q", got, want)
+	}
+	if got := c.GetRedirectURIs(); !slices.Equal(got, []string{"https://app.example/callback"}) {
+		t.Fatalf("GetClient redirect URIs = %q", got)
+	}
+	if !c.IsPublic() || !c.GetGrantTypes().Has("refresh_token") || !c.GetResponseTypes().Has("code") {
+		t.Fatalf("GetClient lost fields: public %v grants %q responses %q", c.IsPublic(), c.GetGrantTypes(), c.GetResponseTypes())
+	}
+
+	want := e.NewRequest(t, "req-roundtrip", c)
+	kinds := []struct {
+		name   string
+		create func(sig string, r fosite.Requester) error
+		get    func(sig string, sess fosite.Session) (fosite.Requester, error)
+	}{
+		{"authorize code", func(sig string, r fosite.Requester) error { return s.CreateAuthorizeCodeSession(ctx, sig, r) },
+			func(sig string, sess fosite.Session) (fosite.Requester, error) {
+				return s.GetAuthorizeCodeSession(ctx, sig, sess)
+			}},
+		{"access token", func(sig string, r fosite.Requester) error { return s.CreateAccessTokenSession(ctx, sig, r) },
+			func(sig string, sess fosite.Session) (fosite.Requester, error) {
+				return s.GetAccessTokenSession(ctx, sig, sess)
+			}},
+		{"refresh token", func(sig string, r fosite.Requester) error {
+			return s.CreateRefreshTokenSession(ctx, sig, Sig("rt-access"), r)
+		}, func(sig string, sess fosite.Session) (fosite.Requester, error) {
+			return s.GetRefreshTokenSession(ctx, sig, sess)
+		}},
+		{"pkce", func(sig string, r fosite.Requester) error { return s.CreatePKCERequestSession(ctx, sig, r) },
+			func(sig string, sess fosite.Session) (fosite.Requester, error) {
+				return s.GetPKCERequestSession(ctx, sig, sess)
+			}},
+	}
+	for _, k := range kinds {
+		sig := Sig("roundtrip-" + k.name)
+		noErr(t, "create "+k.name, k.create(sig, want))
+		got, err := k.get(sig, &fosite.DefaultSession{})
+		noErr(t, "get "+k.name, err)
+		if diff := requestDiff(want, got); diff != "" {
+			t.Fatalf("%s round trip (-want +got):\n%s", k.name, diff)
+		}
+		// Another signature of the same kind stays unknown.
+		_, err = k.get(sig+"-other", &fosite.DefaultSession{})
+		wantErr(t, "get other "+k.name, err, fosite.ErrNotFound)
+	}
+
+	// PKCE sessions are deleted outright once the code is exchanged.
+	pkceSig := Sig("roundtrip-pkce")
+	noErr(t, "DeletePKCERequestSession", s.DeletePKCERequestSession(ctx, pkceSig))
+	_, err = s.GetPKCERequestSession(ctx, pkceSig, &fosite.DefaultSession{})
+	wantErr(t, "GetPKCERequestSession after delete", err, fosite.ErrNotFound)
+}
+
+// testAuthorizeCodeUsed: a used code still yields its request, with ErrInvalidatedAuthorizeCode,
+// so fosite can revoke what it issued; a second invalidation is a lost race.
+func testAuthorizeCodeUsed(t *testing.T, e *Env) {
+	s, ctx := e.Store, e.Ctx
+	req := e.NewRequest(t, "req-code", nil)
+	code := Sig("code")
+	noErr(t, "CreateAuthorizeCodeSession", s.CreateAuthorizeCodeSession(ctx, code, req))
+	noErr(t, "InvalidateAuthorizeCodeSession", s.InvalidateAuthorizeCodeSession(ctx, code))
+
+	got, err := s.GetAuthorizeCodeSession(ctx, code, &fosite.DefaultSession{})
+	wantErr(t, "GetAuthorizeCodeSession(used)", err, fosite.ErrInvalidatedAuthorizeCode)
+	if got == nil || got.GetID() != req.ID {
+		t.Fatalf("GetAuthorizeCodeSession(used) returned request %v, want one with ID %q", got, req.ID)
+	}
+	if diff := requestDiff(req, got); diff != "" {
+		t.Fatalf("used code request (-want +got):\n%s", diff)
+	}
+	wantErr(t, "InvalidateAuthorizeCodeSession(again)", s.InvalidateAuthorizeCodeSession(ctx, code), fosite.ErrSerializationFailure)
+	wantErr(t, "InvalidateAuthorizeCodeSession(unknown)", s.InvalidateAuthorizeCodeSession(ctx, code+"-unknown"), fosite.ErrNotFound)
+}
+
+// testRefreshRotation: a rotated refresh token is inactive but still yields its request, so
+// fosite detects reuse; rotating twice is a lost race.
+func testRefreshRotation(t *testing.T, e *Env) {
+	s, ctx := e.Store, e.Ctx
+	req := e.NewRequest(t, "req-refresh", nil)
+	rt, at := Sig("refresh"), Sig("refresh-access")
+	noErr(t, "CreateAccessTokenSession", s.CreateAccessTokenSession(ctx, at, req))
+	noErr(t, "CreateRefreshTokenSession", s.CreateRefreshTokenSession(ctx, rt, at, req))
+	if _, err := s.GetRefreshTokenSession(ctx, rt, &fosite.DefaultSession{}); err != nil {
+		t.Fatalf("GetRefreshTokenSession(fresh): %v", errString(err))
+	}
+	noErr(t, "RotateRefreshToken", s.RotateRefreshToken(ctx, req.ID, rt))
+
+	got, err := s.GetRefreshTokenSession(ctx, rt, &fosite.DefaultSession{})
+	wantErr(t, "GetRefreshTokenSession(rotated)", err, fosite.ErrInactiveToken)
+	if got == nil || got.GetID() != req.ID {
+		t.Fatalf("GetRefreshTokenSession(rotated) returned request %v, want one with ID %q", got, req.ID)
+	}
+	if diff := requestDiff(req, got); diff != "" {
+		t.Fatalf("rotated refresh token request (-want +got):\n%s", diff)
+	}
+	wantErr(t, "RotateRefreshToken(again)", s.RotateRefreshToken(ctx, req.ID, rt), fosite.ErrSerializationFailure)
+
+	// Rotation alone leaves the access token issued with it valid.
+	_, err = s.GetAccessTokenSession(ctx, at, &fosite.DefaultSession{})
+	noErr(t, "GetAccessTokenSession after rotation", err)
+}
+
+// testRevokeByRequest: RevokeAccessToken/RevokeRefreshToken deactivate every token of one
+// request and no other; revocations are visible to resource servers by signature hash.
+func testRevokeByRequest(t *testing.T, e *Env) {
+	s, ctx := e.Store, e.Ctx
+	reqA, reqB := e.NewRequest(t, "req-a", nil), e.NewRequest(t, "req-b", nil)
+	a1, a2, b1 := Sig("a1"), Sig("a2"), Sig("b1")
+	ra1, ra2, rb1 := Sig("ra1"), Sig("ra2"), Sig("rb1")
+	for _, x := range []struct {
+		at, rt string
+		r      fosite.Requester
+	}{{a1, ra1, reqA}, {a2, ra2, reqA}, {b1, rb1, reqB}} {
+		noErr(t, "CreateAccessTokenSession", s.CreateAccessTokenSession(ctx, x.at, x.r))
+		noErr(t, "CreateRefreshTokenSession", s.CreateRefreshTokenSession(ctx, x.rt, x.at, x.r))
+	}
+	known, active, err := s.AccessTokenState(ctx, a1)
+	noErr(t, "AccessTokenState(a1)", err)
+	if !known || !active {
+		t.Fatalf("AccessTokenState(fresh) = known %v, active %v; want true, true", known, active)
+	}
+
+	// Revocation times come from the store's clock; RevokedAccessTokensSince is inclusive.
+	since := e.Clock.Now().Add(-time.Second)
+	noErr(t, "RevokeAccessToken(req-a)", s.RevokeAccessToken(ctx, reqA.ID))
+	for _, sig := range []string{a1, a2} {
+		got, err := s.GetAccessTokenSession(ctx, sig, &fosite.DefaultSession{})
+		wantErr(t, "GetAccessTokenSession(revoked)", err, fosite.ErrInactiveToken)
+		if got == nil || got.GetID() != reqA.ID {
+			t.Fatalf("GetAccessTokenSession(revoked) returned request %v, want ID %q", got, reqA.ID)
+		}
+		known, active, err := s.AccessTokenState(ctx, sig)
+		noErr(t, "AccessTokenState(revoked)", err)
+		if !known || active {
+			t.Fatalf("AccessTokenState(revoked) = known %v, active %v; want true, false", known, active)
+		}
+	}
+	_, err = s.GetAccessTokenSession(ctx, b1, &fosite.DefaultSession{})
+	noErr(t, "GetAccessTokenSession(other request)", err)
+	// Refresh tokens are a separate revocation.
+	_, err = s.GetRefreshTokenSession(ctx, ra1, &fosite.DefaultSession{})
+	noErr(t, "GetRefreshTokenSession(req-a, access revoked only)", err)
+
+	hashes, latest, err := s.RevokedAccessTokensSince(ctx, since)
+	noErr(t, "RevokedAccessTokensSince", err)
+	slices.Sort(hashes)
+	wantHashes := []string{storage.SignatureHash(a1), storage.SignatureHash(a2)}
+	slices.Sort(wantHashes)
+	if !slices.Equal(hashes, wantHashes) {
+		t.Fatalf("RevokedAccessTokensSince = %q, want %q", hashes, wantHashes)
+	}
+	if latest.Before(since) {
+		t.Fatalf("RevokedAccessTokensSince latest %v is before since %v", latest, since)
+	}
+	later, _, err := s.RevokedAccessTokensSince(ctx, e.Clock.Now().Add(time.Hour))
+	noErr(t, "RevokedAccessTokensSince(future)", err)
+	if len(later) != 0 {
+		t.Fatalf("RevokedAccessTokensSince(future) = %q, want none", later)
+	}
+
+	noErr(t, "RevokeRefreshToken(req-a)", s.RevokeRefreshToken(ctx, reqA.ID))
+	for _, sig := range []string{ra1, ra2} {
+		got, err := s.GetRefreshTokenSession(ctx, sig, &fosite.DefaultSession{})
+		wantErr(t, "GetRefreshTokenSession(revoked)", err, fosite.ErrInactiveToken)
+		if got == nil || got.GetID() != reqA.ID {
+			t.Fatalf("GetRefreshTokenSession(revoked) returned request %v, want ID %q", got, reqA.ID)
+		}
+	}
+	_, err = s.GetRefreshTokenSession(ctx, rb1, &fosite.DefaultSession{})
+	noErr(t, "GetRefreshTokenSession(other request)", err)
+	// Revoking again is harmless.
+	noErr(t, "RevokeAccessToken(again)", s.RevokeAccessToken(ctx, reqA.ID))
+	noErr(t, "RevokeRefreshToken(again)", s.RevokeRefreshToken(ctx, reqA.ID))
+}
+
+// testDeleteSessions: fosite's Delete* calls leave the token unusable.
+func testDeleteSessions(t *testing.T, e *Env) {
+	s, ctx := e.Store, e.Ctx
+	req := e.NewRequest(t, "req-delete", nil)
+	at, rt := Sig("del-access"), Sig("del-refresh")
+	noErr(t, "CreateAccessTokenSession", s.CreateAccessTokenSession(ctx, at, req))
+	noErr(t, "CreateRefreshTokenSession", s.CreateRefreshTokenSession(ctx, rt, at, req))
+
+	noErr(t, "DeleteAccessTokenSession", s.DeleteAccessTokenSession(ctx, at))
+	noErr(t, "DeleteAccessTokenSession(again)", s.DeleteAccessTokenSession(ctx, at))
+	_, err := s.GetAccessTokenSession(ctx, at, &fosite.DefaultSession{})
+	if !errorsIsAny(err, fosite.ErrInactiveToken, fosite.ErrNotFound) {
+		t.Fatalf("GetAccessTokenSession(deleted) = %v, want inactive or not found", errString(err))
+	}
+	noErr(t, "DeleteRefreshTokenSession", s.DeleteRefreshTokenSession(ctx, rt))
+	_, err = s.GetRefreshTokenSession(ctx, rt, &fosite.DefaultSession{})
+	if !errorsIsAny(err, fosite.ErrInactiveToken, fosite.ErrNotFound) {
+		t.Fatalf("GetRefreshTokenSession(deleted) = %v, want inactive or not found", errString(err))
+	}
+	wantErr(t, "DeleteAccessTokenSession(unknown)", s.DeleteAccessTokenSession(ctx, at+"-unknown"), fosite.ErrNotFound)
+}
+
+// testRevokeClient: a revoked client is not found and every token issued to it is inactive.
+func testRevokeClient(t *testing.T, e *Env) {
+	s, ctx := e.Store, e.Ctx
+	other := e.NewClient(t, "client-other")
+	victim := e.NewClient(t, "client-victim")
+	vc, err := s.GetClient(ctx, victim.ID)
+	noErr(t, "GetClient(victim)", err)
+	oc, err := s.GetClient(ctx, other.ID)
+	noErr(t, "GetClient(other)", err)
+
+	vReq, oReq := e.NewRequest(t, "req-victim", vc), e.NewRequest(t, "req-other", oc)
+	noErr(t, "CreateAuthorizeCodeSession", s.CreateAuthorizeCodeSession(ctx, Sig("v-code"), vReq))
+	noErr(t, "CreateAccessTokenSession", s.CreateAccessTokenSession(ctx, Sig("v-at"), vReq))
+	noErr(t, "CreateRefreshTokenSession", s.CreateRefreshTokenSession(ctx, Sig("v-rt"), Sig("v-at"), vReq))
+	noErr(t, "CreateAccessTokenSession(other)", s.CreateAccessTokenSession(ctx, Sig("o-at"), oReq))
+
+	noErr(t, "RevokeClient", s.RevokeClient(ctx, victim.ID))
+	noErr(t, "RevokeClient(again)", s.RevokeClient(ctx, victim.ID))
+	wantErr(t, "RevokeClient(unknown)", s.RevokeClient(ctx, "unknown-client"), storage.ErrNotFound)
+
+	_, err = s.GetClient(ctx, victim.ID)
+	wantErr(t, "GetClient(revoked)", err, fosite.ErrNotFound)
+	c, err := s.ClientByID(ctx, victim.ID)
+	noErr(t, "ClientByID(revoked)", err)
+	if !c.Revoked() {
+		t.Fatal("ClientByID(revoked).Revoked() = false")
+	}
+	wantErr(t, "SetClientSecretHash(revoked)", s.SetClientSecretHash(ctx, victim.ID, "x"), storage.ErrNotFound)
+
+	_, err = s.GetAccessTokenSession(ctx, Sig("v-at"), &fosite.DefaultSession{})
+	wantErr(t, "GetAccessTokenSession(revoked client)", err, fosite.ErrInactiveToken)
+	_, err = s.GetRefreshTokenSession(ctx, Sig("v-rt"), &fosite.DefaultSession{})
+	wantErr(t, "GetRefreshTokenSession(revoked client)", err, fosite.ErrInactiveToken)
+	_, err = s.GetAuthorizeCodeSession(ctx, Sig("v-code"), &fosite.DefaultSession{})
+	wantErr(t, "GetAuthorizeCodeSession(revoked client)", err, fosite.ErrInvalidatedAuthorizeCode)
+	known, active, err := s.AccessTokenState(ctx, Sig("v-at"))
+	noErr(t, "AccessTokenState(revoked client)", err)
+	if !known || active {
+		t.Fatalf("AccessTokenState(revoked client) = known %v, active %v; want true, false", known, active)
+	}
+
+	_, err = s.GetClient(ctx, other.ID)
+	noErr(t, "GetClient(other)", err)
+	_, err = s.GetAccessTokenSession(ctx, Sig("o-at"), &fosite.DefaultSession{})
+	noErr(t, "GetAccessTokenSession(other client)", err)
+}
+
+func errorsIsAny(err error, targets ...error) bool {
+	for _, t := range targets {
+		if err != nil && errors.Is(err, t) {
+			return true
+		}
+	}
+	return false
+}
