@@ -141,6 +141,7 @@ func (a *App) routes() http.Handler {
 	r.HandleFunc("/api/oauth/revoke", p.RevokeHandler)
 	r.HandleFunc("/api/oauth/introspect", p.IntrospectHandler)
 	r.HandleFunc("/.well-known/jwks.json", p.JWKSHandler).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/.well-known/oauth-authorization-server", p.MetadataHandler).Methods(http.MethodGet, http.MethodHead)
 
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
