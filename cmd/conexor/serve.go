@@ -12,6 +12,7 @@ import (
 func newServeCmd(g *globals) *cobra.Command {
 	var addr string
 	var signingAlg string
+	var pprofAddr string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the authorization server and MCP gateway (migrates and seeds an empty database)",
@@ -38,6 +39,9 @@ func newServeCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if pprofAddr != "" {
+				go servePprof(ctx, pprofAddr, log)
+			}
 			log.Info("conexor listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "database", a.Store.Dialect(),
 				"metadata", cfg.Issuer+"/.well-known/oauth-authorization-server")
 			return a.Serve(ctx, ln)
@@ -46,6 +50,7 @@ func newServeCmd(g *globals) *cobra.Command {
 	def := config.Defaults()
 	cmd.Flags().StringVar(&addr, "addr", def.Addr, "listen address (env CONEXOR_ADDR)")
 	cmd.Flags().StringVar(&signingAlg, "signing-alg", def.SigningAlg, "ES256, RS256 or HS256 (env CONEXOR_SIGNING_ALG)")
+	cmd.Flags().StringVar(&pprofAddr, "pprof-addr", "", "serve Go profiling on this address, e.g. 127.0.0.1:6060 (off by default; env CONEXOR_PPROF_ADDR)")
 	return cmd
 }
 
