@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/ory/fosite"
+
+	"github.com/conexor/conexor/storage"
 )
 
 // MaxFormBytes caps every OAuth request body. Real token, revocation and introspection
@@ -35,6 +37,9 @@ func WriteOAuthError(w http.ResponseWriter, r *http.Request, e *OAuthError) {
 	h.Set("Content-Type", "application/json;charset=UTF-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
+	if e.Status == http.StatusServiceUnavailable && h.Get("Retry-After") == "" {
+		h.Set("Retry-After", "1")
+	}
 	if e.Status == http.StatusUnauthorized && e.Code == "invalid_client" {
 		if _, _, ok := r.BasicAuth(); ok {
 			h.Set("WWW-Authenticate", `Basic realm="conexor", charset="UTF-8"`)
@@ -44,12 +49,20 @@ func WriteOAuthError(w http.ResponseWriter, r *http.Request, e *OAuthError) {
 	_ = json.NewEncoder(w).Encode(e)
 }
 
+// errUnavailable answers a request the database could not serve: the client should retry.
+var errUnavailable = oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable",
+	"The server cannot reach its database right now; retry the request in a moment.")
+
 // toOAuthError converts a fosite error. Internal details stay in fosite's debug field, which
 // is logged and never sent.
 func toOAuthError(err error) *OAuthError {
 	var oe *OAuthError
 	if errors.As(err, &oe) {
 		return oe
+	}
+	if errors.Is(err, storage.ErrUnavailable) {
+		// fosite reports a failed client lookup as invalid_client; the credentials may be fine.
+		return errUnavailable
 	}
 	rfc := fosite.ErrorToRFC6749Error(err)
 	status := rfc.StatusCode()
@@ -111,4 +124,15 @@ func parseOAuthForm(w http.ResponseWriter, r *http.Request, endpoint string) *OA
 		}
 	}
 	return nil
+}
+
+// requireClientID answers a request that names no client at all. RFC 6749 section 5.2 makes
+// that invalid_client ("no client authentication included"), 401; fosite would answer 400
+// invalid_request. Public clients identify themselves with client_id alone.
+func requireClientID(r *http.Request) *OAuthError {
+	if _, _, ok := r.BasicAuth(); ok || r.PostForm.Get("client_id") != "" {
+		return nil
+	}
+	return oauthErr(http.StatusUnauthorized, "invalid_client",
+		"Client authentication is required: send client_id and client_secret in the form body (client_secret_post) or in an Authorization: Basic header (client_secret_basic).")
 }

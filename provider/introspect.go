@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -36,6 +37,11 @@ func (p *Provider) IntrospectHandler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	caller, err := p.oauth.AuthenticateClient(ctx, r, r.PostForm)
+	if errors.Is(err, storage.ErrUnavailable) {
+		p.log.ErrorContext(ctx, "introspection failed", "client_id", clientIDOf(r), "detail", debugOf(err))
+		WriteOAuthError(w, r, errUnavailable)
+		return
+	}
 	if err != nil {
 		p.log.InfoContext(ctx, "introspection refused", "client_id", clientIDOf(r), "detail", debugOf(err))
 		WriteOAuthError(w, r, oauthErr(http.StatusUnauthorized, "invalid_client", "Client authentication failed: introspection needs a confidential client's ID and secret."))

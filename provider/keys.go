@@ -220,7 +220,9 @@ func (k *Keyring) decode(row storage.SigningKey) (*signingKey, error) {
 		sk.public = &pub
 		sk.verify = pub.Key
 	}
-	opts := (&jose.SignerOptions{}).WithType("at+jwt")
+	// kid explicitly: go-jose derives it only from a public key, so HS256 tokens would carry
+	// none and never verify.
+	opts := (&jose.SignerOptions{}).WithType("at+jwt").WithHeader(jose.HeaderKey("kid"), sk.kid)
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: sk.alg, Key: jwk}, opts)
 	if err != nil {
 		return nil, err

@@ -34,6 +34,9 @@ type Config struct {
 	Scopes                *Scopes
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// CIMDAllowPrivate lets client ID metadata documents be fetched from loopback and
+	// private addresses. For tests only.
+	CIMDAllowPrivate bool
 }
 
 // Provider is the authorization server.
@@ -49,6 +52,8 @@ type Provider struct {
 	metrics  *Metrics
 	now      func() time.Time
 	lookup   ClientLookup
+	register *registrar       // dynamic client registration (register.go)
+	cimd     *clientDocuments // client ID metadata documents (cimd.go)
 }
 
 // New composes fosite from an explicit list of grants (never ComposeAllEnabled, which turns
@@ -110,10 +115,14 @@ func New(ctx context.Context, cfg Config, store *storage.Store, log *slog.Logger
 		compose.OAuth2TokenRevocationFactory,
 		compose.OAuth2TokenIntrospectionFactory,
 	)
-	return &Provider{
+	p := &Provider{
 		cfg: cfg, store: store, oauth: oauth.(*fosite.Fosite), fcfg: fcfg, keys: keys, strategy: strategy,
 		hasher: hasher, log: log, metrics: metrics, now: cfg.Now,
-	}, nil
+	}
+	p.register = newRegistrar(p)
+	p.cimd = newClientDocuments(p, cfg.CIMDAllowPrivate)
+	p.lookup = p.cimd.Lookup
+	return p, nil
 }
 
 // AudienceStrategy is fosite's AudienceMatchingStrategy: exact string match. A client bound
@@ -127,7 +136,8 @@ func AudienceStrategy(haystack, needle []string) error {
 	}
 	for _, n := range needle {
 		if !ExactScopeStrategy(haystack, n) {
-			return fosite.ErrInvalidRequest.WithHintf("Requested audience '%s' has not been whitelisted by the OAuth 2.0 Client.", n)
+			// RFC 8707 section 2: a resource the client may not use is invalid_target.
+			return ErrInvalidTarget.WithHintf("This client may not get tokens for %s: it belongs to another MCP server.", n)
 		}
 	}
 	return nil

@@ -5,6 +5,8 @@ import (
 	"net/http"
 
 	"github.com/ory/fosite"
+
+	"github.com/conexor/conexor/storage"
 )
 
 // RevokeHandler serves POST /api/oauth/revoke (RFC 7009) for access and refresh tokens.
@@ -22,6 +24,10 @@ func (p *Provider) RevokeHandler(w http.ResponseWriter, r *http.Request) {
 		refuse(oe, "")
 		return
 	}
+	if oe := requireClientID(r); oe != nil {
+		refuse(oe, "")
+		return
+	}
 	if r.PostForm.Get("token") == "" {
 		refuse(oauthErr(400, "invalid_request", "The token parameter is required."), "")
 		return
@@ -35,7 +41,7 @@ func (p *Provider) RevokeHandler(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 	case errors.Is(err, fosite.ErrUnauthorizedClient):
 		refuse(oauthErr(400, "unauthorized_client", "This token was not issued to the authenticated client, so it may not revoke it."), "")
-	case errors.Is(err, fosite.ErrTemporarilyUnavailable), errors.Is(err, fosite.ErrServerError):
+	case errors.Is(err, fosite.ErrTemporarilyUnavailable), errors.Is(err, fosite.ErrServerError), errors.Is(err, storage.ErrUnavailable):
 		p.metrics.Revoked.WithLabelValues("unavailable").Inc()
 		p.log.ErrorContext(ctx, "revocation failed", "client_id", clientIDOf(r), "detail", debugOf(err))
 		w.Header().Set("Retry-After", "1")

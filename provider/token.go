@@ -65,6 +65,10 @@ func (p *Provider) TokenHandler(w http.ResponseWriter, r *http.Request) {
 		refuse(oauthErr(400, "unsupported_grant_type", "The grant type '"+truncate(g, 64)+"' is not supported here; use client_credentials, authorization_code or refresh_token."))
 		return
 	}
+	if oe := requireClientID(r); oe != nil {
+		refuse(oe)
+		return
+	}
 	// Scopes may be separated by commas (the product page does) or spaces (RFC 6749).
 	if form.Has("scope") {
 		form.Set("scope", strings.Join(ParseScopeParam(form.Get("scope")), " "))
@@ -105,10 +109,28 @@ func (p *Provider) TokenHandler(w http.ResponseWriter, r *http.Request) {
 		}
 	default:
 		// Codes and refresh tokens carry the audience they were granted; a resource
-		// indicator may name it again but never switch to another server.
-		if resource != "" && !(len(ar.GetGrantedAudience()) == 1 && ar.GetGrantedAudience()[0] == resource) {
+		// indicator may name it again but never switch to another server. fosite copies a
+		// refresh token's granted audience here, but a code's only in NewAccessResponse: for
+		// codes, compare with the audience the authorization request asked for (IssueCode
+		// grants exactly that one).
+		aud := ar.GetGrantedAudience()
+		if len(aud) == 0 {
+			aud = ar.GetRequestedAudience()
+		}
+		if resource != "" && !(len(aud) == 1 && aud[0] == resource) {
 			refuse(ErrInvalidTarget.WithHint("This grant was issued for another MCP server; request a new authorization for " + resource + "."))
 			return
+		}
+	}
+	// RFC 6749 6: a refresh may not ask for a scope that was not granted. fosite ignores the
+	// scope parameter on refresh and re-grants the original scopes, so a request for more
+	// would silently "succeed"; refuse it instead, so the client knows it must re-authorize.
+	if grant == "refresh_token" && form.Get("scope") != "" {
+		for _, s := range strings.Fields(form.Get("scope")) {
+			if !ExactScopeStrategy(ar.GetGrantedScopes(), s) {
+				refuse(fosite.ErrInvalidScope.WithHintf("The scope '%s' was not granted to this refresh token; a refresh cannot widen the scope. Send the user through /oauth/consent again to ask for it.", truncate(s, 128)))
+				return
+			}
 		}
 	}
 	sess, ok := ar.GetSession().(*Session)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -109,8 +110,11 @@ func ResourceURL(issuer, org, server string) string {
 // and every authentication with them fails.
 func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error) {
 	c, err := s.ClientByID(ctx, id)
-	if err != nil {
+	if errors.Is(err, ErrNotFound) {
 		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: load client: %w", ErrUnavailable, err)
 	}
 	if c.Revoked() {
 		return nil, fosite.ErrNotFound

@@ -56,6 +56,7 @@ func newRootCmd(in io.Reader, out, errOut io.Writer) *cobra.Command {
 		newKeysCmd(g),
 		newHealthCmd(g),
 		newBenchCmd(g),
+		newConnectCmd(g),
 	)
 	return root
 }

@@ -18,8 +18,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/conexor/conexor/consent"
 	"github.com/conexor/conexor/internal/config"
 	"github.com/conexor/conexor/internal/httpx"
+	"github.com/conexor/conexor/mcp"
 	"github.com/conexor/conexor/provider"
 	"github.com/conexor/conexor/storage"
 )
@@ -33,6 +35,7 @@ type App struct {
 	registry *prometheus.Registry
 	handler  http.Handler
 	stopBG   context.CancelFunc
+	gateway  *mcp.Gateway
 	// Seeded is set when this start created the demo data.
 	Seeded *SeedResult
 }
@@ -86,6 +89,7 @@ func NewProvider(ctx context.Context, cfg config.Config, store *storage.Store, l
 		SigningAlg:            cfg.SigningAlg,
 		Scopes:                scopes,
 		Now:                   now,
+		CIMDAllowPrivate:      cfg.CIMDAllowPrivate,
 	}, store, log, provider.NewMetrics(reg))
 }
 
@@ -123,6 +127,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 			res.Print(opts.Out, cfg.Issuer)
 		}
 	}
+	a.gateway, err = mcp.New(mcp.Options{Issuer: cfg.Issuer, Verifier: p, Servers: store, Tokens: store,
+		Scopes: p.Scopes(), Upstreams: cfg.Upstreams, Now: opts.Now, Logger: log, Registerer: reg})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	a.handler = a.routes()
 	bg, cancel := context.WithCancel(context.Background())
 	a.stopBG = cancel
@@ -138,10 +148,19 @@ func (a *App) routes() http.Handler {
 
 	p := a.Provider
 	r.HandleFunc("/api/oauth/token", p.TokenHandler)
-	r.HandleFunc("/api/oauth/revoke", p.RevokeHandler)
+	r.Handle("/api/oauth/revoke", a.gateway.AfterRevocation(http.HandlerFunc(p.RevokeHandler)))
 	r.HandleFunc("/api/oauth/introspect", p.IntrospectHandler)
+	r.HandleFunc("/api/oauth/register", p.RegisterHandler)
 	r.HandleFunc("/.well-known/jwks.json", p.JWKSHandler).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/.well-known/oauth-authorization-server", p.MetadataHandler).Methods(http.MethodGet, http.MethodHead)
+
+	browser, err := consent.New(consent.Config{Store: a.Store, Sessions: a.Store, Provider: p,
+		Secret: p.Config().Secret, Log: a.log, Now: p.Config().Now})
+	if err != nil {
+		panic(err) // only broken embedded templates fail here, which every test catches
+	}
+	browser.Mount(r)
+	a.gateway.Mount(r)
 
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -149,7 +168,13 @@ func (a *App) routes() http.Handler {
 	})
 	r.HandleFunc("/readyz", a.readyz)
 	r.Handle("/metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))
-	return r
+	// CORS for browser-based MCP clients, outside the router so preflights never meet a
+	// route's method restriction. Not on the browser flow (/oauth/consent, /login, /logout).
+	return httpx.CORS(httpx.MatchPaths(
+		"/.well-known/oauth-authorization-server", "/.well-known/oauth-protected-resource",
+		"/.well-known/oauth-protected-resource/", "/.well-known/jwks.json",
+		"/api/oauth/register", "/api/oauth/token", "/api/oauth/revoke", "/mcp/",
+	), r)
 }
 
 func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
@@ -218,5 +243,5 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 // Close stops background work and closes the database.
 func (a *App) Close() error {
 	a.stopBG()
-	return a.Store.Close()
+	return errors.Join(a.gateway.Close(), a.Store.Close())
 }

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"errors"
+	"log/slog"
+
+	"github.com/spf13/cobra"
+
+	"github.com/conexor/conexor/connect"
+	"github.com/conexor/conexor/provider"
+)
+
+func newConnectCmd(g *globals) *cobra.Command {
+	var clientID, clientSecret, scopes string
+	cmd := &cobra.Command{
+		Use:   "connect URL",
+		Short: "Run a local stdio MCP server that relays to a Conexor MCP endpoint (for Claude Desktop)",
+		Long: `connect is a stdio MCP server for clients that only start local commands, such as
+Claude Desktop's claude_desktop_config.json. It relays every MCP message to the
+Streamable HTTP endpoint URL and handles OAuth itself:
+
+  with --client-secret   tokens come from the client credentials grant
+  without a secret       the browser flow runs (PKCE, a redirect to 127.0.0.1), for the
+                         public client --client-id, or for a client it registers itself
+
+Tokens are renewed before they expire. Standard output carries only the protocol; logs
+go to standard error. Flags also read CONEXOR_CLIENT_ID, CONEXOR_CLIENT_SECRET and
+CONEXOR_SCOPES.`,
+		Example: `  CONEXOR_CLIENT_ID=client_... CONEXOR_CLIENT_SECRET=secret_... conexor connect https://app.example/mcp/acme/sales-api`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if clientSecret != "" && clientID == "" {
+				return errors.New("--client-secret needs --client-id (CONEXOR_CLIENT_ID)")
+			}
+			level := slog.LevelInfo
+			_ = level.UnmarshalText([]byte(g.logLevel))
+			log := slog.New(slog.NewTextHandler(g.errOut, &slog.HandlerOptions{Level: level}))
+			return connect.Run(cmd.Context(), connect.Options{
+				URL:          args[0],
+				ClientID:     clientID,
+				ClientSecret: clientSecret,
+				Scopes:       provider.ParseScopeParam(scopes),
+				In:           cmd.InOrStdin(),
+				Out:          cmd.OutOrStdout(),
+				Log:          log,
+				Stderr:       g.errOut,
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&clientID, "client-id", "", "OAuth client ID (env CONEXOR_CLIENT_ID)")
+	f.StringVar(&clientSecret, "client-secret", "", "OAuth client secret: client credentials grant (env CONEXOR_CLIENT_SECRET; prefer the environment, ps shows flags)")
+	f.StringVar(&scopes, "scopes", "", "space- or comma-separated scopes (env CONEXOR_SCOPES; default: the client's, or what the server advertises)")
+	return cmd
+}

@@ -1,0 +1,294 @@
+package connect
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"html"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
+	"golang.org/x/oauth2"
+)
+
+// browserFlow gets tokens with the authorization code grant, PKCE (S256) and the resource
+// indicator, the person approving in their browser; the code comes back to a listener on
+// 127.0.0.1 (RFC 8252 7.3). Refresh tokens stay in memory and renew the access token a
+// minute before it expires; when that fails, or the server wants more scopes, the browser
+// flow runs again.
+type browserFlow struct {
+	disc    *discovery
+	client  *http.Client
+	ctx     context.Context // carries the HTTP client, for the token endpoint
+	log     *slog.Logger
+	open    func(ctx context.Context, url string) error
+	stderr  io.Writer
+	timeout time.Duration
+
+	ln       net.Listener
+	srv      *http.Server
+	redirect string
+
+	mu       sync.Mutex
+	cfg      oauth2.Config
+	ts       oauth2.TokenSource
+	refresh  *refresher
+	pending  map[string]chan callbackResult
+	authLock sync.Mutex // one browser flow at a time
+}
+
+type callbackResult struct {
+	code string
+	err  error
+}
+
+func newBrowserFlow(ctx context.Context, d *discovery, c *http.Client, opts Options) (*browserFlow, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen for the authorization callback: %w", err)
+	}
+	b := &browserFlow{
+		disc: d, client: c, log: opts.Log, open: opts.OpenBrowser, stderr: opts.Stderr, timeout: opts.AuthTimeout,
+		ctx:      context.WithValue(context.Background(), oauth2.HTTPClient, c),
+		ln:       ln,
+		redirect: "http://" + ln.Addr().String() + "/callback",
+		pending:  map[string]chan callbackResult{},
+	}
+	scopes := opts.Scopes
+	if len(scopes) == 0 {
+		scopes = d.prm.ScopesSupported
+	}
+	clientID := opts.ClientID
+	if clientID == "" {
+		if d.asm.RegistrationEndpoint == "" {
+			ln.Close()
+			return nil, errors.New("the authorization server does not offer dynamic client registration: pass --client-id (and --client-secret)")
+		}
+		host, _ := os.Hostname()
+		reg, err := oauthex.RegisterClient(ctx, d.asm.RegistrationEndpoint, &oauthex.ClientRegistrationMetadata{
+			ClientName:              strings.TrimSpace("conexor connect " + host),
+			RedirectURIs:            []string{b.redirect},
+			TokenEndpointAuthMethod: "none",
+			GrantTypes:              []string{"authorization_code", "refresh_token"},
+			ResponseTypes:           []string{"code"},
+			ApplicationType:         "native",
+		}, c)
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("register a client at %s: %w", d.asm.RegistrationEndpoint, err)
+		}
+		clientID = reg.ClientID
+		b.log.Info("registered a public client", "client_id", clientID)
+	}
+	b.cfg = oauth2.Config{
+		ClientID:    clientID,
+		Endpoint:    oauth2.Endpoint{AuthURL: d.asm.AuthorizationEndpoint, TokenURL: d.asm.TokenEndpoint, AuthStyle: oauth2.AuthStyleInParams},
+		RedirectURL: b.redirect,
+		Scopes:      scopes,
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /callback", b.callback)
+	b.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = b.srv.Serve(ln) }()
+	return b, nil
+}
+
+// Close stops the callback listener.
+func (b *browserFlow) Close() error { return b.srv.Close() }
+
+func (b *browserFlow) start(ctx context.Context) error { return b.authorize(ctx, nil) }
+
+// TokenSource implements auth.OAuthHandler.
+func (b *browserFlow) TokenSource(context.Context) (oauth2.TokenSource, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.ts, nil
+}
+
+// Authorize implements auth.OAuthHandler: a 401 is answered with a refresh (then the
+// browser, if the refresh token is gone), a 403 insufficient_scope with a new browser flow
+// for the wider scope (step-up).
+func (b *browserFlow) Authorize(ctx context.Context, _ *http.Request, resp *http.Response) error {
+	defer discard(resp)
+	code, scopes := challengeOf(resp)
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized:
+		b.mu.Lock()
+		r := b.refresh
+		b.mu.Unlock()
+		if r != nil {
+			if tok, err := r.Token(); err == nil {
+				b.use(tok, r)
+				return nil
+			} else {
+				b.log.Warn("refreshing the access token failed; authorizing again in the browser", "err", err)
+			}
+		}
+		return b.authorize(ctx, nil)
+	case resp.StatusCode == http.StatusForbidden && code == "insufficient_scope" && len(scopes) > 0:
+		b.log.Info("the MCP server asks for more scopes; authorizing again in the browser", "scope", strings.Join(scopes, " "))
+		return b.authorize(ctx, scopes)
+	}
+	return nil
+}
+
+// authorize runs the browser flow, asking for the current scopes plus extra.
+func (b *browserFlow) authorize(ctx context.Context, extra []string) error {
+	b.authLock.Lock()
+	defer b.authLock.Unlock()
+	b.mu.Lock()
+	b.cfg.Scopes = union(b.cfg.Scopes, extra)
+	cfg := b.cfg
+	b.mu.Unlock()
+
+	verifier := oauth2.GenerateVerifier()
+	state := rand.Text()
+	authURL := cfg.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("resource", b.disc.resource))
+	ch := make(chan callbackResult, 1)
+	b.mu.Lock()
+	b.pending[state] = ch
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		delete(b.pending, state)
+		b.mu.Unlock()
+	}()
+
+	b.log.Info("open this URL in a browser to let conexor connect use "+b.disc.resource, "url", authURL)
+	fmt.Fprintf(b.stderr, "\nTo let conexor connect use %s, open this URL in a browser:\n\n  %s\n\n", b.disc.resource, authURL)
+	if err := b.open(ctx, authURL); err != nil {
+		b.log.Warn("could not open a browser; open the URL above yourself", "err", err)
+	}
+	wait := time.NewTimer(b.timeout)
+	defer wait.Stop()
+	var res callbackResult
+	select {
+	case res = <-ch:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-wait.C:
+		return fmt.Errorf("no authorization within %s", b.timeout)
+	}
+	if res.err != nil {
+		return res.err
+	}
+	tok, err := cfg.Exchange(b.ctx, res.code, oauth2.VerifierOption(verifier), oauth2.SetAuthURLParam("resource", b.disc.resource))
+	if err != nil {
+		return fmt.Errorf("exchange the authorization code: %w", err)
+	}
+	b.log.Info("access token obtained", "grant_type", "authorization_code", "expires", tok.Expiry.Format(time.RFC3339),
+		"scope", tok.Extra("scope"), "refresh_token", tok.RefreshToken != "")
+	var r *refresher
+	if tok.RefreshToken != "" {
+		r = &refresher{cfg: cfg, ctx: b.ctx, token: tok.RefreshToken, log: b.log}
+	}
+	b.use(tok, r)
+	return nil
+}
+
+// use installs tok, renewed early through r (nil: no refresh token; the transport's 401
+// sends the person back to the browser).
+func (b *browserFlow) use(tok *oauth2.Token, r *refresher) {
+	var src oauth2.TokenSource = oauth2.StaticTokenSource(tok)
+	if r != nil {
+		src = r
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refresh = r
+	b.ts = oauth2.ReuseTokenSourceWithExpiry(tok, src, renewEarly(tok))
+}
+
+// callback receives the authorization response (RFC 6749 4.1.2, RFC 9207 iss).
+func (b *browserFlow) callback(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	b.mu.Lock()
+	ch, ok := b.pending[q.Get("state")]
+	b.mu.Unlock()
+	page := func(status int, msg string) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(status)
+		fmt.Fprintf(w, "<!doctype html><title>conexor connect</title><p>%s</p>\n", html.EscapeString(msg))
+	}
+	if !ok {
+		page(http.StatusBadRequest, "This authorization response does not belong to a pending request of conexor connect. Start again from your MCP client.")
+		return
+	}
+	var res callbackResult
+	switch iss := q.Get("iss"); {
+	case q.Get("error") != "":
+		res.err = fmt.Errorf("authorization refused: %s %s", q.Get("error"), q.Get("error_description"))
+	case iss != "" && iss != b.disc.asm.Issuer:
+		res.err = fmt.Errorf("authorization response from issuer %q, expected %q (RFC 9207)", iss, b.disc.asm.Issuer)
+	case iss == "" && b.disc.asm.AuthorizationResponseIssParameterSupported:
+		res.err = errors.New("the authorization response lacks the iss parameter its server promises (RFC 9207)")
+	case q.Get("code") == "":
+		res.err = errors.New("the authorization response has no code")
+	default:
+		res.code = q.Get("code")
+	}
+	select {
+	case ch <- res:
+	default: // answered already
+	}
+	if res.err != nil {
+		page(http.StatusBadRequest, "Authorization failed: "+res.err.Error())
+		return
+	}
+	page(http.StatusOK, "conexor connect is authorized. You can close this window.")
+}
+
+// refresher uses the refresh token grant, keeping the newest refresh token (public clients'
+// refresh tokens rotate).
+type refresher struct {
+	cfg   oauth2.Config
+	ctx   context.Context
+	log   *slog.Logger
+	mu    sync.Mutex
+	token string
+}
+
+func (r *refresher) Token() (*oauth2.Token, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	tok, err := r.cfg.TokenSource(r.ctx, &oauth2.Token{RefreshToken: r.token}).Token()
+	if err != nil {
+		return nil, err
+	}
+	if tok.RefreshToken != "" {
+		r.token = tok.RefreshToken
+	}
+	r.log.Info("access token refreshed", "expires", tok.Expiry.Format(time.RFC3339))
+	return tok, nil
+}
+
+// openSystemBrowser opens url in the default browser. Its output must not reach standard
+// output, which carries the protocol.
+func openSystemBrowser(_ context.Context, url string) error {
+	var cmd *exec.Cmd
+	switch runtime.GOOS {
+	case "darwin":
+		cmd = exec.Command("open", url)
+	case "windows":
+		cmd = exec.Command("rundll32", "url.dll,FileProtocolHandler", url)
+	default:
+		cmd = exec.Command("xdg-open", url)
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, nil, nil
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	go func() { _ = cmd.Wait() }()
+	return nil
+}

@@ -1,0 +1,155 @@
+// Package connect is `conexor connect URL`: a local stdio MCP server for clients that only
+// start local processes (Claude Desktop's claude_desktop_config.json). It finds the
+// authorization server of a remote Conexor MCP endpoint, gets tokens (client credentials
+// with a secret, else the browser flow with PKCE on a loopback redirect), renews them
+// before they expire, and relays every JSON-RPC message unchanged in both directions
+// between standard input/output and the remote Streamable HTTP endpoint.
+//
+// Standard output carries only the protocol; logs go to standard error.
+package connect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Options configure Run.
+type Options struct {
+	// URL is the remote MCP endpoint, e.g. https://app.example/mcp/acme/sales-api.
+	URL string
+	// ClientID and ClientSecret are an OAuth client's credentials. With a secret, tokens
+	// come from the client credentials grant. Without one the browser flow runs, for the
+	// public client ClientID (registered with the redirect URI http://127.0.0.1/callback;
+	// any port matches) or, when ClientID is empty too, for a client registered
+	// dynamically at start.
+	ClientID, ClientSecret string
+	// Scopes to ask for; empty means the client's own (client credentials) or the ones the
+	// server advertises (browser flow).
+	Scopes []string
+
+	// In and Out are the MCP client's end of the stdio transport; nil means os.Stdin and
+	// os.Stdout.
+	In  io.Reader
+	Out io.Writer
+	// Log receives diagnostics; nil discards them. It must not write to Out.
+	Log *slog.Logger
+	// Stderr shows the person the authorization URL of the browser flow; nil means
+	// os.Stderr.
+	Stderr io.Writer
+	// HTTPClient is used for every request; nil means a client with sensible timeouts.
+	HTTPClient *http.Client
+	// OpenBrowser shows the authorization URL to the person; nil opens the system browser.
+	// The URL is always logged as well.
+	OpenBrowser func(ctx context.Context, url string) error
+	// AuthTimeout bounds the wait for the browser flow; zero means five minutes.
+	AuthTimeout time.Duration
+}
+
+// Run connects and relays until the MCP client closes standard input (nil) or the remote
+// connection fails.
+func Run(ctx context.Context, opts Options) error {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.In == nil {
+		opts.In = os.Stdin
+	}
+	if opts.Out == nil {
+		opts.Out = os.Stdout
+	}
+	if opts.Stderr == nil {
+		opts.Stderr = os.Stderr
+	}
+	if opts.AuthTimeout <= 0 {
+		opts.AuthTimeout = 5 * time.Minute
+	}
+	if opts.OpenBrowser == nil {
+		opts.OpenBrowser = openSystemBrowser
+	}
+	endpoint, err := canonicalEndpoint(opts.URL)
+	if err != nil {
+		return err
+	}
+	api := opts.HTTPClient
+	if api == nil {
+		api = &http.Client{Timeout: 30 * time.Second}
+	}
+	disc, err := discover(ctx, api, endpoint)
+	if err != nil {
+		return err
+	}
+	opts.Log.Info("authorization server found", "resource", disc.resource, "issuer", disc.asm.Issuer)
+
+	var authz authorizer
+	if opts.ClientSecret != "" {
+		if opts.ClientID == "" {
+			return errors.New("--client-secret needs --client-id (CONEXOR_CLIENT_ID)")
+		}
+		authz = newClientCredentials(disc, api, opts)
+	} else {
+		b, err := newBrowserFlow(ctx, disc, api, opts)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		authz = b
+	}
+	if err := authz.start(ctx); err != nil {
+		return err
+	}
+
+	version := &protocolVersion{}
+	mcpClient := &http.Client{Transport: &versionTransport{base: transportOf(opts.HTTPClient), version: version}}
+	remote, err := (&mcp.StreamableClientTransport{
+		Endpoint:     endpoint,
+		HTTPClient:   mcpClient,
+		OAuthHandler: authz,
+	}).Connect(ctx)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", endpoint, err)
+	}
+	local, err := (&mcp.IOTransport{Reader: io.NopCloser(opts.In), Writer: nopWriteCloser{opts.Out}}).Connect(ctx)
+	if err != nil {
+		remote.Close()
+		return err
+	}
+	opts.Log.Info("relaying MCP messages", "endpoint", endpoint)
+	return relay(ctx, local, remote, version, opts.Log)
+}
+
+// canonicalEndpoint checks the endpoint URL and drops a trailing slash, so it matches the
+// resource the server's metadata names.
+func canonicalEndpoint(raw string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("%q is not an MCP endpoint URL such as https://app.example/mcp/acme/sales-api", raw)
+	}
+	if u.Fragment != "" || u.User != nil {
+		return "", fmt.Errorf("%q: the MCP endpoint URL must not contain a fragment or user info", raw)
+	}
+	u.Scheme, u.Host = strings.ToLower(u.Scheme), strings.ToLower(u.Host)
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	u.RawPath = ""
+	return u.String(), nil
+}
+
+func transportOf(c *http.Client) http.RoundTripper {
+	if c != nil && c.Transport != nil {
+		return c.Transport
+	}
+	return http.DefaultTransport
+}
+
+type nopWriteCloser struct{ io.Writer }
+
+func (nopWriteCloser) Close() error { return nil }

@@ -1,0 +1,184 @@
+package connect
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// relay copies messages between the MCP client (local) and the server (remote) until the
+// client closes its end (nil) or the server connection fails. Requests, responses and
+// notifications pass unchanged, whichever side sends them; only a request that could not
+// be delivered is answered here, with a JSON-RPC error, so the client never waits forever.
+//
+// Messages to the server are sent concurrently (a long tools/call must not hold up a ping
+// or a cancellation), except initialize, which is sent alone: nothing may overtake it.
+func relay(ctx context.Context, local, remote mcp.Connection, version *protocolVersion, log *slog.Logger) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg      sync.WaitGroup
+		initMu  sync.Mutex
+		initIDs = map[any]string{} // initialize and server/discover in flight: the version asked for
+		done    = make(chan error, 2)
+	)
+	forward := func(msg jsonrpc.Message) {
+		err := remote.Write(ctx, msg)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		req, ok := msg.(*jsonrpc.Request)
+		if !ok || !req.IsCall() {
+			log.Warn("message not delivered to the MCP server", "err", err)
+			return
+		}
+		log.Warn("request not delivered to the MCP server", "method", req.Method, "err", err)
+		if werr := local.Write(ctx, &jsonrpc.Response{ID: req.ID, Error: wireError(err)}); werr != nil {
+			log.Warn("answer to the MCP client failed", "err", werr)
+		}
+	}
+	go func() { // client -> server
+		for {
+			msg, err := local.Read(ctx)
+			if err != nil {
+				if errors.Is(err, io.EOF) || ctx.Err() != nil {
+					done <- nil
+				} else {
+					done <- fmt.Errorf("read from the MCP client: %w", err)
+				}
+				return
+			}
+			if req, ok := msg.(*jsonrpc.Request); ok && req.IsCall() && (req.Method == "initialize" || req.Method == "server/discover") {
+				initMu.Lock()
+				initIDs[req.ID.Raw()] = requestedVersion(req)
+				initMu.Unlock()
+				forward(msg)
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				forward(msg)
+			}()
+		}
+	}()
+	go func() { // server -> client
+		for {
+			msg, err := remote.Read(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					done <- nil
+				} else {
+					done <- fmt.Errorf("the connection to the MCP server failed: %w", err)
+				}
+				return
+			}
+			if resp, ok := msg.(*jsonrpc.Response); ok {
+				initMu.Lock()
+				requested, isInit := initIDs[resp.ID.Raw()]
+				delete(initIDs, resp.ID.Raw())
+				initMu.Unlock()
+				if isInit && resp.Error == nil {
+					version.learn(requested, resp.Result)
+				}
+			}
+			if err := local.Write(ctx, msg); err != nil {
+				done <- fmt.Errorf("write to the MCP client: %w", err)
+				return
+			}
+		}
+	}()
+	err := <-done
+	cancel()
+	wg.Wait()
+	if cerr := remote.Close(); cerr != nil {
+		log.Debug("closing the MCP session", "err", cerr)
+	}
+	_ = local.Close()
+	return err
+}
+
+// wireError turns a failed delivery into the JSON-RPC error the client sees: the server's
+// own error when it sent one, else an internal error saying what happened.
+func wireError(err error) error {
+	var we *jsonrpc.Error
+	if errors.As(err, &we) {
+		return we
+	}
+	return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "conexor connect: " + err.Error()}
+}
+
+// protocolVersion is the MCP protocol version the session negotiated, learned from the
+// initialize (or, from 2026-07-28, server/discover) exchange on its way through. The
+// go-sdk's transport sets the MCP-Protocol-Version header itself only inside an
+// mcp.Client; a relay has to.
+type protocolVersion struct {
+	mu sync.Mutex
+	v  string
+}
+
+// requestedVersion is the version an initialize or server/discover request asks for.
+func requestedVersion(req *jsonrpc.Request) string {
+	var p struct {
+		ProtocolVersion string `json:"protocolVersion"`
+		Meta            struct {
+			ProtocolVersion string `json:"io.modelcontextprotocol/protocolVersion"`
+		} `json:"_meta"`
+	}
+	_ = json.Unmarshal(req.Params, &p)
+	if p.ProtocolVersion != "" {
+		return p.ProtocolVersion
+	}
+	return p.Meta.ProtocolVersion
+}
+
+// learn takes the version from an initialize result (protocolVersion), or from a
+// server/discover result that supports the version asked for.
+func (p *protocolVersion) learn(requested string, result json.RawMessage) {
+	var r struct {
+		ProtocolVersion   string   `json:"protocolVersion"`
+		SupportedVersions []string `json:"supportedVersions"`
+	}
+	if json.Unmarshal(result, &r) != nil {
+		return
+	}
+	v := r.ProtocolVersion
+	if v == "" && requested != "" && slices.Contains(r.SupportedVersions, requested) {
+		v = requested
+	}
+	if v != "" {
+		p.mu.Lock()
+		p.v = v
+		p.mu.Unlock()
+	}
+}
+
+func (p *protocolVersion) get() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.v
+}
+
+// versionTransport adds MCP-Protocol-Version (MCP 2025-06-18, "Protocol Version Header") to
+// every request after initialization.
+type versionTransport struct {
+	base    http.RoundTripper
+	version *protocolVersion
+}
+
+func (t *versionTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if v := t.version.get(); v != "" && req.Header.Get("Mcp-Protocol-Version") == "" {
+		req = req.Clone(req.Context())
+		req.Header.Set("Mcp-Protocol-Version", v)
+	}
+	return t.base.RoundTrip(req)
+}

@@ -1,0 +1,135 @@
+package consent
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestScopesCovered(t *testing.T) {
+	for _, tc := range []struct {
+		remembered string
+		requested  []string
+		want       bool
+	}{
+		{"mcp:tools:read mcp:tools:execute", []string{"mcp:tools:read"}, true},
+		{"mcp:tools:read mcp:tools:execute", []string{"mcp:tools:execute", "mcp:tools:read"}, true},
+		{"mcp:tools:read", []string{"mcp:tools:read", "mcp:tools:execute"}, false},
+		{"", []string{"mcp:tools:read"}, false},
+		{"mcp:tools:read", nil, false},
+		{"mcp:tools", []string{"mcp:tools:read"}, false}, // no prefix matching
+	} {
+		if got := scopesCovered(tc.remembered, tc.requested); got != tc.want {
+			t.Errorf("scopesCovered(%q, %v) = %v, want %v", tc.remembered, tc.requested, got, tc.want)
+		}
+	}
+}
+
+func TestGrantedScopes(t *testing.T) {
+	req := []string{"a", "b", "c"}
+	for _, tc := range []struct {
+		ticked  []string
+		want    []string
+		wantErr error
+	}{
+		{[]string{"c", "a"}, []string{"a", "c"}, nil}, // request order kept
+		{[]string{"a", "a"}, []string{"a"}, nil},
+		{[]string{"a", "b", "c"}, []string{"a", "b", "c"}, nil},
+		{nil, nil, errNoScope},
+		{[]string{"a", "d"}, nil, errForeignScope},
+		{[]string{""}, nil, errForeignScope},
+	} {
+		got, err := grantedScopes(req, tc.ticked)
+		if !errors.Is(err, tc.wantErr) || !cmp.Equal(got, tc.want) {
+			t.Errorf("grantedScopes(%v) = %v, %v; want %v, %v", tc.ticked, got, err, tc.want, tc.wantErr)
+		}
+	}
+}
+
+func TestSafeReturnTo(t *testing.T) {
+	for raw, want := range map[string]string{
+		"/oauth/consent?client_id=x&scope=a,b": "/oauth/consent?client_id=x&scope=a,b",
+		"/":                                    "/",
+		"":                                     "",
+		"//evil.example":                       "",
+		"///evil.example":                      "",
+		"/\\evil.example":                      "",
+		"\\\\evil.example":                     "",
+		"https://evil.example/":                "",
+		"javascript:alert(1)":                  "",
+		"evil.example/path":                    "",
+		"/a\r\nSet-Cookie: x=y":                "",
+		"/a\x00":                               "",
+		" /leading-space":                      "",
+		"/%2F%2Fevil.example":                  "/%2F%2Fevil.example", // a path on this server, not a host
+		"/ok#frag":                             "/ok#frag",
+	} {
+		if got := safeReturnTo(raw); got != want {
+			t.Errorf("safeReturnTo(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}
+
+func TestRedirectHost(t *testing.T) {
+	for uri, want := range map[string]string{
+		"http://localhost:3000/callback":                     "localhost:3000",
+		"https://app.example.com/cb?x=1":                     "app.example.com",
+		"cursor://anysphere.cursor-retrieval/oauth/callback": "anysphere.cursor-retrieval",
+		"com.example.app:/oauth2redirect":                    "the app that opens com.example.app:// links",
+	} {
+		if got := redirectHost(uri); got != want {
+			t.Errorf("redirectHost(%q) = %q, want %q", uri, got, want)
+		}
+	}
+}
+
+func TestCSRFValid(t *testing.T) {
+	for _, tc := range []struct {
+		session, posted string
+		want            bool
+	}{
+		{"tok", "tok", true},
+		{"tok", "tok2", false},
+		{"tok", "", false},
+		{"", "", false},
+		{"", "tok", false},
+	} {
+		if got := csrfValid(tc.session, tc.posted); got != tc.want {
+			t.Errorf("csrfValid(%q, %q) = %v", tc.session, tc.posted, got)
+		}
+	}
+}
+
+func TestThrottle(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	th := newThrottle(func() time.Time { return now })
+	for i := range accountBurst {
+		if d := th.wait("a@x", "ip1"); d != 0 {
+			t.Fatalf("before failure %d: wait %v", i+1, d)
+		}
+		th.fail("a@x", "ip1")
+	}
+	if d := th.wait("a@x", "ip2"); d <= 0 || d > accountEvery {
+		t.Errorf("account after %d failures: wait %v, want (0, %v]", accountBurst, d, accountEvery)
+	}
+	if d := th.wait("b@x", "ip1"); d != 0 {
+		t.Errorf("other account, same IP: wait %v", d)
+	}
+	now = now.Add(accountEvery)
+	if d := th.wait("a@x", "ip1"); d != 0 {
+		t.Errorf("after %v: wait %v", accountEvery, d)
+	}
+}
+
+func TestThrottleBoundedMemory(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	th := newThrottle(func() time.Time { return now })
+	for i := range maxTracked + 10 {
+		th.fail(string(rune('a'+i%26))+time.Duration(i).String(), "ip")
+	}
+	if n := len(th.accounts); n > maxTracked {
+		t.Errorf("%d accounts tracked, want at most %d", n, maxTracked)
+	}
+}

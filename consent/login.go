@@ -1,0 +1,191 @@
+package consent
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/sessions"
+
+	"github.com/conexor/conexor/internal/password"
+	"github.com/conexor/conexor/provider"
+	"github.com/conexor/conexor/storage"
+	"github.com/conexor/conexor/templates"
+)
+
+// loginPage serves GET /login. A logged-in visitor with somewhere to go is sent there; one
+// with nowhere to go sees who they are. Everyone else gets the form, backed by a short
+// pre-login session that holds the form's CSRF token.
+func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
+	sess, ok := h.session(w, r)
+	if !ok {
+		return
+	}
+	returnTo := safeReturnTo(r.URL.Query().Get("return_to"))
+	if uid := value(sess, keyUserID); uid != "" {
+		user, err := h.store.UserByID(r.Context(), uid)
+		switch {
+		case err == nil && returnTo != "":
+			http.Redirect(w, r, returnTo, http.StatusSeeOther)
+			return
+		case err == nil:
+			h.render(w, r, http.StatusOK, func(b *bytes.Buffer) error {
+				return h.pages.Login(b, templates.LoginPage{CSRF: value(sess, keyCSRF), SignedInAs: user.Email})
+			})
+			return
+		case !errors.Is(err, storage.ErrNotFound):
+			h.serverError(w, r, "load user", err)
+			return
+		}
+		// The user was deleted: fall through to a fresh login.
+		sess.Values = map[any]any{}
+	}
+	csrf, ok := h.ensureCSRF(w, r, sess)
+	if !ok {
+		return
+	}
+	h.render(w, r, http.StatusOK, func(b *bytes.Buffer) error {
+		return h.pages.Login(b, templates.LoginPage{CSRF: csrf, ReturnTo: returnTo})
+	})
+}
+
+// ensureCSRF returns the session's CSRF token, creating (and saving) a pre-login session
+// with one when there is none.
+func (h *Handler) ensureCSRF(w http.ResponseWriter, r *http.Request, sess *sessions.Session) (string, bool) {
+	if t := value(sess, keyCSRF); t != "" {
+		return t, true
+	}
+	t := provider.RandomToken(32)
+	sess.Values[keyCSRF] = t
+	if sess.IsNew {
+		sess.Options.MaxAge = int(preLoginTTL.Seconds())
+	}
+	if err := sess.Save(r, w); err != nil {
+		h.serverError(w, r, "save session", err)
+		return "", false
+	}
+	return t, true
+}
+
+// errLogin is the one answer to a failed login, whether the email is unknown or the
+// password wrong: the same status and the same words, so the page does not reveal which
+// emails have accounts.
+const errLogin = "The email or password is not correct."
+
+// login serves POST /login.
+func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
+	if !h.parsePost(w, r) {
+		return
+	}
+	sess, ok := h.session(w, r)
+	if !ok {
+		return
+	}
+	if !csrfValid(value(sess, keyCSRF), r.PostForm.Get(csrfField)) {
+		h.csrfFailed(w, r)
+		return
+	}
+	email := strings.TrimSpace(r.PostForm.Get("email"))
+	pw := r.PostForm.Get("password")
+	returnTo := safeReturnTo(r.PostForm.Get("return_to"))
+	account, ip := strings.ToLower(email), clientIP(r)
+	again := func(status int, msg string) {
+		h.render(w, r, status, func(b *bytes.Buffer) error {
+			return h.pages.Login(b, templates.LoginPage{CSRF: value(sess, keyCSRF), ReturnTo: returnTo, Email: email, Error: msg})
+		})
+	}
+	if wait := h.throttle.wait(account, ip); wait > 0 {
+		secs := int((wait + time.Second - 1) / time.Second)
+		h.log.WarnContext(r.Context(), "login throttled", "ip", ip, "retry_after_s", secs)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		again(http.StatusTooManyRequests, "Too many failed attempts. Wait "+strconv.Itoa(secs)+" seconds, then try again.")
+		return
+	}
+	user, err := h.store.UserByEmail(r.Context(), email)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		h.serverError(w, r, "look up user", err)
+		return
+	}
+	// Always pay for one argon2id verification, against a dummy hash for unknown emails, so
+	// the response time does not reveal whether the account exists.
+	hash := h.dummyHash
+	if user != nil {
+		hash = user.PasswordHash
+	}
+	match, verr := password.Verify(hash, pw)
+	if user == nil || verr != nil || !match || email == "" {
+		h.throttle.fail(account, ip)
+		attrs := []any{"ip", ip}
+		if user != nil {
+			attrs = append(attrs, "user_id", user.ID)
+		}
+		if verr != nil {
+			attrs = append(attrs, "err", verr)
+		}
+		h.log.InfoContext(r.Context(), "login failed", attrs...)
+		again(http.StatusUnauthorized, errLogin)
+		return
+	}
+	// A fresh session ID and CSRF token at login: whatever was known about the pre-login
+	// session (a planted cookie, a token seen in a page) is useless afterwards.
+	sess.Values = map[any]any{
+		keyUserID:  user.ID,
+		keyCSRF:    provider.RandomToken(32),
+		keyLoginAt: h.now().UTC().Format(time.RFC3339),
+	}
+	sess.Options.MaxAge = h.sessions.options.MaxAge
+	if err := h.sessions.Renew(r, w, sess); err != nil {
+		h.serverError(w, r, "renew session", err)
+		return
+	}
+	h.log.InfoContext(r.Context(), "login", "user_id", user.ID, "ip", ip)
+	if returnTo == "" {
+		returnTo = "/login"
+	}
+	http.Redirect(w, r, returnTo, http.StatusSeeOther)
+}
+
+// logout serves POST /logout: the session row is deleted, so the session ends for good,
+// not just in this browser's cookie jar. With a return_to (the consent page's "Not you?"),
+// the person goes on to log in again and continue.
+func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
+	if !h.parsePost(w, r) {
+		return
+	}
+	sess, ok := h.session(w, r)
+	if !ok {
+		return
+	}
+	if !csrfValid(value(sess, keyCSRF), r.PostForm.Get(csrfField)) {
+		h.csrfFailed(w, r)
+		return
+	}
+	uid := value(sess, keyUserID)
+	if err := h.sessions.Destroy(r, w, sess); err != nil {
+		h.serverError(w, r, "end session", err)
+		return
+	}
+	h.log.InfoContext(r.Context(), "logout", "user_id", uid)
+	if returnTo := safeReturnTo(r.PostForm.Get("return_to")); returnTo != "" {
+		http.Redirect(w, r, "/login?return_to="+url.QueryEscape(returnTo), http.StatusSeeOther)
+		return
+	}
+	h.render(w, r, http.StatusOK, func(b *bytes.Buffer) error {
+		return h.pages.LoggedOut(b, templates.LoggedOutPage{})
+	})
+}
+
+// clientIP is the peer address. X-Forwarded-For is not trusted: anyone can send it, and
+// trusting it would let an attacker pick a fresh "IP" for every guess.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,250 @@
+package mcp
+
+import (
+	"context"
+	"errors"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	jsonv2 "github.com/go-json-experiment/json"
+
+	"github.com/conexor/conexor/provider"
+	"github.com/conexor/conexor/storage"
+)
+
+// maxPatchBytes caps a PATCH body; the four fields fit in a few kilobytes.
+const maxPatchBytes = 64 << 10
+
+// ServerView is the server API's representation of an MCP server. Upstream headers (API
+// keys) never appear in it; the upstream URL only for tokens that may change it, without
+// its query.
+type ServerView struct {
+	Org                 string     `json:"org"`
+	Server              string     `json:"server"`
+	Name                string     `json:"name"`
+	Description         string     `json:"description"`
+	MCPURL              string     `json:"mcp_url"`
+	ResourceMetadataURL string     `json:"resource_metadata_url"`
+	Status              string     `json:"status"` // "enabled" or "disabled"
+	Enabled             bool       `json:"enabled"`
+	Kind                string     `json:"kind"` // "demo" or "proxy"
+	Upstream            string     `json:"upstream,omitempty"`
+	Scopes              ScopesView `json:"scopes"`
+	CreatedAt           time.Time  `json:"created_at"`
+	UpdatedAt           time.Time  `json:"updated_at"`
+}
+
+// ScopesView lists the scopes a client may ask for this server: the advertised ones (what
+// the protected resource metadata lists) and all of them with descriptions.
+type ScopesView struct {
+	Advertised []string         `json:"advertised"`
+	All        []provider.Scope `json:"all"`
+}
+
+// ServerPatch is the body of PATCH /api/servers/{org}/{server}; absent fields stay as they
+// are. Upstream "" switches the server to the built-in demo.
+type ServerPatch struct {
+	Name        *string `json:"name"`
+	Description *string `json:"description"`
+	Enabled     *bool   `json:"enabled"`
+	Upstream    *string `json:"upstream"`
+}
+
+// serveAPI serves GET (mcp:server:read) and PATCH (mcp:server:manage) on one server, behind
+// the same token checks as the MCP endpoint: the token's audience is the server's URL. A
+// disabled server stays reachable here, or it could never be enabled again.
+func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request) {
+	var route string
+	switch r.Method {
+	case http.MethodGet:
+		route = "GET /api/servers"
+	case http.MethodPatch:
+		route = "PATCH /api/servers"
+	case http.MethodOptions:
+		preflight(w, "GET, PATCH, OPTIONS")
+		return
+	default:
+		w.Header().Set("Allow", "GET, PATCH, OPTIONS")
+		writeJSON(w, http.StatusMethodNotAllowed, oauthErrorBody{Error: "method_not_allowed", Description: "Use GET or PATCH."})
+		return
+	}
+	info, p, rf := g.admit(r, "/api/servers/")
+	if rf == nil {
+		rule, need := g.policy.ForMethod(route)
+		if !Allows(rule, need, p.Scopes) {
+			rf = &refusal{status: http.StatusForbidden, oauth: errInsufficientScope, outcome: "insufficient_scope",
+				desc: "The access token lacks the scope this request needs."}
+			if len(need) > 0 {
+				rf.scope = need[0]
+				rf.desc = "The access token lacks the scope " + need[0] + ", which " + route + " needs."
+			}
+		}
+	}
+	if rf != nil {
+		server, metadataURL := "unknown", ""
+		if info != nil && info.srv != nil {
+			server, metadataURL = info.path, info.metadataURL
+		}
+		g.logRefusal(r.Context(), "server api request refused", server, route, p, rf)
+		writeAPIRefusal(w, rf, metadataURL)
+		return
+	}
+	if r.Method == http.MethodGet {
+		writeJSON(w, http.StatusOK, g.view(info.srv, p))
+		return
+	}
+	g.patchServer(w, r, info, p)
+}
+
+func (g *Gateway) patchServer(w http.ResponseWriter, r *http.Request, info *serverInfo, p *Principal) {
+	bad := func(status int, code, desc string) {
+		writeJSON(w, status, oauthErrorBody{Error: code, Description: desc})
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		bad(http.StatusUnsupportedMediaType, errInvalidRequest, "Send the changes as Content-Type: application/json.")
+		return
+	}
+	body, err := readBody(w, r, maxPatchBytes)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			bad(http.StatusRequestEntityTooLarge, errInvalidRequest, "The body is too large.")
+			return
+		}
+		bad(http.StatusBadRequest, errInvalidRequest, "The body could not be read.")
+		return
+	}
+	var patch ServerPatch
+	if err := jsonv2.Unmarshal(body, &patch, jsonv2.RejectUnknownMembers(true)); err != nil {
+		bad(http.StatusBadRequest, errInvalidRequest,
+			"The body must be one JSON object with only name, description, enabled and upstream (exact names, each once).")
+		return
+	}
+	if problems := patch.validate(); len(problems) > 0 {
+		bad(http.StatusBadRequest, errInvalidRequest, strings.Join(problems, " "))
+		return
+	}
+	var updated *storage.Server
+	err = g.servers.store.InTx(r.Context(), func(ctx context.Context) error {
+		srv, err := g.servers.store.ServerByPath(ctx, info.srv.OrgSlug, info.srv.Slug)
+		if err != nil {
+			return err
+		}
+		patch.apply(srv)
+		if err := g.servers.store.UpdateServer(ctx, srv); err != nil {
+			return err
+		}
+		updated = srv
+		return nil
+	})
+	g.servers.forget(info.path)
+	if err != nil {
+		g.log.ErrorContext(r.Context(), "update server", "server", info.path, "err", err)
+		bad(http.StatusInternalServerError, "server_error", "The server could not be updated. Try again later.")
+		return
+	}
+	g.log.InfoContext(r.Context(), "server updated", "server", info.path, "fields", strings.Join(patch.fields(), ","),
+		"enabled", updated.Enabled, "kind", kind(updated), "client_id", p.Claims.ClientID, "sub", p.Claims.Subject)
+	writeJSON(w, http.StatusOK, g.view(updated, p))
+}
+
+func (p *ServerPatch) validate() []string {
+	var problems []string
+	if p.Name != nil {
+		n := strings.TrimSpace(*p.Name)
+		p.Name = &n
+		if n == "" || utf8.RuneCountInString(n) > 200 || hasControl(n, false) {
+			problems = append(problems, "name must be 1-200 characters without control characters.")
+		}
+	}
+	if p.Description != nil && (utf8.RuneCountInString(*p.Description) > 2000 || hasControl(*p.Description, true)) {
+		problems = append(problems, "description must be at most 2000 characters without control characters other than newlines and tabs.")
+	}
+	if p.Upstream != nil && *p.Upstream != "" {
+		if _, err := ParseUpstream(*p.Upstream); err != nil {
+			problems = append(problems, "upstream must be an absolute http(s) URL of a Streamable HTTP MCP endpoint, without user info or fragment (or \"\" for the built-in demo).")
+		}
+	}
+	return problems
+}
+
+func (p *ServerPatch) apply(srv *storage.Server) {
+	if p.Name != nil {
+		srv.Name = *p.Name
+	}
+	if p.Description != nil {
+		srv.Description = *p.Description
+	}
+	if p.Enabled != nil {
+		srv.Enabled = *p.Enabled
+	}
+	if p.Upstream != nil {
+		srv.Upstream = *p.Upstream
+	}
+}
+
+func (p *ServerPatch) fields() []string {
+	var f []string
+	for _, c := range []struct {
+		name string
+		set  bool
+	}{{"name", p.Name != nil}, {"description", p.Description != nil}, {"enabled", p.Enabled != nil}, {"upstream", p.Upstream != nil}} {
+		if c.set {
+			f = append(f, c.name)
+		}
+	}
+	return f
+}
+
+func hasControl(s string, allowWhitespace bool) bool {
+	for _, r := range s {
+		if unicode.IsControl(r) && !(allowWhitespace && (r == '\n' || r == '\t' || r == '\r')) {
+			return true
+		}
+	}
+	return !utf8.ValidString(s)
+}
+
+func kind(srv *storage.Server) string {
+	if srv.Upstream == "" {
+		return "demo"
+	}
+	return "proxy"
+}
+
+func (g *Gateway) view(srv *storage.Server, p *Principal) ServerView {
+	status := "disabled"
+	if srv.Enabled {
+		status = "enabled"
+	}
+	v := ServerView{
+		Org: srv.OrgSlug, Server: srv.Slug, Name: srv.Name, Description: srv.Description,
+		MCPURL:              storage.ResourceURL(g.issuer, srv.OrgSlug, srv.Slug),
+		ResourceMetadataURL: g.issuer + "/.well-known/oauth-protected-resource/mcp/" + srv.OrgSlug + "/" + srv.Slug,
+		Status:              status, Enabled: srv.Enabled, Kind: kind(srv),
+		Scopes:    ScopesView{Advertised: g.scopes.Advertised(), All: g.scopes.All()},
+		CreatedAt: srv.CreatedAt.UTC(), UpdatedAt: srv.UpdatedAt.UTC(),
+	}
+	if rule, need := g.policy.ForMethod("PATCH /api/servers"); srv.Upstream != "" && Allows(rule, need, p.Scopes) {
+		v.Upstream = redactUpstream(srv.Upstream)
+	}
+	return v
+}
+
+// redactUpstream shows where a server proxies to without its query, which may hold a key.
+func redactUpstream(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(invalid URL)"
+	}
+	u.User = nil
+	if u.RawQuery != "" {
+		u.RawQuery = "redacted"
+	}
+	return u.String()
+}

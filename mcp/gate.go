@@ -1,0 +1,230 @@
+package mcp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/gorilla/mux"
+)
+
+// admit runs the checks the MCP endpoint and the server API share: a canonical path, a
+// known server, a bearer token in the Authorization header only, and that token valid for
+// this server. info is nil only when the path itself was refused.
+func (g *Gateway) admit(r *http.Request, prefix string) (*serverInfo, *Principal, *refusal) {
+	vars := mux.Vars(r)
+	org, name := vars["org"], vars["server"]
+	switch pathProblem(r, prefix, org, name) {
+	case 0:
+	case http.StatusNotFound:
+		return nil, nil, noServer()
+	default:
+		return nil, nil, &refusal{status: http.StatusBadRequest, rpcCode: CodeInvalidRequest, outcome: "bad_path",
+			desc: "The path must be exactly " + prefix + "{org}/{server}: no percent-encoding, ';' parameters, dot segments or extra slashes."}
+	}
+	ctx := r.Context()
+	info, err := g.servers.lookup(ctx, org, name)
+	if err != nil {
+		return nil, nil, &refusal{status: http.StatusServiceUnavailable, rpcCode: CodeUnavailable, outcome: "unavailable",
+			desc: "The gateway cannot look up this server right now; retry shortly.", detail: "server lookup: " + err.Error()}
+	}
+	if info.srv == nil {
+		return info, nil, noServer()
+	}
+	token, err := bearerToken(r)
+	switch {
+	case errors.Is(err, ErrNoToken):
+		return info, nil, &refusal{status: http.StatusUnauthorized, rpcCode: CodeUnauthorized, outcome: "no_token",
+			desc: "An access token for " + info.resource + " is required: send it as Authorization: Bearer <token>."}
+	case err != nil:
+		return info, nil, &refusal{status: http.StatusUnauthorized, oauth: errInvalidRequest, rpcCode: CodeUnauthorized,
+			outcome: "invalid_request", desc: headerProblem(err)}
+	}
+	p, rf := g.auth.authenticate(ctx, token, info.resource)
+	if rf != nil {
+		return info, nil, rf
+	}
+	return info, p, nil
+}
+
+// headerProblem says how to send the token. A 401 rather than RFC 6750's 400 for these:
+// MCP clients react to 401 with resource_metadata by (re)starting authorization, the one
+// thing that helps, where a 400 is a dead end.
+func headerProblem(err error) string {
+	switch {
+	case errors.Is(err, ErrTokenInQuery):
+		return "Access tokens are accepted only in the Authorization header, never in the URL query."
+	case errors.Is(err, ErrMultipleHeaders):
+		return "Send exactly one Authorization header."
+	case errors.Is(err, ErrTokenTooLong):
+		return "The bearer token is too long to be an access token of this server."
+	default:
+		return "The Authorization header must be exactly: Bearer <token>."
+	}
+}
+
+func noServer() *refusal {
+	return &refusal{status: http.StatusNotFound, rpcCode: CodeNotFound, outcome: "not_found",
+		desc: "No MCP server is registered at this path."}
+}
+
+// serveMCP is the MCP endpoint: the gate, then the demo server or the upstream.
+func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet, http.MethodPost, http.MethodDelete:
+	case http.MethodOptions:
+		preflight(w, "GET, POST, DELETE, OPTIONS")
+		return
+	default:
+		w.Header().Set("Allow", "GET, POST, DELETE, OPTIONS")
+		g.refuseMCP(w, r, nil, nil, "http:other", nil, &refusal{status: http.StatusMethodNotAllowed,
+			rpcCode: CodeInvalidRequest, outcome: "method_not_allowed",
+			desc: "The MCP endpoint accepts POST (messages), GET (event stream) and DELETE (end of session)."})
+		return
+	}
+	method := "http:" + r.Method
+	info, p, rf := g.admit(r, "/mcp/")
+	if rf != nil {
+		g.refuseMCP(w, r, info, nil, method, nil, rf)
+		return
+	}
+
+	var (
+		msg  Message
+		body []byte
+	)
+	if r.Method == http.MethodPost {
+		var err error
+		body, err = readBody(w, r, g.maxBody)
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				g.refuseMCP(w, r, info, p, method, nil, &refusal{status: http.StatusRequestEntityTooLarge, rpcCode: CodeInvalidRequest,
+					outcome: "too_large", desc: "Invalid Request: the body is larger than the gateway accepts."})
+				return
+			}
+			g.refuseMCP(w, r, info, p, method, nil, &refusal{status: http.StatusBadRequest, rpcCode: CodeParseError,
+				outcome: "bad_message", desc: "Parse error: the body could not be read.", detail: err.Error()})
+			return
+		}
+		var rpcErr *RPCError
+		msg, rpcErr = ParseMessage(body)
+		if rpcErr != nil {
+			g.refuseMCP(w, r, info, p, method, msg.ID, &refusal{status: http.StatusBadRequest, rpcCode: rpcErr.Code,
+				outcome: "bad_message", desc: rpcErr.Message})
+			return
+		}
+		method = methodLabel(msg)
+		if rf := checkMethodHeader(r, msg); rf != nil {
+			g.refuseMCP(w, r, info, p, method, msg.ID, rf)
+			return
+		}
+	}
+	if !info.srv.Enabled {
+		g.refuseMCP(w, r, info, p, method, msg.ID, &refusal{status: http.StatusForbidden, rpcCode: CodeServerDisabled,
+			outcome: "disabled", desc: "The MCP server " + info.path + " is disabled by its administrator."})
+		return
+	}
+	if r.Method == http.MethodPost {
+		if rf := g.authorize(msg, p); rf != nil {
+			g.refuseMCP(w, r, info, p, method, msg.ID, rf)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	}
+
+	outcome := "ok"
+	if info.upstream == nil && info.upstreamErr == nil {
+		// The demo is in-process and needs no credentials; drop them all the same.
+		r.Header.Del("Authorization")
+		r.Header.Del("Cookie")
+		g.demo.ServeHTTP(w, r)
+	} else if info.upstreamErr != nil {
+		outcome = "upstream_error"
+		g.log.WarnContext(r.Context(), "server has an unusable upstream URL", "server", info.path)
+		writeRPCError(w, http.StatusBadGateway, msg.ID, CodeUnavailable, "The upstream MCP server of "+info.path+" is misconfigured.")
+	} else if g.proxy.serve(w, r, info, msg.ID) {
+		outcome = "upstream_error"
+	}
+	g.metrics.Requests.WithLabelValues(info.path, method, outcome).Inc()
+}
+
+// authorize applies the scope policy to one message.
+func (g *Gateway) authorize(msg Message, p *Principal) *refusal {
+	rule, need := g.policy.ForMessage(msg)
+	if Allows(rule, need, p.Scopes) {
+		return nil
+	}
+	if rule == RuleDeny {
+		// No scope would help, so no insufficient_scope: a client would step up in vain.
+		return &refusal{status: http.StatusForbidden, rpcCode: CodeForbidden, outcome: "method_denied",
+			desc: "The method " + msg.Method + " is not enabled on this gateway: no scope grants it."}
+	}
+	return &refusal{status: http.StatusForbidden, oauth: errInsufficientScope, scope: need[0], rpcCode: CodeForbidden,
+		outcome: "insufficient_scope", desc: "The access token lacks the scope " + need[0] + ", which " + msg.Method + " needs."}
+}
+
+// checkMethodHeader: since 2026-07-28 clients repeat the method in Mcp-Method so that
+// intermediaries can route without reading the body. An upstream may trust the header, so
+// it must say what the body says.
+func checkMethodHeader(r *http.Request, msg Message) *refusal {
+	vals := r.Header.Values("Mcp-Method")
+	if len(vals) == 0 || msg.Kind == KindResponse {
+		return nil
+	}
+	if len(vals) == 1 && vals[0] == msg.Method {
+		return nil
+	}
+	return &refusal{status: http.StatusBadRequest, rpcCode: CodeHeaderMismatch, outcome: "bad_message",
+		desc: "Header mismatch: Mcp-Method must equal the body's method."}
+}
+
+// refuseMCP answers a refused MCP request and records why.
+func (g *Gateway) refuseMCP(w http.ResponseWriter, r *http.Request, info *serverInfo, p *Principal, method string, id []byte, rf *refusal) {
+	server, metadataURL := "unknown", ""
+	if info != nil && info.srv != nil {
+		server, metadataURL = info.path, info.metadataURL
+	}
+	g.metrics.Requests.WithLabelValues(server, method, rf.outcome).Inc()
+	g.logRefusal(r.Context(), "mcp request refused", server, method, p, rf)
+	writeMCPRefusal(w, rf, metadataURL, id)
+}
+
+func (g *Gateway) logRefusal(ctx context.Context, msg, server, method string, p *Principal, rf *refusal) {
+	attrs := []slog.Attr{
+		slog.String("server", server), slog.String("method", method), slog.Int("status", rf.status),
+		slog.String("outcome", rf.outcome), slog.String("reason", rf.desc),
+	}
+	if rf.detail != "" {
+		attrs = append(attrs, slog.String("detail", rf.detail))
+	}
+	if p != nil {
+		attrs = append(attrs, slog.String("client_id", p.Claims.ClientID), slog.String("sub", p.Claims.Subject))
+	}
+	level := slog.LevelInfo
+	if rf.status >= 500 {
+		level = slog.LevelWarn
+	}
+	g.log.LogAttrs(ctx, level, msg, attrs...)
+}
+
+// serveNoServer answers every other path under /mcp/ (extra or empty segments, trailing
+// slashes): there is no MCP server there.
+func (g *Gateway) serveNoServer(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodOptions {
+		preflight(w, "GET, POST, DELETE, OPTIONS")
+		return
+	}
+	g.refuseMCP(w, r, nil, nil, "http:other", nil, noServer())
+}
+
+// preflight answers OPTIONS. CORS headers, if any, come from Options.CORS around it.
+func preflight(w http.ResponseWriter, allow string) {
+	w.Header().Set("Allow", allow)
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,265 @@
+// Package mcp is Conexor's resource server: the gateway in front of every hosted MCP server
+// at /mcp/{org}/{server}.
+//
+// For each request it checks the bearer token (signature by kid, typ at+jwt, issuer,
+// expiry, audience equal to the server's canonical URL, not revoked), reads the one
+// JSON-RPC message of a POST and checks the token's scopes against the method (Policy),
+// then hands the request to the built-in demo server or streams it to the server's
+// upstream. Refusals carry the RFC 6750 / RFC 9728 challenges MCP clients act on. It also
+// serves each server's protected resource metadata and the server API
+// (GET/PATCH /api/servers/{org}/{server}).
+package mcp
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/conexor/conexor/internal/config"
+	"github.com/conexor/conexor/mcp/demo"
+	"github.com/conexor/conexor/provider"
+)
+
+// DefaultMaxBodyBytes caps a POST body. MCP requests are small; a tool call's arguments
+// rarely pass a few kilobytes.
+const DefaultMaxBodyBytes = 4 << 20
+
+// Options are the gateway's dependencies and settings.
+type Options struct {
+	// Issuer is the public base URL; every canonical resource URL starts with it.
+	Issuer   string
+	Verifier Verifier
+	Servers  ServerStore
+	Tokens   TokenStore
+	// Scopes is the scope registry the policy and the metadata are built from.
+	Scopes *provider.Scopes
+	// Upstreams holds the configured headers of proxied servers, by "org/server".
+	Upstreams map[string]config.Upstream
+	// AccessTokenTTL is the longest access-token lifetime (default 24h, the maximum the
+	// configuration allows); revocations older than that are forgotten.
+	AccessTokenTTL time.Duration
+	// Now is the clock tokens expire by; nil means time.Now. It must be the provider's.
+	Now    func() time.Time
+	Logger *slog.Logger
+	// Registerer receives the gateway's metrics; nil leaves them unregistered.
+	Registerer prometheus.Registerer
+	// Demo serves servers without an upstream; nil builds the built-in demo server (one
+	// instance for all of them: it ignores the path).
+	Demo http.Handler
+	// UpstreamTransport replaces NewUpstreamTransport(5s, 60s).
+	UpstreamTransport http.RoundTripper
+	// CORS wraps every route the gateway mounts (the MCP endpoint, the metadata and the
+	// server API), preflights included; nil means none. OPTIONS requests never reach the
+	// gate: a preflight carries no credentials.
+	CORS func(http.Handler) http.Handler
+	// MaxBodyBytes caps POST bodies (default DefaultMaxBodyBytes).
+	MaxBodyBytes int64
+	// ExactRevocationCheck asks storage about every request's token instead of using the
+	// revocation set. Exact, and far slower (see the package benchmarks).
+	ExactRevocationCheck bool
+	// MaxCachedTokens bounds the verified-token cache (default DefaultMaxCachedTokens).
+	MaxCachedTokens int
+}
+
+// Gateway is the resource server. Build it with New, Mount it on the router, Close it at
+// shutdown.
+type Gateway struct {
+	issuer   string
+	log      *slog.Logger
+	metrics  *Metrics
+	policy   *Policy
+	scopes   *provider.Scopes
+	servers  *serverCache
+	auth     *authenticator
+	revoked  *revocations
+	proxy    *proxy
+	demo     http.Handler
+	cors     func(http.Handler) http.Handler
+	maxBody  int64
+	closers  []func() error
+	upstream http.RoundTripper
+}
+
+// New builds a gateway.
+func New(opts Options) (*Gateway, error) {
+	var missing []string
+	for _, f := range []struct {
+		name string
+		ok   bool
+	}{
+		{"Issuer", opts.Issuer != ""}, {"Verifier", opts.Verifier != nil}, {"Servers", opts.Servers != nil},
+		{"Tokens", opts.Tokens != nil}, {"Scopes", opts.Scopes != nil},
+	} {
+		if !f.ok {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, errors.New("mcp: Options need " + strings.Join(missing, ", "))
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "mcp")
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	ttl := opts.AccessTokenTTL
+	if ttl <= 0 {
+		ttl = 24 * time.Hour
+	}
+	g := &Gateway{
+		issuer:  strings.TrimRight(opts.Issuer, "/"),
+		log:     log,
+		metrics: NewMetrics(opts.Registerer),
+		policy:  NewPolicy(opts.Scopes),
+		scopes:  opts.Scopes,
+		demo:    opts.Demo,
+		cors:    opts.CORS,
+		maxBody: opts.MaxBodyBytes,
+	}
+	if g.maxBody <= 0 {
+		g.maxBody = DefaultMaxBodyBytes
+	}
+	if g.cors == nil {
+		g.cors = func(h http.Handler) http.Handler { return h }
+	}
+	upstreams := opts.Upstreams
+	g.servers = &serverCache{store: opts.Servers, issuer: g.issuer, upstreams: func(path string) http.Header {
+		up, ok := upstreams[path]
+		if !ok || len(up.Headers) == 0 {
+			return nil
+		}
+		h := make(http.Header, len(up.Headers))
+		for k, v := range up.Headers {
+			h.Set(k, v)
+		}
+		return h
+	}}
+	g.revoked = newRevocations(opts.Tokens, ttl, log)
+	maxCache := opts.MaxCachedTokens
+	if maxCache <= 0 {
+		maxCache = DefaultMaxCachedTokens
+	}
+	g.auth = &authenticator{verifier: opts.Verifier, tokens: opts.Tokens, revoked: g.revoked, now: now,
+		exact: opts.ExactRevocationCheck, maxCache: int64(maxCache)}
+	g.upstream = opts.UpstreamTransport
+	if g.upstream == nil {
+		t := NewUpstreamTransport(DefaultUpstreamDialTimeout, DefaultUpstreamResponseHeaderTimeout)
+		g.upstream = t
+		g.closers = append(g.closers, func() error { t.CloseIdleConnections(); return nil })
+	}
+	g.proxy = newProxy(g.upstream, log)
+	if g.demo == nil {
+		// The demo's DNS-rebinding guard refuses loopback requests whose Host is not
+		// loopback. Behind the gate it protects nothing (a rebinding page has no token)
+		// and would break Conexor behind a reverse proxy on the same host.
+		d, err := demo.New(demo.Options{Logger: log.With("server", "demo"), DisableLocalhostProtection: true})
+		if err != nil {
+			return nil, err
+		}
+		g.demo = d.Handler()
+		g.closers = append(g.closers, d.Close)
+	}
+	return g, nil
+}
+
+// Mount adds the gateway's routes to r:
+//
+//	GET, POST, DELETE /mcp/{org}/{server}                              the MCP endpoint (gated)
+//	GET /.well-known/oauth-protected-resource/mcp/{org}/{server}      RFC 9728 metadata (public)
+//	GET, PATCH /api/servers/{org}/{server}                             the server API (gated)
+//
+// plus OPTIONS on each (for Options.CORS) and a JSON-RPC 404 for any other path under /mcp/.
+func (g *Gateway) Mount(r *mux.Router) {
+	r.Handle("/mcp/{org}/{server}", g.cors(http.HandlerFunc(g.serveMCP)))
+	r.Handle("/.well-known/oauth-protected-resource/mcp/{org}/{server}", g.cors(http.HandlerFunc(g.serveMetadata)))
+	r.Handle("/api/servers/{org}/{server}", g.cors(http.HandlerFunc(g.serveAPI)))
+	r.PathPrefix("/mcp/").Handler(g.cors(http.HandlerFunc(g.serveNoServer)))
+}
+
+// Close releases the demo server and idle upstream connections.
+func (g *Gateway) Close() error {
+	var errs []error
+	for _, c := range g.closers {
+		errs = append(errs, c())
+	}
+	return errors.Join(errs...)
+}
+
+// AfterRevocation wraps the revocation endpoint so that a token revoked through this
+// process is refused by this process before the revocation's 200 reaches the client: the
+// success status is held back until the revocation set has been re-read (the store has
+// committed by then). Other replicas see it within the set's refresh bound.
+func (g *Gateway) AfterRevocation(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(&revocationWriter{ResponseWriter: w, ctx: r.Context(), g: g}, r)
+	})
+}
+
+type revocationWriter struct {
+	http.ResponseWriter
+	ctx         context.Context
+	g           *Gateway
+	wroteHeader bool
+}
+
+func (w *revocationWriter) WriteHeader(code int) {
+	if !w.wroteHeader {
+		w.wroteHeader = true
+		if code == http.StatusOK {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), revocationQueryTimeout)
+			if err := w.g.revoked.refresh(ctx); err != nil {
+				// The periodic refresh will still pick it up within its bound.
+				w.g.log.WarnContext(w.ctx, "re-read revocations after a revocation", "err", err)
+			}
+			cancel()
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *revocationWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *revocationWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// readBody reads a POST body up to the cap; the gate parses it and the backend gets it
+// replayed.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, &http.MaxBytesError{Limit: limit}
+	}
+	body := http.MaxBytesReader(w, r.Body, limit)
+	size := r.ContentLength
+	if size < 0 || size > 64<<10 {
+		size = 512
+	}
+	buf := make([]byte, 0, size+1)
+	for {
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+	}
+}

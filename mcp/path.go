@@ -1,0 +1,43 @@
+package mcp
+
+import (
+	"net/http"
+	"strings"
+)
+
+// pathProblem checks that a request for prefix+org+"/"+server reached the router exactly as
+// that string, so that no encoding or dot-segment trick can make the gate check one server
+// while something else reads another. It returns 0 for a canonical path, 400 for one that
+// uses percent-encoding, ';' parameters or dot segments, and 404 for segments no server
+// can have (slugs are 1-64 of a-z, 0-9 and '-', as the CLI creates them).
+//
+// The router never cleans paths (SkipClean) and matches the decoded path, so
+// /mcp/acme%2Fsales-api would match {org}=acme {server}=sales-api: comparing the escaped
+// path with the canonical one catches that and every variant of it.
+func pathProblem(r *http.Request, prefix, org, server string) int {
+	if r.URL.RawPath != "" || r.URL.EscapedPath() != prefix+org+"/"+server {
+		return http.StatusBadRequest
+	}
+	for _, seg := range [2]string{org, server} {
+		if seg == "." || seg == ".." || strings.ContainsAny(seg, "%;\\") {
+			return http.StatusBadRequest
+		}
+		if !validSlug(seg) {
+			return http.StatusNotFound
+		}
+	}
+	return 0
+}
+
+func validSlug(s string) bool {
+	if len(s) == 0 || len(s) > 64 || s[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}

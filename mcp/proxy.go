@@ -1,0 +1,231 @@
+package mcp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Upstream timeouts. An upstream that is down answers 502 within dial time, never hangs;
+// one that accepts the request must start its response within ResponseHeaderTimeout (an
+// SSE response starts at once and may then stream for as long as the client stays).
+const (
+	DefaultUpstreamDialTimeout           = 5 * time.Second
+	DefaultUpstreamResponseHeaderTimeout = 60 * time.Second
+)
+
+// forwardedRequestHeaders are the only client headers an upstream sees: what the MCP
+// Streamable HTTP transport defines, and nothing that identifies or authenticates the
+// client. Authorization and Cookie in particular never leave Conexor: the client's token
+// is for Conexor, and passing it on is the token passthrough the MCP specification forbids.
+var forwardedRequestHeaders = []string{
+	"Accept",
+	"Content-Type",
+	"Last-Event-Id", // canonical form of Last-Event-ID
+	"Mcp-Session-Id",
+	"Mcp-Protocol-Version",
+	"Mcp-Method", // 2026-07-28 standard headers, checked against the body by the gate
+	"Mcp-Name",
+}
+
+// forwardedParamPrefix: tools' x-mcp-header arguments (2026-07-28), Mcp-Param-<name>.
+const forwardedParamPrefix = "Mcp-Param-"
+
+// returnedResponseHeaders are the only upstream response headers a client sees. Dropped on
+// purpose: Set-Cookie (the upstream would set cookies on Conexor's origin, next to the
+// login session), WWW-Authenticate (clients would start OAuth against the upstream),
+// Location, and Access-Control-* (CORS is Conexor's).
+var returnedResponseHeaders = map[string]bool{
+	"Content-Type":         true,
+	"Content-Length":       true,
+	"Content-Encoding":     true,
+	"Cache-Control":        true,
+	"Mcp-Session-Id":       true,
+	"Mcp-Protocol-Version": true,
+	"Retry-After":          true,
+	"Allow":                true,
+	"Vary":                 true,
+	"X-Accel-Buffering":    true,
+}
+
+type upstreamKey struct{}
+
+// upstreamCall is the per-request state the proxy's hooks share.
+type upstreamCall struct {
+	info   *serverInfo
+	id     []byte // the JSON-RPC id, for the error body
+	failed bool   // the proxy answered 502 itself
+}
+
+// proxy forwards MCP traffic to the upstream of servers created with --upstream.
+type proxy struct {
+	rp  *httputil.ReverseProxy
+	log *slog.Logger
+}
+
+func newProxy(transport http.RoundTripper, log *slog.Logger) *proxy {
+	p := &proxy{log: log}
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:        p.rewrite,
+		Transport:      transport,
+		FlushInterval:  -1, // flush every write: SSE events reach the client as they arrive
+		ModifyResponse: p.modifyResponse,
+		ErrorHandler:   p.fail,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return p
+}
+
+// NewUpstreamTransport is the transport the proxy uses unless Options.UpstreamTransport
+// replaces it: bounded dial and response-header waits, no transparent decompression (so
+// bytes stream through as they come), and no connections to link-local addresses, where
+// cloud metadata services live (an administrator who may set an upstream URL must not be
+// able to read them through the gateway).
+func NewUpstreamTransport(dialTimeout, headerTimeout time.Duration) *http.Transport {
+	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second, Control: refuseMetadataAddresses}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: headerTimeout,
+		ExpectContinueTimeout: time.Second,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		DisableCompression:    true,
+	}
+}
+
+var errForbiddenAddress = errors.New("upstream address is link-local, multicast or unspecified")
+
+func refuseMetadataAddresses(_, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return nil
+	}
+	if ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified() ||
+		ip.Equal(net.ParseIP("fd00:ec2::254")) {
+		return errForbiddenAddress
+	}
+	return nil
+}
+
+func (p *proxy) serve(w http.ResponseWriter, r *http.Request, info *serverInfo, id []byte) (failed bool) {
+	call := &upstreamCall{info: info, id: id}
+	r = r.WithContext(context.WithValue(r.Context(), upstreamKey{}, call))
+	p.rp.ServeHTTP(w, r)
+	return call.failed
+}
+
+// rewrite builds the upstream request from scratch: the upstream URL exactly (the client's
+// path and query are Conexor's, not the upstream's), an allow-list of MCP headers, and the
+// server's configured headers (its API key) on top.
+func (p *proxy) rewrite(pr *httputil.ProxyRequest) {
+	call := pr.In.Context().Value(upstreamKey{}).(*upstreamCall)
+	u := *call.info.upstream
+	pr.Out.URL = &u
+	pr.Out.Host = ""
+	pr.Out.RequestURI = ""
+	h := make(http.Header, len(forwardedRequestHeaders)+len(call.info.headers)+1)
+	for _, k := range forwardedRequestHeaders {
+		if v := pr.In.Header[k]; len(v) > 0 {
+			h[k] = append([]string(nil), v...)
+		}
+	}
+	for k, v := range pr.In.Header {
+		if strings.HasPrefix(k, forwardedParamPrefix) {
+			h[k] = append([]string(nil), v...)
+		}
+	}
+	h.Set("User-Agent", "Conexor-MCP-Gateway")
+	for k, v := range call.info.headers {
+		h[k] = append([]string(nil), v...)
+	}
+	pr.Out.Header = h
+}
+
+// errUpstreamStatus reports an upstream answer Conexor will not relay.
+type errUpstreamStatus struct{ why string }
+
+func (e *errUpstreamStatus) Error() string { return e.why }
+
+func (p *proxy) modifyResponse(resp *http.Response) error {
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusProxyAuthRequired:
+		// The upstream refused Conexor's own credentials (the configured headers); relaying
+		// the 401 would send the client into an OAuth flow that cannot fix it.
+		return &errUpstreamStatus{fmt.Sprintf("upstream answered %d: check the server's configured upstream headers", resp.StatusCode)}
+	case resp.StatusCode >= 300 && resp.StatusCode < 400 && resp.StatusCode != http.StatusNotModified:
+		// A client following the redirect would send its Conexor token to wherever it points.
+		return &errUpstreamStatus{fmt.Sprintf("upstream answered a redirect (%d); configure its final URL", resp.StatusCode)}
+	case resp.StatusCode >= 200 && resp.StatusCode < 300 && resp.StatusCode != http.StatusAccepted && resp.StatusCode != http.StatusNoContent:
+		mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+		if mt != "application/json" && mt != "text/event-stream" && !(mt == "" && resp.ContentLength == 0) {
+			return &errUpstreamStatus{fmt.Sprintf("upstream answered %d with content type %q, not JSON or an event stream", resp.StatusCode, mt)}
+		}
+	}
+	for k := range resp.Header {
+		if !returnedResponseHeaders[k] {
+			delete(resp.Header, k)
+		}
+	}
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/event-stream" {
+		resp.Header.Set("X-Accel-Buffering", "no") // and no buffering in front of Conexor either
+	}
+	return nil
+}
+
+// fail answers 502 with a JSON-RPC error when the upstream cannot be reached or answered
+// something unusable. A client that went away gets nothing.
+func (p *proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
+	call, _ := r.Context().Value(upstreamKey{}).(*upstreamCall)
+	if call != nil {
+		call.failed = true
+	}
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		return
+	}
+	var (
+		msg  = "The upstream MCP server is unreachable."
+		path = ""
+		us   *errUpstreamStatus
+	)
+	if call != nil {
+		path = call.info.path
+	}
+	switch {
+	case errors.As(err, &us):
+		msg = "The upstream MCP server gave an answer the gateway does not relay."
+	case isTimeout(err):
+		msg = "The upstream MCP server did not answer in time."
+	}
+	p.log.WarnContext(r.Context(), "upstream request failed", "server", path, "method", r.Method, "err", err)
+	var id []byte
+	if call != nil {
+		id = call.id
+	}
+	writeRPCError(w, http.StatusBadGateway, id, CodeUnavailable, msg)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	var ue *url.Error
+	return errors.As(err, &ue) && ue.Timeout()
+}

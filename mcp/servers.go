@@ -1,0 +1,132 @@
+package mcp
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/conexor/conexor/storage"
+)
+
+// ServerStore is what the gateway asks storage about MCP servers.
+type ServerStore interface {
+	ServerByPath(ctx context.Context, org, server string) (*storage.Server, error)
+	UpdateServer(ctx context.Context, srv *storage.Server) error
+	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+}
+
+// serverTTL is how long a server's row (or its absence) is trusted without asking the
+// database again. A change made through this process's API is seen at once (the entry is
+// dropped); one made elsewhere (another replica, the CLI) within serverTTL.
+const serverTTL = time.Second
+
+// maxNegativeServers bounds how many unknown paths are remembered: they come from the
+// request line, so anyone can make up as many as they like.
+const maxNegativeServers = 4096
+
+// serverInfo is one MCP server as the gate needs it, with everything derived from the row
+// computed once.
+type serverInfo struct {
+	srv         *storage.Server // nil: no server at this path
+	path        string          // "org/server"
+	resource    string          // canonical URL, the tokens' aud
+	metadataURL string          // RFC 9728 document
+	upstream    *url.URL        // nil for the built-in demo
+	upstreamErr error           // the stored upstream URL does not parse
+	headers     http.Header     // configured upstream headers
+	fetched     time.Time
+}
+
+// serverCache is a read-through cache of serverInfo by path.
+type serverCache struct {
+	store     ServerStore
+	issuer    string
+	upstreams func(path string) http.Header
+	entries   sync.Map // "org/server" -> *serverInfo
+	negative  atomic.Int64
+	loads     singleflight.Group
+}
+
+func (c *serverCache) lookup(ctx context.Context, org, name string) (*serverInfo, error) {
+	path := org + "/" + name
+	if v, ok := c.entries.Load(path); ok {
+		info := v.(*serverInfo)
+		if time.Since(info.fetched) < serverTTL {
+			return info, nil
+		}
+	}
+	v, err, _ := c.loads.Do(path, func() (any, error) {
+		return c.load(context.WithoutCancel(ctx), org, name)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*serverInfo), nil
+}
+
+func (c *serverCache) load(ctx context.Context, org, name string) (*serverInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	path := org + "/" + name
+	srv, err := c.store.ServerByPath(ctx, org, name)
+	if errors.Is(err, storage.ErrNotFound) {
+		info := &serverInfo{path: path, fetched: time.Now()}
+		if _, had := c.entries.Load(path); had || c.negative.Load() < maxNegativeServers {
+			if _, had := c.entries.Swap(path, info); !had {
+				c.negative.Add(1)
+			}
+		}
+		return info, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	info := c.describe(srv)
+	c.entries.Store(path, info)
+	return info, nil
+}
+
+func (c *serverCache) describe(srv *storage.Server) *serverInfo {
+	info := &serverInfo{
+		srv:         srv,
+		path:        srv.Path(),
+		resource:    storage.ResourceURL(c.issuer, srv.OrgSlug, srv.Slug),
+		metadataURL: c.issuer + "/.well-known/oauth-protected-resource/mcp/" + srv.OrgSlug + "/" + srv.Slug,
+		fetched:     time.Now(),
+	}
+	if srv.Upstream != "" {
+		info.upstream, info.upstreamErr = ParseUpstream(srv.Upstream)
+		if c.upstreams != nil {
+			info.headers = c.upstreams(info.path)
+		}
+	}
+	return info
+}
+
+// forget drops a path, so the next request reads the database (after this process changed
+// the server).
+func (c *serverCache) forget(path string) {
+	c.entries.Delete(path)
+}
+
+// ErrInvalidUpstream is returned for an upstream URL the proxy will not use.
+var ErrInvalidUpstream = errors.New("the upstream must be an absolute http or https URL without user info or fragment")
+
+// ParseUpstream validates an upstream MCP endpoint URL.
+func ParseUpstream(raw string) (*url.URL, error) {
+	if len(raw) > 2000 {
+		return nil, ErrInvalidUpstream
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" ||
+		u.User != nil || u.Fragment != "" || u.Opaque != "" {
+		return nil, ErrInvalidUpstream
+	}
+	return u, nil
+}

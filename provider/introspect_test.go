@@ -1,0 +1,192 @@
+package provider_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/conexor/conexor/internal/testenv"
+	"github.com/conexor/conexor/provider"
+)
+
+// TestIntrospection covers RFC 7662 and who may learn what: a client sees tokens issued to
+// itself or for its own MCP server, and {"active":false} for everything else.
+func TestIntrospection(t *testing.T) {
+	t.Parallel()
+	forEachDatabase(t, testIntrospection)
+}
+
+func testIntrospection(t *testing.T, opts testenv.Options) {
+	e := testenv.New(t, opts)
+	e.CreateServer("other/api")
+	otherID, otherSecret := e.CreateServerClient("other/api", "mcp:tools:read")
+	peerID, peerSecret := e.CreateServerClient("acme/sales-api", "mcp:tools:read")
+
+	tok := e.Token(e.ClientID, e.ClientSecret, "mcp:tools:read", "mcp:resources:read")
+	claims := e.VerifyJWT(tok).Claims
+	want := map[string]any{
+		"active":     true,
+		"scope":      "mcp:tools:read mcp:resources:read",
+		"client_id":  e.ClientID,
+		"sub":        e.ClientID,
+		"aud":        e.ResourceURL("acme", "sales-api"),
+		"iss":        e.URL,
+		"exp":        claims["exp"],
+		"iat":        claims["iat"],
+		"jti":        claims["jti"],
+		"token_type": "Bearer",
+		"token_use":  "access_token",
+	}
+
+	t.Run("own token", func(t *testing.T) {
+		got := e.Introspect(e.ClientID, e.ClientSecret, tok)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+		// With Basic authentication and a hint.
+		r := e.PostForm("/api/oauth/introspect", url.Values{"token": {tok}, "token_type_hint": {"access_token"}},
+			&testenv.Auth{ID: e.ClientID, Secret: e.ClientSecret, Basic: true})
+		if r.StatusCode != http.StatusOK {
+			t.Fatalf("status %d %s", r.StatusCode, r.Body)
+		}
+		if diff := cmp.Diff(want, r.JSON(t)); diff != "" {
+			t.Errorf("with Basic (-want +got):\n%s", diff)
+		}
+		if got := r.Header.Get("Cache-Control"); got != "no-store" {
+			t.Errorf("Cache-Control = %q, want no-store", got)
+		}
+	})
+	t.Run("client of the token's server", func(t *testing.T) {
+		// A resource server's own client checking the tokens it receives.
+		if diff := cmp.Diff(want, e.Introspect(peerID, peerSecret, tok)); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+	})
+	t.Run("client of another server", func(t *testing.T) {
+		if diff := cmp.Diff(inactive, e.Introspect(otherID, otherSecret, tok)); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+		// And the other way round.
+		otherTok := e.Token(otherID, otherSecret)
+		if diff := cmp.Diff(inactive, e.Introspect(e.ClientID, e.ClientSecret, otherTok)); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+		if got := e.Introspect(otherID, otherSecret, otherTok)["aud"]; got != e.ResourceURL("other", "api") {
+			t.Errorf("other server's token aud = %v", got)
+		}
+	})
+	t.Run("garbage and forged tokens", func(t *testing.T) {
+		parts := strings.Split(tok, ".")
+		var payload map[string]any
+		raw, _ := base64.RawURLEncoding.DecodeString(parts[1])
+		if err := json.Unmarshal(raw, &payload); err != nil {
+			t.Fatal(err)
+		}
+		payload["scope"] = "mcp:server:manage"
+		tampered, _ := json.Marshal(payload)
+		for name, bad := range map[string]string{
+			"garbage":                  "garbage",
+			"empty segments":           "..",
+			"refresh-token-shaped":     "ory_rt_abc.def",
+			"payload changed":          parts[0] + "." + base64.RawURLEncoding.EncodeToString(tampered) + "." + parts[2],
+			"signature dropped":        parts[0] + "." + parts[1] + ".",
+			"alg none":                 base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"at+jwt"}`)) + "." + parts[1] + ".",
+			"HS256 with a guessed key": signHS256(t, e.Provider.Keys().CurrentKID(), payload),
+		} {
+			if diff := cmp.Diff(inactive, e.Introspect(e.ClientID, e.ClientSecret, bad)); diff != "" {
+				t.Errorf("%s: (-want +got):\n%s", name, diff)
+			}
+			if _, err := e.Provider.VerifyAccessToken(context.Background(), bad); err == nil {
+				t.Errorf("%s: VerifyAccessToken accepted it", name)
+			}
+		}
+	})
+	t.Run("revoked client", func(t *testing.T) {
+		id, secret := e.CreateServerClient("acme/sales-api", "mcp:tools:read")
+		its := e.Token(id, secret)
+		if got := e.Introspect(peerID, peerSecret, its)["active"]; got != true {
+			t.Fatalf("before revocation active = %v", got)
+		}
+		if err := e.Store.RevokeClient(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(inactive, e.Introspect(peerID, peerSecret, its)); diff != "" {
+			t.Errorf("token of a revoked client (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("public client caller", func(t *testing.T) {
+		r := e.PostForm("/api/oauth/introspect", url.Values{"token": {tok}, "client_id": {e.PublicClientID}}, nil)
+		if r.StatusCode != http.StatusUnauthorized || r.JSON(t)["error"] != "invalid_client" {
+			t.Errorf("public client: %d %s, want 401 invalid_client", r.StatusCode, r.Body)
+		}
+		if strings.Contains(string(r.Body), "active") {
+			t.Errorf("a refused caller learned something about the token: %s", r.Body)
+		}
+	})
+}
+
+// signHS256 forges a token for kid with an HMAC key an attacker might try (the kid itself).
+func signHS256(t *testing.T, kid string, claims map[string]any) string {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: []byte(kid + kid + kid + kid)},
+		(&jose.SignerOptions{}).WithType("at+jwt").WithHeader("kid", kid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(claims)
+	jws, err := signer.Sign(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := jws.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestIntrospectionExpiry moves the App's clock past a token's expiry: introspection must
+// then say inactive, and the verifier must report ErrTokenExpired.
+func TestIntrospectionExpiry(t *testing.T) {
+	t.Parallel()
+	clock := testenv.NewClock(time.Now().Truncate(time.Second))
+	e := testenv.New(t, testenv.Options{Now: clock.Now})
+	issued := clock.Now()
+	tok := e.Token(e.ClientID, e.ClientSecret, "mcp:tools:read")
+
+	got := e.Introspect(e.ClientID, e.ClientSecret, tok)
+	if got["active"] != true || got["iat"] != json.Number(itoa(issued.Unix())) || got["exp"] != json.Number(itoa(issued.Add(time.Hour).Unix())) {
+		t.Fatalf("fresh token: %v, want active with iat %d and exp %d (the injected clock)", got, issued.Unix(), issued.Add(time.Hour).Unix())
+	}
+
+	clock.Advance(time.Hour - time.Second)
+	if got := e.Introspect(e.ClientID, e.ClientSecret, tok)["active"]; got != true {
+		t.Fatalf("one second before expiry: active = %v, want true", got)
+	}
+
+	clock.Advance(time.Second)
+	if diff := cmp.Diff(inactive, e.Introspect(e.ClientID, e.ClientSecret, tok)); diff != "" {
+		t.Errorf("at expiry (-want +got):\n%s", diff)
+	}
+	if _, err := e.Provider.VerifyAccessToken(context.Background(), tok); !errors.Is(err, provider.ErrTokenExpired) {
+		t.Errorf("VerifyAccessToken after expiry: %v, want ErrTokenExpired", err)
+	}
+
+	// A token issued now is good again.
+	fresh := e.Token(e.ClientID, e.ClientSecret, "mcp:tools:read")
+	if got := e.Introspect(e.ClientID, e.ClientSecret, fresh)["active"]; got != true {
+		t.Errorf("token issued after the clock moved: active = %v, want true", got)
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -1,0 +1,221 @@
+package provider_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/conexor/conexor/internal/app"
+	"github.com/conexor/conexor/internal/config"
+	"github.com/conexor/conexor/internal/testenv"
+	"github.com/conexor/conexor/provider"
+)
+
+func kids(set jose.JSONWebKeySet) []string {
+	var out []string
+	for _, k := range set.Keys {
+		out = append(out, k.KeyID)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestKeysSurviveRestart restarts the App on the same database and secret: the JWKS is
+// unchanged, the old token still verifies with it and is still active.
+func TestKeysSurviveRestart(t *testing.T) {
+	t.Parallel()
+	forEachDatabase(t, testKeysSurviveRestart)
+}
+
+func testKeysSurviveRestart(t *testing.T, opts testenv.Options) {
+	e := testenv.New(t, opts)
+	tok := e.Token(e.ClientID, e.ClientSecret)
+	before := e.JWKS()
+	if len(before.Keys) != 1 {
+		t.Fatalf("JWKS has %d keys before restart, want 1", len(before.Keys))
+	}
+	oldKID := before.Keys[0].KeyID
+
+	e.Restart()
+
+	after := e.JWKS()
+	if diff := cmp.Diff(kids(before), kids(after)); diff != "" {
+		t.Fatalf("JWKS kids changed across a restart (-before +after):\n%s", diff)
+	}
+	if got := e.Provider.Keys().CurrentKID(); got != oldKID {
+		t.Errorf("current kid after restart = %q, want %q", got, oldKID)
+	}
+	if _, err := testenv.VerifyWithJWKS(tok, after); err != nil {
+		t.Errorf("old token with the new JWKS: %v", err)
+	}
+	if got := e.Introspect(e.ClientID, e.ClientSecret, tok)["active"]; got != true {
+		t.Errorf("old token after restart: active = %v, want true", got)
+	}
+	if kid := e.VerifyJWT(e.Token(e.ClientID, e.ClientSecret)).Header.KeyID; kid != oldKID {
+		t.Errorf("new token after restart signed with %q, want the same key %q", kid, oldKID)
+	}
+
+	// The keys are sealed with the system secret: another secret cannot start on this
+	// database, and says why.
+	cfg := e.Config
+	cfg.Secret = testenv.NewSecret()
+	a, err := app.New(context.Background(), cfg, nil, app.Options{})
+	if err == nil {
+		a.Close()
+		t.Fatal("app.New with another secret succeeded on a database whose keys it cannot unseal")
+	}
+	if !strings.Contains(err.Error(), "CONEXOR_SECRET") {
+		t.Errorf("error %q does not point at CONEXOR_SECRET", err)
+	}
+}
+
+// TestKeyRotation: after a rotation new tokens use the new kid, and old tokens still verify
+// with the published JWKS and introspect active.
+func TestKeyRotation(t *testing.T) {
+	t.Parallel()
+	forEachDatabase(t, testKeyRotation)
+}
+
+func testKeyRotation(t *testing.T, opts testenv.Options) {
+	ctx := context.Background()
+	e := testenv.New(t, opts)
+	old := e.Token(e.ClientID, e.ClientSecret)
+	oldKID := e.VerifyJWT(old).Header.KeyID
+
+	newKID, err := e.Provider.Keys().Rotate(ctx)
+	if err != nil {
+		t.Fatalf("Rotate: %v", err)
+	}
+	if newKID == oldKID || newKID == "" {
+		t.Fatalf("Rotate returned kid %q (old %q)", newKID, oldKID)
+	}
+	if got := e.Provider.Keys().CurrentKID(); got != newKID {
+		t.Errorf("CurrentKID = %q, want %q", got, newKID)
+	}
+
+	set := e.JWKS()
+	if diff := cmp.Diff(kids(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{KeyID: oldKID}, {KeyID: newKID}}}), kids(set)); diff != "" {
+		t.Errorf("JWKS kids after rotation (-want +got):\n%s", diff)
+	}
+	if _, err := testenv.VerifyWithJWKS(old, set); err != nil {
+		t.Errorf("old token with the JWKS after rotation: %v", err)
+	}
+	if got := e.Introspect(e.ClientID, e.ClientSecret, old)["active"]; got != true {
+		t.Errorf("old token after rotation: active = %v, want true", got)
+	}
+
+	fresh := e.Token(e.ClientID, e.ClientSecret)
+	if kid := e.VerifyJWT(fresh).Header.KeyID; kid != newKID {
+		t.Errorf("new token kid = %q, want the new key %q", kid, newKID)
+	}
+	if got := e.Introspect(e.ClientID, e.ClientSecret, fresh)["active"]; got != true {
+		t.Errorf("new token: active = %v, want true", got)
+	}
+
+	// After a restart both keys are still there, the new one current.
+	e.Restart()
+	if got := e.Provider.Keys().CurrentKID(); got != newKID {
+		t.Errorf("CurrentKID after restart = %q, want %q", got, newKID)
+	}
+	if diff := cmp.Diff(kids(set), kids(e.JWKS())); diff != "" {
+		t.Errorf("JWKS after rotation and restart (-want +got):\n%s", diff)
+	}
+}
+
+// TestKeyRotationByAnotherReplica: a key added by another process sharing the database (a
+// second replica, or `conexor keys rotate`) is picked up when a token names it.
+func TestKeyRotationByAnotherReplica(t *testing.T) {
+	t.Parallel()
+	clock := testenv.NewClock(time.Time{})
+	e := testenv.New(t, testenv.Options{Now: clock.Now})
+	replica := testenv.New(t, testenv.Options{
+		DatabaseURL: e.Config.DatabaseURL, Secret: e.Config.Secret,
+		Configure: func(c *config.Config) { c.Issuer = e.URL }, // one public URL in front of both
+	})
+	newKID, err := replica.Provider.Keys().Rotate(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := replica.Token(e.ClientID, e.ClientSecret)
+	if kid := replica.VerifyJWT(tok).Header.KeyID; kid != newKID {
+		t.Fatalf("replica signed with %q, want %q", kid, newKID)
+	}
+	clock.Advance(2 * time.Second) // reloads on an unknown kid are rate-limited to one a second
+	if got := e.Introspect(e.ClientID, e.ClientSecret, tok)["active"]; got != true {
+		t.Errorf("token signed by the replica's new key: active = %v, want true", got)
+	}
+	if set := e.JWKS(); len(set.Key(newKID)) != 1 {
+		t.Errorf("the replica's new key %s is not in this instance's JWKS after reload", newKID)
+	}
+	if got := e.Provider.Keys().CurrentKID(); got != newKID {
+		t.Errorf("CurrentKID after reload = %q, want the replica's new key %q", got, newKID)
+	}
+}
+
+// TestSigningAlgorithms issues a token with each supported algorithm. Public keys are
+// published; HS256 keys are secret and never appear in the JWKS.
+func TestSigningAlgorithms(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		alg, kty string
+	}{
+		{provider.AlgES256, "EC"},
+		{provider.AlgRS256, "RSA"},
+		{provider.AlgHS256, ""},
+	} {
+		t.Run(tc.alg, func(t *testing.T) {
+			t.Parallel()
+			e := testenv.New(t, testenv.Options{SigningAlg: tc.alg})
+			tok := e.Token(e.ClientID, e.ClientSecret)
+			jws, err := jose.ParseSigned(tok, []jose.SignatureAlgorithm{jose.ES256, jose.RS256, jose.HS256})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := jws.Signatures[0].Protected
+			if h.Algorithm != tc.alg || h.KeyID != e.Provider.Keys().CurrentKID() {
+				t.Errorf("header alg %q kid %q, want %s and the current kid", h.Algorithm, h.KeyID, tc.alg)
+			}
+			if got := e.Introspect(e.ClientID, e.ClientSecret, tok)["active"]; got != true {
+				t.Errorf("introspection: active = %v, want true", got)
+			}
+			if _, err := e.Provider.VerifyAccessToken(context.Background(), tok); err != nil {
+				t.Errorf("VerifyAccessToken: %v", err)
+			}
+
+			r := e.Get("/.well-known/jwks.json")
+			var raw struct{ Keys []map[string]any }
+			if err := json.Unmarshal(r.Body, &raw); err != nil || r.StatusCode != http.StatusOK {
+				t.Fatalf("JWKS: %d %s", r.StatusCode, r.Body)
+			}
+			for _, k := range raw.Keys {
+				for _, private := range []string{"d", "p", "q", "dp", "dq", "qi", "k"} {
+					if _, ok := k[private]; ok {
+						t.Errorf("JWKS key %v publishes private member %q", k["kid"], private)
+					}
+				}
+			}
+			if tc.alg == provider.AlgHS256 {
+				if len(raw.Keys) != 0 {
+					t.Errorf("JWKS with HS256 = %s, want no keys", r.Body)
+				}
+				if _, err := testenv.VerifyWithJWKS(tok, e.JWKS()); err == nil {
+					t.Error("an HS256 token verified with the public JWKS")
+				}
+				return
+			}
+			if len(raw.Keys) != 1 || raw.Keys[0]["kty"] != tc.kty || raw.Keys[0]["alg"] != tc.alg || raw.Keys[0]["use"] != "sig" {
+				t.Errorf("JWKS = %s, want one %s key for %s", r.Body, tc.kty, tc.alg)
+			}
+			if got := e.VerifyJWT(tok); got.Typ != "at+jwt" {
+				t.Errorf("typ = %q", got.Typ)
+			}
+		})
+	}
+}
