@@ -211,6 +211,13 @@ func TestCommaSeparatedScopesAndNoState(t *testing.T) {
 	if got := tok.Extra("scope"); got != read+" "+execute {
 		t.Errorf("scope = %v", got)
 	}
+
+	// A one-character state is echoed as sent (fosite's own endpoint would demand 8).
+	q.Set("state", "x")
+	cb = b.get("/oauth/consent?" + q.Encode()).location(t) // consent is remembered now
+	if _, err := f.exchange(e, codeFrom(t, e, cb, "x")); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestDenyRedirectsAccessDenied: Deny sends the browser back with access_denied, the state

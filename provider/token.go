@@ -222,4 +222,3 @@ func writeJSONBody(w http.ResponseWriter, v any) {
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v)
 }
-

@@ -81,8 +81,8 @@ type SigningKey struct {
 // HTTPSession is a browser session (gorilla/sessions), kept in the database so logout ends it
 // everywhere and any replica can serve the next request.
 type HTTPSession struct {
-	ID        string `gorm:"primaryKey;size:64"`
-	Data      []byte `gorm:"not null"`
+	ID        string    `gorm:"primaryKey;size:64"`
+	Data      []byte    `gorm:"not null"`
 	ExpiresAt time.Time `gorm:"index;not null"`
 	CreatedAt time.Time
 	UpdatedAt time.Time

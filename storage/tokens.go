@@ -20,15 +20,15 @@ import (
 // The compile-time contract: fosite's compose type-asserts these at start-up, so a missing
 // method would otherwise be a panic in production.
 var (
-	_ fosite.ClientManager                = (*Store)(nil)
-	_ fosite.Storage                      = (*Store)(nil)
-	_ oauth2.CoreStorage                  = (*Store)(nil)
-	_ oauth2.TokenRevocationStorage       = (*Store)(nil)
-	_ pkce.PKCERequestStorage             = (*Store)(nil)
-	_ fositestorage.Transactional         = (*Store)(nil)
-	_ oauth2.AuthorizeCodeStorage         = (*Store)(nil)
-	_ oauth2.AccessTokenStorage           = (*Store)(nil)
-	_ oauth2.RefreshTokenStorage          = (*Store)(nil)
+	_ fosite.ClientManager          = (*Store)(nil)
+	_ fosite.Storage                = (*Store)(nil)
+	_ oauth2.CoreStorage            = (*Store)(nil)
+	_ oauth2.TokenRevocationStorage = (*Store)(nil)
+	_ pkce.PKCERequestStorage       = (*Store)(nil)
+	_ fositestorage.Transactional   = (*Store)(nil)
+	_ oauth2.AuthorizeCodeStorage   = (*Store)(nil)
+	_ oauth2.AccessTokenStorage     = (*Store)(nil)
+	_ oauth2.RefreshTokenStorage    = (*Store)(nil)
 )
 
 // SignatureHash is how a token signature is stored: hex SHA-256, so a database leak yields no
@@ -312,11 +312,12 @@ func (s *Store) RevokedAccessTokensSince(ctx context.Context, t time.Time) (hash
 	return hashes, latest, nil
 }
 
-// PurgeExpired deletes tokens that expired before t. Used codes and refresh tokens are kept
-// until they expire so replays are still detected.
+// PurgeExpired deletes tokens and browser sessions that expired before t. Used codes and
+// refresh tokens are kept until they expire so replays are still detected. Sessions matter
+// too: every visitor of the login page gets a (short) pre-login session row.
 func (s *Store) PurgeExpired(ctx context.Context, before time.Time) (int64, error) {
 	var total int64
-	for _, m := range []any{&authorizeCodeRow{}, &accessTokenRow{}, &refreshTokenRow{}, &pkceRow{}} {
+	for _, m := range []any{&authorizeCodeRow{}, &accessTokenRow{}, &refreshTokenRow{}, &pkceRow{}, &HTTPSession{}} {
 		res := s.conn(ctx).Where("expires_at < ? AND expires_at > ?", before.UTC(), time.Time{}).Delete(m)
 		if res.Error != nil {
 			return total, res.Error
