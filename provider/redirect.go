@@ -78,17 +78,23 @@ func MatchRedirectURI(requested string, registered []string) (string, bool) {
 		}
 	}
 	req, err := url.Parse(requested)
-	if err != nil || req.Scheme != "http" || !IsLoopbackHost(req.Hostname()) || req.User != nil || req.Fragment != "" {
+	if err != nil || !strings.HasPrefix(requested, "http://") || !IsLoopbackHost(req.Hostname()) || req.User != nil || req.Fragment != "" {
 		return "", false
 	}
 	for _, r := range registered {
 		reg, err := url.Parse(r)
-		if err != nil || reg.Scheme != "http" || !IsLoopbackHost(reg.Hostname()) {
+		if err != nil || !strings.HasPrefix(r, "http://") || !IsLoopbackHost(reg.Hostname()) {
 			continue
 		}
-		if reg.Hostname() == req.Hostname() && reg.EscapedPath() == req.EscapedPath() && reg.RawQuery == req.RawQuery {
+		// Byte-exact apart from the port: same host text, same path and query text.
+		if reg.Hostname() == req.Hostname() && afterAuthority(r, reg) == afterAuthority(requested, req) {
 			return requested, true
 		}
 	}
 	return "", false
+}
+
+// afterAuthority is the raw text after "http://host:port" (path, query), as sent.
+func afterAuthority(raw string, u *url.URL) string {
+	return strings.TrimPrefix(raw, "http://"+u.Host)
 }
