@@ -39,12 +39,14 @@ type browserFlow struct {
 	srv      *http.Server
 	redirect string
 
-	mu       sync.Mutex
-	cfg      oauth2.Config
-	ts       oauth2.TokenSource
-	refresh  *refresher
-	pending  map[string]chan callbackResult
-	authLock sync.Mutex // one browser flow at a time
+	mu        sync.Mutex
+	cfg       oauth2.Config
+	ts        oauth2.TokenSource
+	access    string // the access token installed last
+	refresh   *refresher
+	pending   map[string]chan callbackResult
+	authLock  sync.Mutex // one browser flow at a time
+	renewLock sync.Mutex // one renewal after a 401 at a time
 }
 
 type callbackResult struct {
@@ -118,21 +120,26 @@ func (b *browserFlow) TokenSource(context.Context) (oauth2.TokenSource, error) {
 // Authorize implements auth.OAuthHandler: a 401 is answered with a refresh (then the
 // browser, if the refresh token is gone), a 403 insufficient_scope with a new browser flow
 // for the wider scope (step-up).
-func (b *browserFlow) Authorize(ctx context.Context, _ *http.Request, resp *http.Response) error {
+func (b *browserFlow) Authorize(ctx context.Context, req *http.Request, resp *http.Response) error {
 	defer discard(resp)
 	code, scopes := challengeOf(resp)
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized:
+		b.renewLock.Lock() // one renewal for concurrent 401s
+		defer b.renewLock.Unlock()
 		b.mu.Lock()
-		r := b.refresh
+		r, current := b.refresh, b.access
 		b.mu.Unlock()
+		if current != "" && current != bearerOf(req) {
+			return nil // renewed meanwhile, for a concurrent request: retry with that token
+		}
 		if r != nil {
-			if tok, err := r.Token(); err == nil {
+			tok, err := r.Token()
+			if err == nil {
 				b.use(tok, r)
 				return nil
-			} else {
-				b.log.Warn("refreshing the access token failed; authorizing again in the browser", "err", err)
 			}
+			b.log.Warn("refreshing the access token failed; authorizing again in the browser", "err", err)
 		}
 		return b.authorize(ctx, nil)
 	case resp.StatusCode == http.StatusForbidden && code == "insufficient_scope" && len(scopes) > 0:
@@ -205,8 +212,16 @@ func (b *browserFlow) use(tok *oauth2.Token, r *refresher) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.refresh = r
-	b.ts = oauth2.ReuseTokenSourceWithExpiry(tok, src, renewEarly(tok))
+	b.refresh, b.access = r, tok.AccessToken
+	b.ts = oauth2.ReuseTokenSourceWithExpiry(tok, tokenFunc(func() (*oauth2.Token, error) {
+		t, err := src.Token()
+		if err == nil {
+			b.mu.Lock()
+			b.access = t.AccessToken
+			b.mu.Unlock()
+		}
+		return t, err
+	}), renewEarly(tok))
 }
 
 // callback receives the authorization response (RFC 6749 4.1.2, RFC 9207 iss).

@@ -437,3 +437,31 @@ func TestConnectBrowserFlow(t *testing.T) {
 		t.Errorf("browser opened %d times, want 2 (start, step-up)", len(opened))
 	}
 }
+
+// A public client given by ID skips registration; its redirect URI is on 127.0.0.1 with
+// the listener's port (the server matches loopback redirect URIs on any port).
+func TestConnectBrowserFlowPreregistered(t *testing.T) {
+	as := newFakeAS(t, true)
+	browser := func(ctx context.Context, u string) error {
+		go func() {
+			if resp, err := http.Get(u); err == nil {
+				resp.Body.Close()
+			}
+		}()
+		return nil
+	}
+	cs, _ := startConnect(t, connect.Options{URL: as.endpoint(), ClientID: "client_pre", Scopes: []string{"read", "admin"},
+		OpenBrowser: browser, AuthTimeout: 10 * time.Second})
+	if got := callEcho(t, cs, "admin_echo", "z"); got != "echo: z" {
+		t.Errorf("admin_echo = %q", got)
+	}
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	if len(as.registered) != 0 {
+		t.Errorf("registered %v, want no registration", as.registered)
+	}
+	auth := as.authReqs[0]
+	if auth.Get("client_id") != "client_pre" || auth.Get("scope") != "read admin" || !strings.HasPrefix(auth.Get("redirect_uri"), "http://127.0.0.1:") {
+		t.Errorf("authorization request = %v", auth)
+	}
+}

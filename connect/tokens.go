@@ -47,8 +47,9 @@ type clientCredentials struct {
 	ctx context.Context // carries the HTTP client
 	log *slog.Logger
 
-	mu sync.Mutex
-	ts oauth2.TokenSource
+	mu     sync.Mutex
+	ts     oauth2.TokenSource
+	access string // the access token fetched last
 }
 
 func newClientCredentials(d *discovery, c *http.Client, opts Options) *clientCredentials {
@@ -81,10 +82,14 @@ func (a *clientCredentials) renewLocked() error {
 		return fmt.Errorf("client credentials token from %s: %w", cfg.TokenURL, err)
 	}
 	a.log.Info("access token obtained", "grant_type", "client_credentials", "expires", tok.Expiry.Format(time.RFC3339), "scope", tok.Extra("scope"))
+	a.access = tok.AccessToken
 	a.ts = oauth2.ReuseTokenSourceWithExpiry(tok, tokenFunc(func() (*oauth2.Token, error) {
 		t, err := cfg.Token(a.ctx)
 		if err == nil {
 			a.log.Info("access token renewed", "grant_type", "client_credentials", "expires", t.Expiry.Format(time.RFC3339))
+			a.mu.Lock()
+			a.access = t.AccessToken
+			a.mu.Unlock()
 		}
 		return t, err
 	}), renewEarly(tok))
@@ -101,12 +106,14 @@ func (a *clientCredentials) TokenSource(context.Context) (oauth2.TokenSource, er
 // Authorize implements auth.OAuthHandler: after a 401 (a revoked token, a rotated key) it
 // gets a new token; after a 403 insufficient_scope it asks for the challenge's scopes too,
 // which works when the client is allowed them.
-func (a *clientCredentials) Authorize(ctx context.Context, _ *http.Request, resp *http.Response) error {
+func (a *clientCredentials) Authorize(ctx context.Context, req *http.Request, resp *http.Response) error {
 	defer discard(resp)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	code, scopes := challengeOf(resp)
 	switch {
+	case resp.StatusCode == http.StatusUnauthorized && a.access != bearerOf(req):
+		return nil // renewed meanwhile, for a concurrent request: retry with that token
 	case resp.StatusCode == http.StatusUnauthorized:
 		a.log.Warn("the MCP server refused the access token; getting a new one", "error", code)
 		return a.renewLocked()
@@ -137,6 +144,14 @@ func union(a, b []string) []string {
 }
 
 func splitScopes(s string) []string { return strings.Fields(s) }
+
+// bearerOf is the access token a request carried.
+func bearerOf(req *http.Request) string {
+	if req == nil {
+		return ""
+	}
+	return strings.TrimPrefix(req.Header.Get("Authorization"), "Bearer ")
+}
 
 // discard drains and closes a response body, as auth.OAuthHandler requires.
 func discard(resp *http.Response) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -11,12 +12,15 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver, for the Postgres variants
 
 	"github.com/conexor/conexor/storage"
 )
@@ -37,11 +41,48 @@ func (c *cimdClock) Advance(d time.Duration) {
 }
 
 // newCIMDProvider builds a provider on a fresh SQLite file with the server acme/sales-api.
-func newCIMDProvider(t *testing.T, allowPrivate bool, clock *cimdClock) *Provider {
+func newCIMDProvider(t testing.TB, allowPrivate bool, clock *cimdClock) *Provider {
+	return newCIMDProviderOn(t, "sqlite://"+filepath.Join(t.TempDir(), "cimd.db"), allowPrivate, clock)
+}
+
+// databases are the backends the CIMD tests run on: SQLite always, Postgres (a fresh
+// schema of CONEXOR_TEST_POSTGRES_DSN) when that is set.
+func databases(t *testing.T, run func(t *testing.T, databaseURL string)) {
+	t.Run("sqlite", func(t *testing.T) { run(t, "sqlite://"+filepath.Join(t.TempDir(), "cimd.db")) })
+	t.Run("postgres", func(t *testing.T) {
+		dsn := os.Getenv("CONEXOR_TEST_POSTGRES_DSN")
+		if dsn == "" {
+			t.Skip("Postgres variant skipped: set CONEXOR_TEST_POSTGRES_DSN")
+		}
+		admin, err := sql.Open("pgx", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		schema := "cimd_" + strings.ToLower(RandomToken(8))
+		schema = strings.NewReplacer("-", "_").Replace(schema)
+		if _, err := admin.Exec(`CREATE SCHEMA "` + schema + `"`); err != nil {
+			admin.Close()
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			defer admin.Close()
+			if _, err := admin.Exec(`DROP SCHEMA "` + schema + `" CASCADE`); err != nil {
+				t.Errorf("drop schema: %v", err)
+			}
+		})
+		u, _ := url.Parse(dsn)
+		q := u.Query()
+		q.Set("search_path", schema)
+		u.RawQuery = q.Encode()
+		run(t, u.String())
+	})
+}
+
+// newCIMDProviderOn builds a provider on databaseURL with the server acme/sales-api.
+func newCIMDProviderOn(t testing.TB, databaseURL string, allowPrivate bool, clock *cimdClock) *Provider {
 	t.Helper()
 	ctx := context.Background()
-	store, err := storage.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "cimd.db"),
-		storage.WithIssuer(cimdIssuer), storage.WithClock(clock.Now))
+	store, err := storage.Open(ctx, databaseURL, storage.WithIssuer(cimdIssuer), storage.WithClock(clock.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,56 +185,58 @@ func newClock() *cimdClock { return &cimdClock{t: time.Date(2026, 3, 1, 12, 0, 0
 // A valid document makes a public client that completes the code flow at the token
 // endpoint, is cached (one fetch for two authorizations) and is stored for fosite.
 func TestCIMDValidDocumentIsAPublicClient(t *testing.T) {
-	clock := newClock()
-	p := newCIMDProvider(t, true, clock)
-	ds := newDocServer(t, p, 2*time.Second)
-	id := ds.URL + "/oauth/client.json"
-	ds.serveDoc(validDoc(id), "Cache-Control", "max-age=600")
-	ctx := context.Background()
+	databases(t, func(t *testing.T, databaseURL string) {
+		clock := newClock()
+		p := newCIMDProviderOn(t, databaseURL, true, clock)
+		ds := newDocServer(t, p, 2*time.Second)
+		id := ds.URL + "/oauth/client.json"
+		ds.serveDoc(validDoc(id), "Cache-Control", "max-age=600")
+		ctx := context.Background()
 
-	ar, aerr := p.ParseAuthorize(ctx, authorizeQuery(id))
-	if aerr != nil {
-		t.Fatalf("ParseAuthorize: %v", aerr)
-	}
-	if ar.Client.ID != id || ar.Client.Source != storage.ClientSourceMetadata || !ar.Client.Public || ar.Client.Name != "Doc App" {
-		t.Fatalf("client = %+v", ar.Client)
-	}
-	if ar.Resource != cimdIssuer+"/mcp/acme/sales-api" {
-		t.Errorf("resource = %q", ar.Resource)
-	}
-	if _, aerr := p.ParseAuthorize(ctx, authorizeQuery(id)); aerr != nil {
-		t.Fatalf("second ParseAuthorize: %v", aerr)
-	}
-	if n := ds.hits.Load(); n != 1 {
-		t.Errorf("document fetched %d times, want 1 (cached)", n)
-	}
-	doc, err := p.store.ClientDocumentByURL(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := clock.Now().Add(10 * time.Minute); !doc.ExpiresAt.Equal(want) {
-		t.Errorf("cache expires at %v, want %v (max-age=600)", doc.ExpiresAt, want)
-	}
-	if _, err := p.store.GetClient(ctx, id); err != nil {
-		t.Fatalf("fosite GetClient(%s): %v", id, err)
-	}
+		ar, aerr := p.ParseAuthorize(ctx, authorizeQuery(id))
+		if aerr != nil {
+			t.Fatalf("ParseAuthorize: %v", aerr)
+		}
+		if ar.Client.ID != id || ar.Client.Source != storage.ClientSourceMetadata || !ar.Client.Public || ar.Client.Name != "Doc App" {
+			t.Fatalf("client = %+v", ar.Client)
+		}
+		if ar.Resource != cimdIssuer+"/mcp/acme/sales-api" {
+			t.Errorf("resource = %q", ar.Resource)
+		}
+		if _, aerr := p.ParseAuthorize(ctx, authorizeQuery(id)); aerr != nil {
+			t.Fatalf("second ParseAuthorize: %v", aerr)
+		}
+		if n := ds.hits.Load(); n != 1 {
+			t.Errorf("document fetched %d times, want 1 (cached)", n)
+		}
+		doc, err := p.store.ClientDocumentByURL(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := clock.Now().Add(10 * time.Minute); !doc.ExpiresAt.Equal(want) {
+			t.Errorf("cache expires at %v, want %v (max-age=600)", doc.ExpiresAt, want)
+		}
+		if _, err := p.store.GetClient(ctx, id); err != nil {
+			t.Fatalf("fosite GetClient(%s): %v", id, err)
+		}
 
-	redirect, err := p.IssueCode(ctx, ar, "usr_test", []string{"mcp:tools:read"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, _ := url.Parse(redirect)
-	form := url.Values{"grant_type": {"authorization_code"}, "code": {u.Query().Get("code")}, "client_id": {id},
-		"redirect_uri": {"http://127.0.0.1:50123/callback"}, "code_verifier": {cimdVerifier}, "resource": {ar.Resource}}
-	rec := postToken(p, form)
-	if rec.Code != http.StatusOK {
-		t.Fatalf("token: %d %s", rec.Code, rec.Body)
-	}
-	var tok map[string]any
-	_ = json.Unmarshal(rec.Body.Bytes(), &tok)
-	if tok["refresh_token"] == nil || tok["scope"] != "mcp:tools:read" {
-		t.Errorf("token response = %v", tok)
-	}
+		redirect, err := p.IssueCode(ctx, ar, "usr_test", []string{"mcp:tools:read"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, _ := url.Parse(redirect)
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {u.Query().Get("code")}, "client_id": {id},
+			"redirect_uri": {"http://127.0.0.1:50123/callback"}, "code_verifier": {cimdVerifier}, "resource": {ar.Resource}}
+		rec := postToken(p, form)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("token: %d %s", rec.Code, rec.Body)
+		}
+		var tok map[string]any
+		_ = json.Unmarshal(rec.Body.Bytes(), &tok)
+		if tok["refresh_token"] == nil || tok["scope"] != "mcp:tools:read" {
+			t.Errorf("token response = %v", tok)
+		}
+	})
 }
 
 func postToken(p *Provider, form url.Values) *httptest.ResponseRecorder {
@@ -324,70 +367,74 @@ func TestCIMDPrivateAddressRefused(t *testing.T) {
 
 // When the publisher is down, the cached copy is used (however old) and retried later.
 func TestCIMDCachedCopyWhenServerDown(t *testing.T) {
-	clock := newClock()
-	p := newCIMDProvider(t, true, clock)
-	ds := newDocServer(t, p, 500*time.Millisecond)
-	id := ds.URL + "/client.json"
-	ds.serveDoc(validDoc(id), "Cache-Control", "max-age=60")
-	ctx := context.Background()
-	if _, aerr := p.ParseAuthorize(ctx, authorizeQuery(id)); aerr != nil {
-		t.Fatal(aerr)
-	}
-	doc, _ := p.store.ClientDocumentByURL(ctx, id)
-	if want := clock.Now().Add(cimdMinTTL); !doc.ExpiresAt.Equal(want) {
-		t.Errorf("max-age=60 cached until %v, want the 5 minute floor %v", doc.ExpiresAt, want)
-	}
+	databases(t, func(t *testing.T, databaseURL string) {
+		clock := newClock()
+		p := newCIMDProviderOn(t, databaseURL, true, clock)
+		ds := newDocServer(t, p, 500*time.Millisecond)
+		id := ds.URL + "/client.json"
+		ds.serveDoc(validDoc(id), "Cache-Control", "max-age=60")
+		ctx := context.Background()
+		if _, aerr := p.ParseAuthorize(ctx, authorizeQuery(id)); aerr != nil {
+			t.Fatal(aerr)
+		}
+		doc, _ := p.store.ClientDocumentByURL(ctx, id)
+		if want := clock.Now().Add(cimdMinTTL); !doc.ExpiresAt.Equal(want) {
+			t.Errorf("max-age=60 cached until %v, want the 5 minute floor %v", doc.ExpiresAt, want)
+		}
 
-	ds.Close()
-	clock.Advance(48 * time.Hour)
-	ar, aerr := p.ParseAuthorize(ctx, authorizeQuery(id))
-	if aerr != nil {
-		t.Fatalf("with the publisher down and a cached copy: %v", aerr)
-	}
-	if ar.Client.Name != "Doc App" {
-		t.Errorf("client = %+v", ar.Client)
-	}
-	doc, _ = p.store.ClientDocumentByURL(ctx, id)
-	if want := clock.Now().Add(cimdRetryAfter); !doc.ExpiresAt.Equal(want) {
-		t.Errorf("after a failed refetch the copy is retried at %v, want %v", doc.ExpiresAt, want)
-	}
+		ds.Close()
+		clock.Advance(48 * time.Hour)
+		ar, aerr := p.ParseAuthorize(ctx, authorizeQuery(id))
+		if aerr != nil {
+			t.Fatalf("with the publisher down and a cached copy: %v", aerr)
+		}
+		if ar.Client.Name != "Doc App" {
+			t.Errorf("client = %+v", ar.Client)
+		}
+		doc, _ = p.store.ClientDocumentByURL(ctx, id)
+		if want := clock.Now().Add(cimdRetryAfter); !doc.ExpiresAt.Equal(want) {
+			t.Errorf("after a failed refetch the copy is retried at %v, want %v", doc.ExpiresAt, want)
+		}
 
-	// Without a cached copy the same failure refuses the client.
-	other := strings.Replace(id, "/client.json", "/other.json", 1)
-	if _, aerr := p.ParseAuthorize(ctx, authorizeQuery(other)); aerr == nil || aerr.Code != "invalid_client" {
-		t.Errorf("uncached document with the server down: %+v", aerr)
-	}
+		// Without a cached copy the same failure refuses the client.
+		other := strings.Replace(id, "/client.json", "/other.json", 1)
+		if _, aerr := p.ParseAuthorize(ctx, authorizeQuery(other)); aerr == nil || aerr.Code != "invalid_client" {
+			t.Errorf("uncached document with the server down: %+v", aerr)
+		}
+	})
 }
 
 // A changed document updates the client row; a client an operator revoked stays revoked.
 func TestCIMDRefreshAndRevocation(t *testing.T) {
-	clock := newClock()
-	p := newCIMDProvider(t, true, clock)
-	ds := newDocServer(t, p, 2*time.Second)
-	id := ds.URL + "/client.json"
-	ds.serveDoc(validDoc(id))
-	ctx := context.Background()
-	if _, aerr := p.ParseAuthorize(ctx, authorizeQuery(id)); aerr != nil {
-		t.Fatal(aerr)
-	}
-	changed := validDoc(id)
-	changed["client_name"] = "Renamed App"
-	ds.serveDoc(changed)
-	clock.Advance(2 * time.Hour)
-	ar, aerr := p.ParseAuthorize(ctx, authorizeQuery(id))
-	if aerr != nil {
-		t.Fatal(aerr)
-	}
-	if c, _ := p.store.ClientByID(ctx, id); ar.Client.Name != "Renamed App" || c.Name != "Renamed App" {
-		t.Errorf("name after the document changed: request %q, stored %q", ar.Client.Name, c.Name)
-	}
-	if err := p.store.RevokeClient(ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	clock.Advance(2 * time.Hour)
-	if _, aerr := p.ParseAuthorize(ctx, authorizeQuery(id)); aerr == nil || aerr.Code != "invalid_client" {
-		t.Errorf("revoked metadata document client: %+v", aerr)
-	}
+	databases(t, func(t *testing.T, databaseURL string) {
+		clock := newClock()
+		p := newCIMDProviderOn(t, databaseURL, true, clock)
+		ds := newDocServer(t, p, 2*time.Second)
+		id := ds.URL + "/client.json"
+		ds.serveDoc(validDoc(id))
+		ctx := context.Background()
+		if _, aerr := p.ParseAuthorize(ctx, authorizeQuery(id)); aerr != nil {
+			t.Fatal(aerr)
+		}
+		changed := validDoc(id)
+		changed["client_name"] = "Renamed App"
+		ds.serveDoc(changed)
+		clock.Advance(2 * time.Hour)
+		ar, aerr := p.ParseAuthorize(ctx, authorizeQuery(id))
+		if aerr != nil {
+			t.Fatal(aerr)
+		}
+		if c, _ := p.store.ClientByID(ctx, id); ar.Client.Name != "Renamed App" || c.Name != "Renamed App" {
+			t.Errorf("name after the document changed: request %q, stored %q", ar.Client.Name, c.Name)
+		}
+		if err := p.store.RevokeClient(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(2 * time.Hour)
+		if _, aerr := p.ParseAuthorize(ctx, authorizeQuery(id)); aerr == nil || aerr.Code != "invalid_client" {
+			t.Errorf("revoked metadata document client: %+v", aerr)
+		}
+	})
 }
 
 func TestCIMDClientIDURLRules(t *testing.T) {

@@ -120,36 +120,40 @@ func TestRegisterRealClients(t *testing.T) {
 // A confidential client gets a generated secret, once, and may authenticate with it either
 // way (client_secret_basic and client_secret_post) whichever it registered.
 func TestRegisterConfidentialClient(t *testing.T) {
-	e := testenv.New(t, testenv.Options{})
-	for _, method := range []string{"client_secret_post", "client_secret_basic", ""} {
-		t.Run("method="+method, func(t *testing.T) {
-			doc := map[string]any{"client_name": "n8n", "redirect_uris": []string{"https://n8n.example/rest/oauth2-credential/callback"}}
-			if method != "" {
-				doc["token_endpoint_auth_method"] = method
-			}
-			r := registerJSON(t, e, doc)
-			if r.StatusCode != http.StatusCreated {
-				t.Fatalf("status %d: %s", r.StatusCode, r.Body)
-			}
-			got := r.JSON(t)
-			secret, _ := got["client_secret"].(string)
-			id, _ := got["client_id"].(string)
-			wantMethod := method
-			if wantMethod == "" {
-				wantMethod = "client_secret_basic" // RFC 7591 section 2's default
-			}
-			if !strings.HasPrefix(secret, "secret_") || got["token_endpoint_auth_method"] != wantMethod || got["client_secret_expires_at"] != json.Number("0") {
-				t.Fatalf("response = %s", r.Body)
-			}
-			for _, basic := range []bool{false, true} {
-				tok := exchangeCode(t, e, id, &testenv.Auth{ID: id, Secret: secret, Basic: basic}, "https://n8n.example/rest/oauth2-credential/callback")
-				if tok.StatusCode != http.StatusOK {
-					t.Errorf("code exchange (basic=%v): %d %s", basic, tok.StatusCode, tok.Body)
-				}
-			}
-			wrong := exchangeCode(t, e, id, &testenv.Auth{ID: id, Secret: secret + "x"}, "https://n8n.example/rest/oauth2-credential/callback")
-			if wrong.StatusCode != http.StatusUnauthorized {
-				t.Errorf("wrong secret: %d %s", wrong.StatusCode, wrong.Body)
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			e := testenv.New(t, testenv.Options{Postgres: db == "postgres"})
+			for _, method := range []string{"client_secret_post", "client_secret_basic", ""} {
+				t.Run("method="+method, func(t *testing.T) {
+					doc := map[string]any{"client_name": "n8n", "redirect_uris": []string{"https://n8n.example/rest/oauth2-credential/callback"}}
+					if method != "" {
+						doc["token_endpoint_auth_method"] = method
+					}
+					r := registerJSON(t, e, doc)
+					if r.StatusCode != http.StatusCreated {
+						t.Fatalf("status %d: %s", r.StatusCode, r.Body)
+					}
+					got := r.JSON(t)
+					secret, _ := got["client_secret"].(string)
+					id, _ := got["client_id"].(string)
+					wantMethod := method
+					if wantMethod == "" {
+						wantMethod = "client_secret_basic" // RFC 7591 section 2's default
+					}
+					if !strings.HasPrefix(secret, "secret_") || got["token_endpoint_auth_method"] != wantMethod || got["client_secret_expires_at"] != json.Number("0") {
+						t.Fatalf("response = %s", r.Body)
+					}
+					for _, basic := range []bool{false, true} {
+						tok := exchangeCode(t, e, id, &testenv.Auth{ID: id, Secret: secret, Basic: basic}, "https://n8n.example/rest/oauth2-credential/callback")
+						if tok.StatusCode != http.StatusOK {
+							t.Errorf("code exchange (basic=%v): %d %s", basic, tok.StatusCode, tok.Body)
+						}
+					}
+					wrong := exchangeCode(t, e, id, &testenv.Auth{ID: id, Secret: secret + "x"}, "https://n8n.example/rest/oauth2-credential/callback")
+					if wrong.StatusCode != http.StatusUnauthorized {
+						t.Errorf("wrong secret: %d %s", wrong.StatusCode, wrong.Body)
+					}
+				})
 			}
 		})
 	}

@@ -105,39 +105,43 @@ func TestResourceInvalidTargetAtAuthorize(t *testing.T) {
 // A refresh token stays with its server: naming it again works, naming another is
 // invalid_target, naming none keeps it.
 func TestResourceRefreshCannotSwitchServer(t *testing.T) {
-	e := testenv.New(t, testenv.Options{})
-	e.CreateServer("acme/other-api")
-	const redirect = "http://127.0.0.1:9999/callback"
-	id := registerPublic(t, e, redirect)
-	r := exchangeCode(t, e, id, nil, redirect)
-	if r.StatusCode != http.StatusOK {
-		t.Fatalf("code exchange: %d %s", r.StatusCode, r.Body)
-	}
-	refresh, _ := r.JSON(t)["refresh_token"].(string)
-	if refresh == "" {
-		t.Fatalf("no refresh token: %s", r.Body)
-	}
-	try := func(resource string) *testenv.Response {
-		f := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}, "client_id": {id}}
-		if resource != "" {
-			f.Set("resource", resource)
-		}
-		return e.PostForm("/api/oauth/token", f, nil)
-	}
-	if r := try(e.ResourceURL("acme", "other-api")); r.StatusCode != http.StatusBadRequest || r.JSON(t)["error"] != "invalid_target" {
-		t.Fatalf("refresh for another server: %d %s", r.StatusCode, r.Body)
-	}
-	for _, res := range []string{e.ResourceURL("acme", "sales-api"), ""} {
-		r := try(res)
-		if r.StatusCode != http.StatusOK {
-			t.Fatalf("refresh (resource %q): %d %s", res, r.StatusCode, r.Body)
-		}
-		body := r.JSON(t)
-		refresh, _ = body["refresh_token"].(string) // public clients' refresh tokens rotate
-		jwt := e.VerifyJWT(body["access_token"].(string))
-		if aud := jwt.Claims["aud"]; !cmp.Equal(aud, e.ResourceURL("acme", "sales-api")) && !cmp.Equal(aud, []any{e.ResourceURL("acme", "sales-api")}) {
-			t.Errorf("aud after refresh = %v", aud)
-		}
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			e := testenv.New(t, testenv.Options{Postgres: db == "postgres"})
+			e.CreateServer("acme/other-api")
+			const redirect = "http://127.0.0.1:9999/callback"
+			id := registerPublic(t, e, redirect)
+			r := exchangeCode(t, e, id, nil, redirect)
+			if r.StatusCode != http.StatusOK {
+				t.Fatalf("code exchange: %d %s", r.StatusCode, r.Body)
+			}
+			refresh, _ := r.JSON(t)["refresh_token"].(string)
+			if refresh == "" {
+				t.Fatalf("no refresh token: %s", r.Body)
+			}
+			try := func(resource string) *testenv.Response {
+				f := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}, "client_id": {id}}
+				if resource != "" {
+					f.Set("resource", resource)
+				}
+				return e.PostForm("/api/oauth/token", f, nil)
+			}
+			if r := try(e.ResourceURL("acme", "other-api")); r.StatusCode != http.StatusBadRequest || r.JSON(t)["error"] != "invalid_target" {
+				t.Fatalf("refresh for another server: %d %s", r.StatusCode, r.Body)
+			}
+			for _, res := range []string{e.ResourceURL("acme", "sales-api"), ""} {
+				r := try(res)
+				if r.StatusCode != http.StatusOK {
+					t.Fatalf("refresh (resource %q): %d %s", res, r.StatusCode, r.Body)
+				}
+				body := r.JSON(t)
+				refresh, _ = body["refresh_token"].(string) // public clients' refresh tokens rotate
+				jwt := e.VerifyJWT(body["access_token"].(string))
+				if aud := jwt.Claims["aud"]; !cmp.Equal(aud, e.ResourceURL("acme", "sales-api")) && !cmp.Equal(aud, []any{e.ResourceURL("acme", "sales-api")}) {
+					t.Errorf("aud after refresh = %v", aud)
+				}
+			}
+		})
 	}
 }
 
