@@ -144,7 +144,16 @@ func (p *Provider) ParseAuthorize(ctx context.Context, q url.Values) (*Authorize
 	known, unknown := p.cfg.Scopes.Partition(requested)
 	ar.Ignored = unknown
 	if len(known) == 0 {
-		known = client.GetScopes()
+		// No scope asked for: the advertised ones the client may have. mcp:server:manage is
+		// never pre-selected; a client must ask for it explicitly (step-up).
+		for _, s := range p.cfg.Scopes.Advertised() {
+			if ExactScopeStrategy(client.GetScopes(), s) {
+				known = append(known, s)
+			}
+		}
+		if len(known) == 0 {
+			known = client.GetScopes()
+		}
 	}
 	for _, s := range known {
 		if !ExactScopeStrategy(client.GetScopes(), s) {
