@@ -101,7 +101,7 @@ func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request) {
 	g.patchServer(w, r, info, p)
 }
 
-func (g *Gateway) patchServer(w http.ResponseWriter, r *http.Request, info *serverInfo, p *Principal) {
+func (g *Gateway) patchServer(w http.ResponseWriter, r *http.Request, info *serverInfo, p *principal) {
 	bad := func(status int, code, desc string) {
 		writeJSON(w, status, oauthErrorBody{Error: code, Description: desc})
 	}
@@ -143,6 +143,10 @@ func (g *Gateway) patchServer(w http.ResponseWriter, r *http.Request, info *serv
 		return nil
 	})
 	g.servers.forget(info.path)
+	if errors.Is(err, storage.ErrNotFound) {
+		bad(http.StatusNotFound, "not_found", "The server no longer exists.")
+		return
+	}
 	if err != nil {
 		g.log.ErrorContext(r.Context(), "update server", "server", info.path, "err", err)
 		bad(http.StatusInternalServerError, "server_error", "The server could not be updated. Try again later.")
@@ -217,7 +221,7 @@ func kind(srv *storage.Server) string {
 	return "proxy"
 }
 
-func (g *Gateway) view(srv *storage.Server, p *Principal) ServerView {
+func (g *Gateway) view(srv *storage.Server, p *principal) ServerView {
 	status := "disabled"
 	if srv.Enabled {
 		status = "enabled"

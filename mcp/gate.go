@@ -14,7 +14,7 @@ import (
 // admit runs the checks the MCP endpoint and the server API share: a canonical path, a
 // known server, a bearer token in the Authorization header only, and that token valid for
 // this server. info is nil only when the path itself was refused.
-func (g *Gateway) admit(r *http.Request, prefix string) (*serverInfo, *Principal, *refusal) {
+func (g *Gateway) admit(r *http.Request, prefix string) (*serverInfo, *principal, *refusal) {
 	vars := mux.Vars(r)
 	org, name := vars["org"], vars["server"]
 	switch pathProblem(r, prefix, org, name) {
@@ -97,31 +97,14 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 		body []byte
 	)
 	if r.Method == http.MethodPost {
-		var err error
-		body, err = readBody(w, r, g.maxBody)
-		if err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				g.refuseMCP(w, r, info, p, method, nil, &refusal{status: http.StatusRequestEntityTooLarge, rpcCode: CodeInvalidRequest,
-					outcome: "too_large", desc: "Invalid Request: the body is larger than the gateway accepts."})
-				return
+		if body, msg, rf = readMessage(w, r, g.maxBody); rf != nil {
+			if msg.Method != "" {
+				method = methodLabel(msg)
 			}
-			g.refuseMCP(w, r, info, p, method, nil, &refusal{status: http.StatusBadRequest, rpcCode: CodeParseError,
-				outcome: "bad_message", desc: "Parse error: the body could not be read.", detail: err.Error()})
-			return
-		}
-		var rpcErr *RPCError
-		msg, rpcErr = ParseMessage(body)
-		if rpcErr != nil {
-			g.refuseMCP(w, r, info, p, method, msg.ID, &refusal{status: http.StatusBadRequest, rpcCode: rpcErr.Code,
-				outcome: "bad_message", desc: rpcErr.Message})
-			return
-		}
-		method = methodLabel(msg)
-		if rf := checkMethodHeader(r, msg); rf != nil {
 			g.refuseMCP(w, r, info, p, method, msg.ID, rf)
 			return
 		}
+		method = methodLabel(msg)
 	}
 	if !info.srv.Enabled {
 		g.refuseMCP(w, r, info, p, method, msg.ID, &refusal{status: http.StatusForbidden, rpcCode: CodeServerDisabled,
@@ -137,25 +120,55 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 		r.ContentLength = int64(len(body))
 		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
+	g.metrics.Requests.WithLabelValues(info.path, method, g.forward(w, r, info, msg.ID)).Inc()
+}
 
-	outcome := "ok"
-	if info.upstream == nil && info.upstreamErr == nil {
+// readMessage reads a POST body (capped) and the one JSON-RPC message in it. On refusal
+// the message holds whatever of the method and id could be read.
+func readMessage(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, Message, *refusal) {
+	body, err := readBody(w, r, limit)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, Message{}, &refusal{status: http.StatusRequestEntityTooLarge, rpcCode: CodeInvalidRequest,
+				outcome: "too_large", desc: "Invalid Request: the body is larger than the gateway accepts."}
+		}
+		return nil, Message{}, &refusal{status: http.StatusBadRequest, rpcCode: CodeParseError,
+			outcome: "bad_message", desc: "Parse error: the body could not be read.", detail: err.Error()}
+	}
+	msg, rpcErr := ParseMessage(body)
+	if rpcErr != nil {
+		return nil, msg, &refusal{status: http.StatusBadRequest, rpcCode: rpcErr.Code, outcome: "bad_message", desc: rpcErr.Message}
+	}
+	if rf := checkMethodHeader(r, msg); rf != nil {
+		return nil, msg, rf
+	}
+	return body, msg, nil
+}
+
+// forward hands an admitted request to the server's backend and returns the outcome label.
+func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, info *serverInfo, id []byte) string {
+	switch {
+	case info.upstreamErr != nil:
+		g.log.WarnContext(r.Context(), "server has an unusable upstream URL", "server", info.path)
+		writeRPCError(w, http.StatusBadGateway, id, CodeUnavailable, "The upstream MCP server of "+info.path+" is misconfigured.")
+		return "upstream_error"
+	case info.upstream != nil:
+		if g.proxy.serve(w, r, info, id) {
+			return "upstream_error"
+		}
+		return "ok"
+	default:
 		// The demo is in-process and needs no credentials; drop them all the same.
 		r.Header.Del("Authorization")
 		r.Header.Del("Cookie")
 		g.demo.ServeHTTP(w, r)
-	} else if info.upstreamErr != nil {
-		outcome = "upstream_error"
-		g.log.WarnContext(r.Context(), "server has an unusable upstream URL", "server", info.path)
-		writeRPCError(w, http.StatusBadGateway, msg.ID, CodeUnavailable, "The upstream MCP server of "+info.path+" is misconfigured.")
-	} else if g.proxy.serve(w, r, info, msg.ID) {
-		outcome = "upstream_error"
+		return "ok"
 	}
-	g.metrics.Requests.WithLabelValues(info.path, method, outcome).Inc()
 }
 
 // authorize applies the scope policy to one message.
-func (g *Gateway) authorize(msg Message, p *Principal) *refusal {
+func (g *Gateway) authorize(msg Message, p *principal) *refusal {
 	rule, need := g.policy.ForMessage(msg)
 	if Allows(rule, need, p.Scopes) {
 		return nil
@@ -185,7 +198,7 @@ func checkMethodHeader(r *http.Request, msg Message) *refusal {
 }
 
 // refuseMCP answers a refused MCP request and records why.
-func (g *Gateway) refuseMCP(w http.ResponseWriter, r *http.Request, info *serverInfo, p *Principal, method string, id []byte, rf *refusal) {
+func (g *Gateway) refuseMCP(w http.ResponseWriter, r *http.Request, info *serverInfo, p *principal, method string, id []byte, rf *refusal) {
 	server, metadataURL := "unknown", ""
 	if info != nil && info.srv != nil {
 		server, metadataURL = info.path, info.metadataURL
@@ -195,7 +208,7 @@ func (g *Gateway) refuseMCP(w http.ResponseWriter, r *http.Request, info *server
 	writeMCPRefusal(w, rf, metadataURL, id)
 }
 
-func (g *Gateway) logRefusal(ctx context.Context, msg, server, method string, p *Principal, rf *refusal) {
+func (g *Gateway) logRefusal(ctx context.Context, msg, server, method string, p *principal, rf *refusal) {
 	attrs := []slog.Attr{
 		slog.String("server", server), slog.String("method", method), slog.Int("status", rf.status),
 		slog.String("outcome", rf.outcome), slog.String("reason", rf.desc),

@@ -55,10 +55,6 @@ type Options struct {
 	Demo http.Handler
 	// UpstreamTransport replaces NewUpstreamTransport(5s, 60s).
 	UpstreamTransport http.RoundTripper
-	// CORS wraps every route the gateway mounts (the MCP endpoint, the metadata and the
-	// server API), preflights included; nil means none. OPTIONS requests never reach the
-	// gate: a preflight carries no credentials.
-	CORS func(http.Handler) http.Handler
 	// MaxBodyBytes caps POST bodies (default DefaultMaxBodyBytes).
 	MaxBodyBytes int64
 	// ExactRevocationCheck asks storage about every request's token instead of using the
@@ -71,20 +67,18 @@ type Options struct {
 // Gateway is the resource server. Build it with New, Mount it on the router, Close it at
 // shutdown.
 type Gateway struct {
-	issuer   string
-	log      *slog.Logger
-	metrics  *Metrics
-	policy   *Policy
-	scopes   *provider.Scopes
-	servers  *serverCache
-	auth     *authenticator
-	revoked  *revocations
-	proxy    *proxy
-	demo     http.Handler
-	cors     func(http.Handler) http.Handler
-	maxBody  int64
-	closers  []func() error
-	upstream http.RoundTripper
+	issuer  string
+	log     *slog.Logger
+	metrics *Metrics
+	policy  *Policy
+	scopes  *provider.Scopes
+	servers *serverCache
+	auth    *authenticator
+	revoked *revocations
+	proxy   *proxy
+	demo    http.Handler
+	maxBody int64
+	closers []func() error
 }
 
 // New builds a gateway.
@@ -124,14 +118,10 @@ func New(opts Options) (*Gateway, error) {
 		policy:  NewPolicy(opts.Scopes),
 		scopes:  opts.Scopes,
 		demo:    opts.Demo,
-		cors:    opts.CORS,
 		maxBody: opts.MaxBodyBytes,
 	}
 	if g.maxBody <= 0 {
 		g.maxBody = DefaultMaxBodyBytes
-	}
-	if g.cors == nil {
-		g.cors = func(h http.Handler) http.Handler { return h }
 	}
 	upstreams := opts.Upstreams
 	g.servers = &serverCache{store: opts.Servers, issuer: g.issuer, upstreams: func(path string) http.Header {
@@ -152,13 +142,13 @@ func New(opts Options) (*Gateway, error) {
 	}
 	g.auth = &authenticator{verifier: opts.Verifier, tokens: opts.Tokens, revoked: g.revoked, now: now,
 		exact: opts.ExactRevocationCheck, maxCache: int64(maxCache)}
-	g.upstream = opts.UpstreamTransport
-	if g.upstream == nil {
+	transport := opts.UpstreamTransport
+	if transport == nil {
 		t := NewUpstreamTransport(DefaultUpstreamDialTimeout, DefaultUpstreamResponseHeaderTimeout)
-		g.upstream = t
+		transport = t
 		g.closers = append(g.closers, func() error { t.CloseIdleConnections(); return nil })
 	}
-	g.proxy = newProxy(g.upstream, log)
+	g.proxy = newProxy(transport, log)
 	if g.demo == nil {
 		// The demo's DNS-rebinding guard refuses loopback requests whose Host is not
 		// loopback. Behind the gate it protects nothing (a rebinding page has no token)
@@ -179,12 +169,14 @@ func New(opts Options) (*Gateway, error) {
 //	GET /.well-known/oauth-protected-resource/mcp/{org}/{server}      RFC 9728 metadata (public)
 //	GET, PATCH /api/servers/{org}/{server}                             the server API (gated)
 //
-// plus OPTIONS on each (for Options.CORS) and a JSON-RPC 404 for any other path under /mcp/.
+// plus a JSON-RPC 404 for any other path under /mcp/. OPTIONS on each answers 204 with
+// Allow and never reaches the gate (a CORS preflight carries no credentials); the CORS
+// headers themselves come from the middleware around the router (httpx.CORS).
 func (g *Gateway) Mount(r *mux.Router) {
-	r.Handle("/mcp/{org}/{server}", g.cors(http.HandlerFunc(g.serveMCP)))
-	r.Handle("/.well-known/oauth-protected-resource/mcp/{org}/{server}", g.cors(http.HandlerFunc(g.serveMetadata)))
-	r.Handle("/api/servers/{org}/{server}", g.cors(http.HandlerFunc(g.serveAPI)))
-	r.PathPrefix("/mcp/").Handler(g.cors(http.HandlerFunc(g.serveNoServer)))
+	r.HandleFunc("/mcp/{org}/{server}", g.serveMCP)
+	r.HandleFunc("/.well-known/oauth-protected-resource/mcp/{org}/{server}", g.serveMetadata)
+	r.HandleFunc("/api/servers/{org}/{server}", g.serveAPI)
+	r.PathPrefix("/mcp/").HandlerFunc(g.serveNoServer)
 }
 
 // Close releases the demo server and idle upstream connections.

@@ -57,6 +57,7 @@ type RPCError struct {
 	Message string `json:"message"`
 }
 
+// Error returns the message.
 func (e *RPCError) Error() string { return e.Message }
 
 // MaxMethodLength bounds a method name; MCP's longest is 28 bytes.
@@ -99,19 +100,19 @@ func parseMessage(dec *jsontext.Decoder) (Message, *RPCError) {
 	case '{':
 	case '[':
 		if _, err := dec.ReadValue(); err != nil {
-			return m, errParse
+			return Message{}, errParse
 		}
 		return m, errBatch
 	case 0:
-		return m, errParse
+		return Message{}, errParse
 	default:
 		if _, err := dec.ReadValue(); err != nil {
-			return m, errParse
+			return Message{}, errParse
 		}
 		return m, invalidRequest("the body must be a JSON-RPC 2.0 object.")
 	}
 	if _, err := dec.ReadToken(); err != nil {
-		return m, errParse
+		return Message{}, errParse
 	}
 	var (
 		version              string
@@ -121,14 +122,14 @@ func parseMessage(dec *jsontext.Decoder) (Message, *RPCError) {
 	for dec.PeekKind() != '}' {
 		name, err := dec.ReadToken()
 		if err != nil {
-			return m, errParse
+			return Message{}, errParse
 		}
 		key := name.String()
 		switch key {
 		case "jsonrpc", "method":
 			v, err := dec.ReadValue()
 			if err != nil {
-				return m, errParse
+				return Message{}, errParse
 			}
 			if v.Kind() != '"' {
 				shapeErr = firstErr(shapeErr, invalidRequest(`"`+key+`" must be a string.`))
@@ -136,7 +137,7 @@ func parseMessage(dec *jsontext.Decoder) (Message, *RPCError) {
 			}
 			s, err := jsontext.AppendUnquote(nil, v)
 			if err != nil {
-				return m, errParse
+				return Message{}, errParse
 			}
 			if key == "jsonrpc" {
 				version = string(s)
@@ -146,7 +147,7 @@ func parseMessage(dec *jsontext.Decoder) (Message, *RPCError) {
 		case "id":
 			v, err := dec.ReadValue()
 			if err != nil {
-				return m, errParse
+				return Message{}, errParse
 			}
 			switch v.Kind() {
 			case '"', '0':
@@ -157,30 +158,30 @@ func parseMessage(dec *jsontext.Decoder) (Message, *RPCError) {
 			}
 		case "params":
 			if err := dec.SkipValue(); err != nil {
-				return m, errParse
+				return Message{}, errParse
 			}
 		case "result", "error":
 			hasResult = true
 			if err := dec.SkipValue(); err != nil {
-				return m, errParse
+				return Message{}, errParse
 			}
 		default:
 			if isJSONRPCMemberFold(key) {
 				shapeErr = firstErr(shapeErr, invalidRequest(`member "`+truncate(key, 32)+`" differs from a JSON-RPC member name only in case.`))
 			}
 			if err := dec.SkipValue(); err != nil {
-				return m, errParse
+				return Message{}, errParse
 			}
 		}
 	}
 	if _, err := dec.ReadToken(); err != nil { // the closing '}'
-		return m, errParse
+		return Message{}, errParse
 	}
 	if _, err := dec.ReadToken(); !errors.Is(err, io.EOF) {
 		if err == nil {
-			return m, invalidRequest("the body must hold exactly one JSON-RPC message.")
+			return Message{}, invalidRequest("the body must hold exactly one JSON-RPC message.")
 		}
-		return m, errParse
+		return Message{}, errParse
 	}
 	if shapeErr != nil {
 		return Message{ID: m.ID}, shapeErr

@@ -192,12 +192,12 @@ func (p *proxy) modifyResponse(resp *http.Response) error {
 // fail answers 502 with a JSON-RPC error when the upstream cannot be reached or answered
 // something unusable. A client that went away gets nothing.
 func (p *proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		return
+	}
 	call, _ := r.Context().Value(upstreamKey{}).(*upstreamCall)
 	if call != nil {
 		call.failed = true
-	}
-	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
-		return
 	}
 	var (
 		msg  = "The upstream MCP server is unreachable."

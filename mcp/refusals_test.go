@@ -1,6 +1,7 @@
 package mcp_test
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/hmac"
@@ -9,7 +10,10 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"log/slog"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,7 +41,6 @@ const (
 // the exact challenge and the JSON-RPC error body.
 func TestRefusals(t *testing.T) {
 	e := testenv.New(t, testenv.Options{})
-	ctx := e.Context()
 	resource := e.ResourceURL("acme", "sales-api")
 
 	// A real token for another server of the same org.
@@ -102,7 +105,6 @@ func TestRefusals(t *testing.T) {
 	unknownKID, _ := jws.CompactSerialize()
 
 	valid := e.Token(e.ClientID, e.ClientSecret, provider.ScopeToolsRead)
-	_ = ctx
 
 	for _, tc := range []struct {
 		name       string
@@ -236,6 +238,63 @@ func TestExpired(t *testing.T) {
 		}
 		if got, want := r.Header.Get("WWW-Authenticate"), challenge(e, "invalid_token", "The access token has expired."); got != want {
 			t.Errorf("%s: WWW-Authenticate = %q\nwant %q", name, got, want)
+		}
+	}
+}
+
+// syncBuffer is a log sink safe for the server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestRefusalsAreLogged: every refusal is logged with its reason and the client when known,
+// and no log line ever holds the token.
+func TestRefusalsAreLogged(t *testing.T) {
+	var logs syncBuffer
+	e := testenv.New(t, testenv.Options{Log: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	readOnly := e.Token(e.ClientID, e.ClientSecret, provider.ScopeToolsRead)
+	rpc(t, e, salesPath, readOnly, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_tables"}}`)
+	rpc(t, e, "/mcp/acme/nope", readOnly, toolsList)
+	forged := readOnly[:len(readOnly)-4] + "AAAA"
+	rpc(t, e, salesPath, forged, toolsList)
+
+	var refusals []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if strings.Contains(line, readOnly) || strings.Contains(line, forged) ||
+			strings.Contains(line, strings.Split(readOnly, ".")[2]) {
+			t.Errorf("a log line holds the token: %s", line)
+		}
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == "mcp request refused" {
+			refusals = append(refusals, m)
+		}
+	}
+	if len(refusals) != 3 {
+		t.Fatalf("%d refusals logged, want 3:\n%s", len(refusals), logs.String())
+	}
+	for i, want := range []map[string]any{
+		{"outcome": "insufficient_scope", "server": "acme/sales-api", "method": "tools/call", "client_id": e.ClientID,
+			"reason": "The access token lacks the scope mcp:tools:execute, which tools/call needs."},
+		{"outcome": "not_found", "server": "unknown", "method": "http:POST", "reason": "No MCP server is registered at this path."},
+		{"outcome": "invalid_token", "server": "acme/sales-api", "method": "http:POST", "reason": descMalformed},
+	} {
+		for k, v := range want {
+			if refusals[i][k] != v {
+				t.Errorf("refusal %d: %s = %v, want %v", i, k, refusals[i][k], v)
+			}
 		}
 	}
 }

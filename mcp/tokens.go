@@ -26,8 +26,8 @@ type TokenStore interface {
 	RevokedAccessTokensSince(ctx context.Context, t time.Time) (hashes []string, latest time.Time, err error)
 }
 
-// Principal is an authenticated token: who, for which server, with which scopes.
-type Principal struct {
+// principal is an authenticated token: who, for which server, with which scopes.
+type principal struct {
 	Claims *provider.Claims
 	Scopes []string
 	// sigHash is the token's storage key, for the revocation set.
@@ -37,7 +37,7 @@ type Principal struct {
 // DefaultMaxCachedTokens bounds the verified-token cache.
 const DefaultMaxCachedTokens = 10000
 
-// authenticator turns a bearer token into a Principal for one audience.
+// authenticator turns a bearer token into a principal for one audience.
 //
 // Verifying an ES256 signature costs far more than the rest of the gate, so a token that
 // passed every check is cached, keyed by the SHA-256 of the token (the cache never holds a
@@ -51,16 +51,16 @@ type authenticator struct {
 	now      func() time.Time
 	exact    bool // check AccessTokenState on every request instead of the revocation set
 
-	cache    sync.Map // [32]byte -> *Principal
+	cache    sync.Map // [32]byte -> *principal
 	cached   atomic.Int64
 	maxCache int64
 	evictMu  sync.Mutex
 }
 
-func (a *authenticator) authenticate(ctx context.Context, token, audience string) (*Principal, *refusal) {
+func (a *authenticator) authenticate(ctx context.Context, token, audience string) (*principal, *refusal) {
 	key := sha256.Sum256([]byte(token))
 	if v, ok := a.cache.Load(key); ok {
-		p := v.(*Principal)
+		p := v.(*principal)
 		if a.now().Unix() >= p.Claims.Expiry {
 			a.forget(key)
 			return nil, invalidToken("The access token has expired.", "expired (cached)")
@@ -94,7 +94,7 @@ func (a *authenticator) authenticate(ctx context.Context, token, audience string
 	case !active:
 		return nil, invalidToken("The access token has been revoked.", "revoked (store)")
 	}
-	p := &Principal{Claims: claims, Scopes: claims.Scopes(), sigHash: storage.SignatureHash(sig)}
+	p := &principal{Claims: claims, Scopes: claims.Scopes(), sigHash: storage.SignatureHash(sig)}
 	a.remember(key, p)
 	return p, nil
 }
@@ -145,7 +145,7 @@ func verifyRefusal(err error) *refusal {
 	}
 }
 
-func (a *authenticator) remember(key [32]byte, p *Principal) {
+func (a *authenticator) remember(key [32]byte, p *principal) {
 	if _, loaded := a.cache.LoadOrStore(key, p); loaded {
 		return
 	}
@@ -159,7 +159,7 @@ func (a *authenticator) remember(key [32]byte, p *Principal) {
 	now := a.now().Unix()
 	target := a.maxCache * 9 / 10
 	a.cache.Range(func(k, v any) bool {
-		if v.(*Principal).Claims.Expiry <= now {
+		if v.(*principal).Claims.Expiry <= now {
 			a.forget(k.([32]byte))
 		}
 		return true

@@ -1,0 +1,271 @@
+package mcp_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/conexor/conexor/bench"
+	"github.com/conexor/conexor/internal/testenv"
+	"github.com/conexor/conexor/mcp"
+	"github.com/conexor/conexor/mcp/demo"
+	"github.com/conexor/conexor/provider"
+)
+
+// benchClients is the number of concurrent clients of the issue's budget: the gate may
+// cost at most 10% of tools/list throughput at 64 concurrent clients.
+const benchClients = 64
+
+// benchTargets serves tools/list four ways on loopback HTTP:
+//
+//	direct       the demo handler alone (no gate, no token), the baseline
+//	direct-auth  the same, with the Authorization header sent (and ignored): what carrying
+//	             a bearer token costs client and server before anyone checks it
+//	gate         the gateway (router, gate, demo) with the revocation set
+//	exact        the same with a storage lookup per request instead of the set
+//	app          the whole Conexor handler (middleware, metrics, CORS, gate, demo)
+//
+// and returns their URLs and a token valid at each.
+func benchTargets(b *testing.B) (urls map[string]string, token string) {
+	b.Helper()
+	e := testenv.New(b, testenv.Options{})
+	token = e.Token(e.ClientID, e.ClientSecret, provider.ScopeToolsRead)
+	urls = map[string]string{"app": e.URL + salesPath}
+
+	d, err := demo.New(demo.Options{DisableLocalhostProtection: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { d.Close() })
+	direct := httptest.NewServer(d.Handler())
+	b.Cleanup(direct.Close)
+	urls["direct"] = direct.URL + salesPath
+	urls["direct-auth"] = direct.URL + salesPath
+
+	// The standalone gateways verify tokens of e's issuer and serve its servers; they only
+	// listen elsewhere (the path, not the host, names the server).
+	for name, exact := range map[string]bool{"gate": false, "exact": true} {
+		g, err := mcp.New(mcp.Options{Issuer: e.URL, Verifier: e.Provider, Servers: e.Store, Tokens: e.Store,
+			Scopes: e.Provider.Scopes(), Demo: d.Handler(), ExactRevocationCheck: exact})
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := mux.NewRouter()
+		r.SkipClean(true)
+		g.Mount(r)
+		ts := httptest.NewServer(r)
+		b.Cleanup(ts.Close)
+		urls[name] = ts.URL + salesPath
+	}
+	return urls, token
+}
+
+func toolsListRequest(url, token string) func() (*http.Request, error) {
+	body := []byte(toolsList)
+	return func() (*http.Request, error) {
+		req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		return req, nil
+	}
+}
+
+// tokenFor: the baseline sends no token; every other target the same one.
+func tokenFor(target, token string) string {
+	if target == "direct" {
+		return ""
+	}
+	return token
+}
+
+func checkToolsList(resp *http.Response, body []byte) error {
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"run_query"`)) {
+		return fmt.Errorf("status %d: %.200s", resp.StatusCode, body)
+	}
+	return nil
+}
+
+// BenchmarkGateOverhead measures authorized tools/list requests per second over loopback
+// HTTP from 64 closed-loop clients (bench.RunHTTP), for each target of benchTargets, in
+// alternating rounds so that load from elsewhere on the machine hits all of them alike.
+// It reports each target's median throughput and CPU time per request, and the cost of
+// each relative to direct.
+//
+//	go test -run '^$' -bench GateOverhead -benchtime 1x ./mcp/
+//
+// CONEXOR_BENCH_SECONDS (default 3) sets the length of each round, CONEXOR_BENCH_ROUNDS
+// (default 3) the number of rounds.
+func BenchmarkGateOverhead(b *testing.B) {
+	seconds, rounds := envInt("CONEXOR_BENCH_SECONDS", 3), envInt("CONEXOR_BENCH_ROUNDS", 3)
+	urls, token := benchTargets(b)
+	order := []string{"direct", "direct-auth", "gate", "app", "exact"}
+	rps := map[string][]float64{}
+	cpu := map[string]time.Duration{} // process CPU time (server and load generator) per target
+	reqs := map[string]int{}
+	for range b.N {
+		for round := 0; round < rounds; round++ {
+			for _, name := range order {
+				before := processCPU()
+				res, err := bench.RunHTTP(context.Background(), bench.HTTPOptions{
+					Concurrency: benchClients,
+					Duration:    time.Duration(seconds) * time.Second,
+					NewRequest:  toolsListRequest(urls[name], tokenFor(name, token)),
+					Check:       checkToolsList,
+				})
+				used := processCPU() - before
+				if err != nil || res.Errors > 0 {
+					b.Fatalf("%s: %v, %d errors (first: %s)", name, err, res.Errors, res.FirstError)
+				}
+				cpu[name] += used
+				reqs[name] += res.Requests
+				rps[name] = append(rps[name], res.RPS)
+				b.Logf("round %d %-6s %8.0f req/s  p50 %-8s p99 %-8s  %5.0f µs CPU/req", round+1, name, res.RPS,
+					res.P50.Round(time.Microsecond), res.P99.Round(time.Microsecond), perReq(used, res.Requests))
+			}
+		}
+	}
+	// Throughput swings with whatever else runs on the machine, so each target's median
+	// round counts. CPU time per request (this process: server and load generator) swings
+	// far less, and on a CPU-bound machine it is what throughput is divided by.
+	base, baseCPU := median(rps["direct"]), perReq(cpu["direct"], reqs["direct"])
+	for _, name := range order {
+		c := perReq(cpu[name], reqs[name])
+		b.ReportMetric(median(rps[name]), name+"-req/s")
+		b.ReportMetric(c, name+"-cpu-µs/req")
+		if name != "direct" {
+			b.ReportMetric(100*(1-median(rps[name])/base), name+"-cost-%")
+			b.ReportMetric(100*(c/baseCPU-1), name+"-cpu-cost-%")
+		}
+	}
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(v))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func perReq(d time.Duration, n int) float64 {
+	if n == 0 {
+		return 0
+	}
+	return float64(d.Microseconds()) / float64(n)
+}
+
+// processCPU is the user and system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkToolsList is the same comparison as go test benchmarks (ns/op per request,
+// allocations), for profiling: go test -run '^$' -bench ToolsList -cpuprofile cpu.out ./mcp/
+func BenchmarkToolsList(b *testing.B) {
+	urls, token := benchTargets(b)
+	for _, name := range []string{"direct", "direct-auth", "gate", "app", "exact"} {
+		b.Run(name, func(b *testing.B) {
+			tr := http.DefaultTransport.(*http.Transport).Clone()
+			tr.MaxIdleConnsPerHost = 2 * benchClients
+			b.Cleanup(tr.CloseIdleConnections)
+			hc := &http.Client{Transport: tr}
+			newReq := toolsListRequest(urls[name], tokenFor(name, token))
+			b.SetParallelism((benchClients + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+			b.ReportAllocs()
+			b.ResetTimer()
+			var once sync.Once
+			b.RunParallel(func(pb *testing.PB) {
+				buf := new(bytes.Buffer)
+				for pb.Next() {
+					req, _ := newReq()
+					resp, err := hc.Do(req)
+					if err != nil {
+						once.Do(func() { b.Error(err) })
+						return
+					}
+					buf.Reset()
+					_, _ = buf.ReadFrom(resp.Body)
+					resp.Body.Close()
+					if err := checkToolsList(resp, buf.Bytes()); err != nil {
+						once.Do(func() { b.Error(err) })
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+func envInt(name string, def int) int {
+	var n int
+	if _, err := fmt.Sscan(strings.TrimSpace(os.Getenv(name)), &n); err != nil || n <= 0 {
+		return def
+	}
+	return n
+}
+
+// BenchmarkGateInProcess is the gate's own cost per request, without HTTP: the router and
+// gate in front of a backend that does nothing, called directly, against the same backend
+// alone. The difference is what the gate adds to every authorized tools/list.
+func BenchmarkGateInProcess(b *testing.B) {
+	e := testenv.New(b, testenv.Options{})
+	token := e.Token(e.ClientID, e.ClientSecret, provider.ScopeToolsRead)
+	noop := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusOK)
+	})
+	g, err := mcp.New(mcp.Options{Issuer: e.URL, Verifier: e.Provider, Servers: e.Store, Tokens: e.Store,
+		Scopes: e.Provider.Scopes(), Demo: noop})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := mux.NewRouter()
+	r.SkipClean(true)
+	g.Mount(r)
+	for name, h := range map[string]http.Handler{"backend-only": noop, "gate": r} {
+		b.Run(name, func(b *testing.B) {
+			body := []byte(toolsList)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					req := httptest.NewRequest(http.MethodPost, e.URL+salesPath, bytes.NewReader(body))
+					req.Header.Set("Content-Type", "application/json")
+					req.Header.Set("Accept", "application/json, text/event-stream")
+					req.Header.Set("Authorization", "Bearer "+token)
+					w := httptest.NewRecorder()
+					h.ServeHTTP(w, req)
+					if w.Code != http.StatusOK {
+						b.Errorf("status %d: %s", w.Code, w.Body)
+						return
+					}
+				}
+			})
+		})
+	}
+}

@@ -1,0 +1,288 @@
+package mcp_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/conexor/conexor/internal/config"
+	"github.com/conexor/conexor/internal/testenv"
+	"github.com/conexor/conexor/provider"
+)
+
+// seen records the requests an upstream received.
+type seen struct {
+	mu   sync.Mutex
+	reqs []*http.Request
+}
+
+func (s *seen) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.reqs = append(s.reqs, r.Clone(context.Background()))
+		s.mu.Unlock()
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (s *seen) all() []*http.Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*http.Request(nil), s.reqs...)
+}
+
+// CountInput is the argument of the upstream's streaming tool.
+type CountInput struct {
+	To int `json:"to"`
+}
+
+// newUpstream starts a stateful go-sdk Streamable HTTP MCP server (sessions, SSE
+// responses) with one tool, count, that reports progress and logs before it answers. Its
+// first progress notification must reach the client before the tool goes on: the tool
+// waits for the client to say it got it, so a proxy that buffered responses would stall.
+func newUpstream(t *testing.T, firstSeen <-chan struct{}) (*httptest.Server, *seen) {
+	t.Helper()
+	srv := sdk.NewServer(&sdk.Implementation{Name: "upstream", Version: "1"}, nil)
+	sdk.AddTool(srv, &sdk.Tool{Name: "count", Description: "Counts, reporting progress."},
+		func(ctx context.Context, req *sdk.CallToolRequest, in CountInput) (*sdk.CallToolResult, any, error) {
+			tok := req.Params.GetProgressToken()
+			for i := 1; i <= in.To; i++ {
+				if err := req.Session.NotifyProgress(ctx, &sdk.ProgressNotificationParams{
+					ProgressToken: tok, Progress: float64(i), Total: float64(in.To), Message: fmt.Sprintf("step %d", i)}); err != nil {
+					return nil, nil, err
+				}
+				if err := req.Session.Log(ctx, &sdk.LoggingMessageParams{Level: "info", Data: fmt.Sprintf("counted %d", i)}); err != nil {
+					return nil, nil, err
+				}
+				if i == 1 {
+					select {
+					case <-firstSeen:
+					case <-time.After(10 * time.Second):
+						return nil, nil, fmt.Errorf("the client never saw the first progress notification: the response is buffered")
+					}
+				}
+			}
+			return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: fmt.Sprintf("counted to %d", in.To)}}}, nil, nil
+		})
+	rec := &seen{}
+	ts := httptest.NewServer(rec.wrap(sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return srv }, nil)))
+	t.Cleanup(ts.Close)
+	return ts, rec
+}
+
+// proxiedEnv runs Conexor with acme/proxied forwarding to upstreamURL, its configured
+// headers carrying an API key, and returns a token for it.
+func proxiedEnv(t *testing.T, upstreamURL string) (*testenv.Env, string) {
+	t.Helper()
+	e := testenv.New(t, testenv.Options{Configure: func(c *config.Config) {
+		c.Upstreams = map[string]config.Upstream{"acme/proxied": {Headers: map[string]string{"X-Api-Key": "upstream-secret"}}}
+	}})
+	srv := e.CreateServer("acme/proxied")
+	srv.Upstream = upstreamURL
+	if err := e.Store.UpdateServer(context.Background(), srv); err != nil {
+		t.Fatal(err)
+	}
+	id, secret := e.CreateServerClient("acme/proxied", provider.ScopeToolsRead, provider.ScopeToolsExecute)
+	return e, e.Token(id, secret)
+}
+
+// TestProxyStreams drives a real stateful upstream through the gateway with the go-sdk
+// client: sessions, the standalone GET stream, a tool whose SSE response carries progress
+// and log notifications before the result, and DELETE at the end. The upstream never sees
+// the client's token or cookies, and always sees the configured API key.
+func TestProxyStreams(t *testing.T) {
+	firstSeen := make(chan struct{})
+	upstream, rec := newUpstream(t, firstSeen)
+	e, token := proxiedEnv(t, upstream.URL+"/mcp")
+
+	var (
+		mu       sync.Mutex
+		progress []string
+		logs     []string
+		once     sync.Once
+	)
+	client := sdk.NewClient(&sdk.Implementation{Name: "proxy-test", Version: "0"}, &sdk.ClientOptions{
+		ProgressNotificationHandler: func(_ context.Context, req *sdk.ProgressNotificationClientRequest) {
+			mu.Lock()
+			progress = append(progress, req.Params.Message)
+			mu.Unlock()
+			once.Do(func() { close(firstSeen) })
+		},
+		LoggingMessageHandler: func(_ context.Context, req *sdk.LoggingMessageRequest) {
+			mu.Lock()
+			logs = append(logs, fmt.Sprint(req.Params.Data))
+			mu.Unlock()
+		},
+	})
+	hc := &http.Client{Transport: &bearer{token: token, base: e.Client.Transport}}
+	req, _ := http.NewRequest(http.MethodGet, "/", nil) // a cookie the upstream must not see
+	req.AddCookie(&http.Cookie{Name: "conexor_session", Value: "browser-session"})
+	ctx := context.Background()
+	cs, err := client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: e.URL + "/mcp/acme/proxied", HTTPClient: &http.Client{
+		Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			r = r.Clone(r.Context())
+			r.Header.Set("Cookie", req.Header.Get("Cookie"))
+			return hc.Transport.RoundTrip(r)
+		}),
+	}, MaxRetries: -1}, &sdk.ClientSessionOptions{ProtocolVersion: legacyProtocol})
+	if err != nil {
+		t.Fatalf("connect through the proxy: %v", err)
+	}
+	if cs.ID() == "" {
+		t.Error("no Mcp-Session-Id came back through the proxy")
+	}
+	if err := cs.SetLoggingLevel(ctx, &sdk.SetLoggingLevelParams{Level: "info"}); err != nil {
+		t.Fatalf("logging/setLevel: %v", err)
+	}
+	params := &sdk.CallToolParams{Name: "count", Arguments: CountInput{To: 3}}
+	params.SetProgressToken("count-1")
+	res, err := cs.CallTool(ctx, params)
+	if err != nil {
+		t.Fatalf("tools/call through the proxy: %v", err)
+	}
+	if res.IsError || len(res.Content) != 1 || res.Content[0].(*sdk.TextContent).Text != "counted to 3" {
+		t.Fatalf("result = %+v", res.Content)
+	}
+	// The client dispatches notifications concurrently with the result: wait for them.
+	var gotProgress, gotLogs []string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		mu.Lock()
+		gotProgress, gotLogs = slices.Sorted(slices.Values(progress)), slices.Sorted(slices.Values(logs))
+		mu.Unlock()
+		if len(gotProgress) == 3 && len(gotLogs) == 3 {
+			break
+		}
+	}
+	if diff := cmp.Diff([]string{"step 1", "step 2", "step 3"}, gotProgress); diff != "" {
+		t.Errorf("progress notifications (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"counted 1", "counted 2", "counted 3"}, gotLogs); diff != "" {
+		t.Errorf("log notifications (-want +got):\n%s", diff)
+	}
+	sessionID := cs.ID()
+	if err := cs.Close(); err != nil {
+		t.Logf("close: %v", err)
+	}
+
+	var methods []string
+	sawDelete := false
+	for _, r := range rec.all() {
+		methods = append(methods, r.Method)
+		if r.Header.Get("Authorization") != "" {
+			t.Errorf("upstream saw Authorization %q on %s", r.Header.Get("Authorization"), r.Method)
+		}
+		if r.Header.Get("Cookie") != "" {
+			t.Errorf("upstream saw Cookie on %s", r.Method)
+		}
+		if got := r.Header.Get("X-Api-Key"); got != "upstream-secret" {
+			t.Errorf("upstream saw X-Api-Key %q on %s, want the configured key", got, r.Method)
+		}
+		if r.URL.Path != "/mcp" || r.URL.RawQuery != "" {
+			t.Errorf("upstream request for %s, want /mcp", r.URL)
+		}
+		for _, h := range []string{"X-Forwarded-For", "Forwarded", "X-Forwarded-Host"} {
+			if r.Header.Get(h) != "" {
+				t.Errorf("upstream saw %s", h)
+			}
+		}
+		if r.Method == http.MethodDelete {
+			sawDelete = true
+			if r.Header.Get("Mcp-Session-Id") != sessionID {
+				t.Errorf("DELETE with session %q, want %q", r.Header.Get("Mcp-Session-Id"), sessionID)
+			}
+		}
+	}
+	if !strings.Contains(strings.Join(methods, " "), "GET") {
+		t.Errorf("the standalone event stream (GET) never reached the upstream; requests: %v", methods)
+	}
+	if !sawDelete {
+		t.Errorf("upstream never saw the session's DELETE; requests: %v", methods)
+	}
+
+	// And a token for acme/proxied gets nothing from acme/sales-api, nor the reverse.
+	if r := rpc(t, e, salesPath, token, toolsList); r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("proxied server's token at sales-api: %d", r.StatusCode)
+	}
+	if r := rpc(t, e, "/mcp/acme/proxied", e.Token(e.ClientID, e.ClientSecret), toolsList); r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("sales-api token at the proxied server: %d", r.StatusCode)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestProxyUnreachable: an upstream nobody listens on is a quick 502 with a JSON-RPC error.
+func TestProxyUnreachable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	e, token := proxiedEnv(t, "http://"+addr+"/mcp")
+	start := time.Now()
+	r := rpc(t, e, "/mcp/acme/proxied", token, toolsList)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("502 took %s", took)
+	}
+	if r.StatusCode != http.StatusBadGateway {
+		t.Fatalf("status %d, want 502: %s", r.StatusCode, r.Body)
+	}
+	if got := decodeRPCError(t, r); got.Error.Code != -32006 || string(got.ID) != "1" {
+		t.Errorf("body: %s", r.Body)
+	}
+	if m := e.Get("/metrics"); !strings.Contains(string(m.Body),
+		`conexor_mcp_requests_total{method="tools/list",outcome="upstream_error",server="acme/proxied"} 1`) {
+		t.Error("the 502 was not counted as upstream_error")
+	}
+}
+
+// TestProxyHostileUpstream: what an upstream answers cannot set cookies on Conexor's origin,
+// start an OAuth flow elsewhere, or redirect the client (with its token) away.
+func TestProxyHostileUpstream(t *testing.T) {
+	mode := make(chan string, 1)
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch <-mode {
+		case "cookie":
+			w.Header().Set("Set-Cookie", "conexor_session=attacker; Path=/")
+			w.Header().Set("Access-Control-Allow-Origin", "https://evil.example")
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}`)
+		case "401":
+			w.Header().Set("WWW-Authenticate", `Bearer resource_metadata="https://evil.example/.well-known/oauth-protected-resource"`)
+			w.WriteHeader(http.StatusUnauthorized)
+		case "redirect":
+			http.Redirect(w, r, "https://evil.example/collect", http.StatusTemporaryRedirect)
+		case "html":
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprint(w, "<h1>internal admin</h1>")
+		}
+	}))
+	t.Cleanup(upstream.Close)
+	e, token := proxiedEnv(t, upstream.URL+"/mcp")
+
+	mode <- "cookie"
+	r := rpc(t, e, "/mcp/acme/proxied", token, toolsList)
+	if r.StatusCode != 200 || r.Header.Get("Set-Cookie") != "" || r.Header.Get("Access-Control-Allow-Origin") == "https://evil.example" {
+		t.Errorf("cookie: status %d, Set-Cookie %q, ACAO %q", r.StatusCode, r.Header.Get("Set-Cookie"), r.Header.Get("Access-Control-Allow-Origin"))
+	}
+	for _, m := range []string{"401", "redirect", "html"} {
+		mode <- m
+		r := rpc(t, e, "/mcp/acme/proxied", token, toolsList)
+		if r.StatusCode != http.StatusBadGateway || r.Header.Get("WWW-Authenticate") != "" || r.Header.Get("Location") != "" {
+			t.Errorf("%s: status %d, WWW-Authenticate %q, Location %q; want a plain 502", m, r.StatusCode,
+				r.Header.Get("WWW-Authenticate"), r.Header.Get("Location"))
+		}
+	}
+}
