@@ -60,11 +60,15 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 	)
 	switch {
 	case strings.HasPrefix(databaseURL, "sqlite://"):
-		path := strings.TrimPrefix(databaseURL, "sqlite://")
+		path, query, _ := strings.Cut(strings.TrimPrefix(databaseURL, "sqlite://"), "?")
 		if path == "" {
 			return nil, errors.New("storage: sqlite URL needs a path, e.g. sqlite://conexor.db")
 		}
-		db, err = gorm.Open(sqlite.Open(sqliteDSN(path)), cfg)
+		sync, serr := sqliteSynchronous(query)
+		if serr != nil {
+			return nil, serr
+		}
+		db, err = gorm.Open(sqlite.Open(sqliteDSN(path, sync)), cfg)
 		s.dialect = "sqlite"
 		if err == nil {
 			err = tuneSQLite(db, path == ":memory:")
@@ -99,12 +103,39 @@ func (s *Store) dialectName() string {
 // Dialect reports "sqlite" or "postgres".
 func (s *Store) Dialect() string { return s.dialect }
 
+// sqliteSynchronous reads the one option a sqlite:// URL takes, ?synchronous=normal|full.
+//
+// NORMAL (the default) keeps every commit across a crash of the process: in WAL mode only an
+// operating-system crash or power loss can roll back the last transactions. FULL also syncs
+// the WAL on every commit and so survives power loss, at about half the token throughput on
+// the reference 2-core machine (see BENCHMARKS.md). Postgres is the durable production choice.
+func sqliteSynchronous(query string) (string, error) {
+	if query == "" {
+		return "NORMAL", nil
+	}
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return "", fmt.Errorf("storage: sqlite URL options: %w", err)
+	}
+	for k := range q {
+		if k != "synchronous" {
+			return "", fmt.Errorf("storage: unknown sqlite URL option %q (only synchronous=normal|full)", k)
+		}
+	}
+	switch v := strings.ToUpper(q.Get("synchronous")); v {
+	case "NORMAL", "FULL":
+		return v, nil
+	default:
+		return "", fmt.Errorf("storage: synchronous=%q must be normal or full", q.Get("synchronous"))
+	}
+}
+
 // sqliteDSN turns a path into a go-sqlite3 DSN. WAL lets readers run beside the one writer,
 // the busy timeout makes writers queue instead of failing with "database is locked", and
 // _txlock=immediate takes the write lock at BEGIN so a read-then-write transaction can never
 // deadlock on lock upgrade (the classic cause of SQLITE_BUSY under load).
-func sqliteDSN(path string) string {
-	params := "_journal_mode=WAL&_busy_timeout=10000&_txlock=immediate&_foreign_keys=on&_synchronous=NORMAL"
+func sqliteDSN(path, synchronous string) string {
+	params := "_journal_mode=WAL&_busy_timeout=10000&_txlock=immediate&_foreign_keys=on&_synchronous=" + synchronous
 	if path == ":memory:" {
 		return "file::memory:?" + params
 	}

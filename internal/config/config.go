@@ -96,7 +96,7 @@ func (c *Config) SQLitePath() string {
 	if !c.IsSQLite() {
 		return ""
 	}
-	p := strings.TrimPrefix(c.DatabaseURL, "sqlite://")
+	p, _, _ := strings.Cut(strings.TrimPrefix(c.DatabaseURL, "sqlite://"), "?")
 	if p == ":memory:" {
 		return ""
 	}

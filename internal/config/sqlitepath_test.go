@@ -1,0 +1,18 @@
+package config
+
+import "testing"
+
+// The secret file sits beside the database file, whatever options the URL carries.
+func TestSQLitePathIgnoresOptions(t *testing.T) {
+	for url, want := range map[string]string{
+		"sqlite://data/c.db":                  "data/c.db",
+		"sqlite://data/c.db?synchronous=full": "data/c.db",
+		"sqlite://:memory:":                   "",
+		"postgres://h/db":                     "",
+	} {
+		c := Config{DatabaseURL: url}
+		if got := c.SQLitePath(); got != want {
+			t.Errorf("SQLitePath(%q) = %q, want %q", url, got, want)
+		}
+	}
+}

@@ -1,0 +1,35 @@
+package storage
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The sqlite:// URL's one option picks the durability level; anything else is refused.
+func TestSQLiteSynchronousOption(t *testing.T) {
+	for _, tc := range []struct {
+		query string
+		want  int // PRAGMA synchronous: 1 NORMAL, 2 FULL
+	}{{"", 1}, {"?synchronous=normal", 1}, {"?synchronous=full", 2}, {"?synchronous=FULL", 2}} {
+		s, err := Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "s.db")+tc.query)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.query, err)
+		}
+		var got int
+		if err := s.db.Raw("PRAGMA synchronous").Scan(&got).Error; err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		if got != tc.want {
+			t.Errorf("%q: PRAGMA synchronous = %d, want %d", tc.query, got, tc.want)
+		}
+	}
+	for _, bad := range []string{"?synchronous=off", "?journal_mode=delete", "?synchronous=%zz"} {
+		_, err := Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "s.db")+bad)
+		if err == nil || !strings.Contains(err.Error(), "sqlite URL") && !strings.Contains(err.Error(), "synchronous") {
+			t.Errorf("%q: got %v, want an error naming the option", bad, err)
+		}
+	}
+}
