@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -36,9 +38,21 @@ func (g *globals) open(cmd *cobra.Command, withProvider bool) (*env, error) {
 		return nil, err
 	}
 	log := g.logger(cfg)
+	// An admin command pointed at a SQLite file that does not exist would otherwise quietly
+	// create an empty database (and a new secret) there and report on that one.
+	var created string
+	if path := cfg.SQLitePath(); path != "" {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			created = path
+		}
+	}
 	store, err := app.Open(cmd.Context(), &cfg, log)
 	if err != nil {
 		return nil, err
+	}
+	if created != "" {
+		log.Warn("created a new, empty database: if you meant an existing one, pass its --database-url (or set CONEXOR_DATABASE_URL) and run this command from the server's working directory",
+			"database", cfg.DatabaseURL)
 	}
 	e := &env{cfg: cfg, log: log, store: store}
 	if withProvider {
@@ -168,6 +182,12 @@ func newClientsCmd(g *globals) *cobra.Command {
 			orgSlug, slug, err := splitPath(server)
 			if err != nil {
 				return fmt.Errorf("--server: %w", err)
+			}
+			if strings.TrimSpace(name) == "" {
+				return errors.New("--name must not be empty: it is shown to users on the consent page")
+			}
+			if len(provider.ParseScopeParam(scopes)) == 0 {
+				return errors.New(`--scopes must name at least one scope, e.g. --scopes "mcp:tools:read mcp:tools:execute"`)
 			}
 			e, err := g.open(cmd, true)
 			if err != nil {
@@ -373,6 +393,22 @@ func newUsersCmd(g *globals) *cobra.Command {
 					return fmt.Errorf("no org %q (create a server in it first: conexor servers create %s/NAME --name ...)", org, org)
 				}
 				if err != nil {
+					return err
+				}
+				// An existing user (of another org) is added to this one; their password
+				// stays as it is.
+				if u, err := e.store.UserByEmail(ctx, email); err == nil {
+					if _, err := e.store.Membership(ctx, o.ID, u.ID); err == nil {
+						return fmt.Errorf("a user %s already exists and is a member of %s", u.Email, org)
+					} else if !errors.Is(err, storage.ErrNotFound) {
+						return err
+					}
+					if err := e.store.AddMember(ctx, o.ID, u.ID, role); err != nil {
+						return err
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "added existing user %s to %s as %s (their password is unchanged)\n", u.Email, org, role)
+					return nil
+				} else if !errors.Is(err, storage.ErrNotFound) {
 					return err
 				}
 				u, err := e.store.CreateUser(ctx, email, hash)

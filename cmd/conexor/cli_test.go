@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -235,6 +236,9 @@ func TestClientsCreateRefusals(t *testing.T) {
 			"needs at least one redirect URI"},
 		{[]string{"clients", "create", "--server", "acme", "--name", "N", "--scopes", "mcp:tools:read"}, "--server:"},
 		{[]string{"clients", "create", "--name", "N", "--scopes", "mcp:tools:read"}, `required flag(s) "server" not set`},
+		{[]string{"clients", "create", "--server", "acme/sales-api", "--name", " ", "--scopes", "mcp:tools:read"}, "--name must not be empty"},
+		{[]string{"clients", "create", "--server", "acme/sales-api", "--name", "N", "--scopes", ""}, "--scopes must name at least one scope"},
+		{[]string{"clients", "create", "--server", "acme/sales-api", "--name", "N", "--scopes", " , "}, "--scopes must name at least one scope"},
 	} {
 		out, _, err := run(t, "", tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
@@ -279,7 +283,7 @@ func TestUsersCreate(t *testing.T) {
 		{"a long enough password\n", []string{"users", "create", "--email", "c@example.com", "--org", "beta"}, "--password-stdin"},
 		{"short\n", []string{"users", "create", "--email", "c@example.com", "--org", "beta", "--password-stdin"}, "at least 10 characters"},
 		{"a long enough password\n", []string{"users", "create", "--email", "c@example.com", "--org", "nope", "--password-stdin"}, `no org "nope"`},
-		{"a long enough password\n", []string{"users", "create", "--email", "bob@example.com", "--org", "beta", "--password-stdin"}, "already exists"},
+		{"a long enough password\n", []string{"users", "create", "--email", "bob@example.com", "--org", "beta", "--password-stdin"}, "already exists and is a member of beta"},
 		{"a long enough password\n", []string{"users", "create", "--email", "c@example.com", "--org", "beta", "--role", "owner", "--password-stdin"}, "--role must be admin or member"},
 		{"a long enough password\n", []string{"users", "create", "--email", "not-an-email", "--org", "beta", "--password-stdin"}, "is not an email address"},
 	} {
@@ -290,6 +294,63 @@ func TestUsersCreate(t *testing.T) {
 	}
 	if _, err := s.UserByEmail(ctx, "c@example.com"); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("a refused users create left a user behind: %v", err)
+	}
+
+	// An existing user is added to another org (as the command's help says), keeping their
+	// password; the password given is not applied.
+	mustRun(t, "", "servers", "create", "gamma/api", "--name", "Gamma")
+	out = mustRun(t, "another long password\n", "users", "create", "--email", "BOB@example.com", "--org", "gamma", "--password-stdin")
+	if out != "added existing user bob@example.com to gamma as member (their password is unchanged)\n" {
+		t.Errorf("users create of an existing user printed %q", out)
+	}
+	gamma, _ := s.OrgBySlug(ctx, "gamma")
+	if m, err := s.Membership(ctx, gamma.ID, u.ID); err != nil || m.Role != storage.RoleMember {
+		t.Errorf("membership of gamma = %+v, %v; want member", m, err)
+	}
+	if m, err := s.Membership(ctx, org.ID, u.ID); err != nil || m.Role != storage.RoleAdmin {
+		t.Errorf("membership of beta after joining gamma = %+v, %v; want admin still", m, err)
+	}
+	again, _ := s.UserByEmail(ctx, "bob@example.com")
+	if ok, _ := password.Verify(again.PasswordHash, "a long enough password"); !ok {
+		t.Error("adding an existing user to an org changed their password")
+	}
+}
+
+// TestAdminCommandNewDatabase: an admin command pointed at a SQLite file that does not exist
+// says that it created a new, empty database, so a wrong working directory or URL is noticed.
+func TestAdminCommandNewDatabase(t *testing.T) {
+	cliEnv(t)
+	stdout, stderr, err := run(t, "", "servers", "list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stderr, "created a new, empty database") || strings.Contains(stdout, "created a new") {
+		t.Errorf("servers list on a new database: stdout %q, stderr %q; want the warning on stderr", stdout, stderr)
+	}
+	if _, stderr, _ = run(t, "", "servers", "list"); strings.Contains(stderr, "created a new, empty database") {
+		t.Errorf("servers list on an existing database warns: %q", stderr)
+	}
+}
+
+// TestServeBusyAddress: when the listen address is taken, serve fails before it touches the
+// database, so the first start's one-time banner (admin password, client secret) is not
+// spent on a server that never ran.
+func TestServeBusyAddress(t *testing.T) {
+	dbURL, _ := cliEnv(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	stdout, _, err := run(t, "", "serve", "--addr", ln.Addr().String())
+	if err == nil || !strings.Contains(err.Error(), "listen on "+ln.Addr().String()) || !strings.Contains(err.Error(), "--addr") {
+		t.Fatalf("serve on a busy address: %v", err)
+	}
+	if strings.Contains(stdout, "client_secret") {
+		t.Errorf("serve on a busy address printed the first-start banner:\n%s", stdout)
+	}
+	if _, err := os.Stat(strings.TrimPrefix(dbURL, "sqlite://")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("serve on a busy address created the database: %v", err)
 	}
 }
 

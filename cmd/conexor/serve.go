@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net"
 
 	"github.com/spf13/cobra"
@@ -30,15 +31,19 @@ func newServeCmd(g *globals) *cobra.Command {
 			}
 			log := g.logger(cfg)
 			ctx := cmd.Context()
+			// Take the address before touching the database: a busy port must not cost a
+			// first start its demo seed, whose banner (admin password, client secret) is
+			// printed only once.
+			ln, err := net.Listen("tcp", cfg.Addr)
+			if err != nil {
+				return fmt.Errorf("listen on %s: %w (set another address with --addr or CONEXOR_ADDR)", cfg.Addr, err)
+			}
 			a, err := app.New(ctx, cfg, log, app.Options{Out: g.out})
 			if err != nil {
+				ln.Close()
 				return err
 			}
 			defer a.Close()
-			ln, err := net.Listen("tcp", cfg.Addr)
-			if err != nil {
-				return err
-			}
 			if pprofAddr != "" {
 				go servePprof(ctx, pprofAddr, log)
 			}

@@ -24,6 +24,7 @@ import (
 	"github.com/conexor/conexor/mcp"
 	"github.com/conexor/conexor/provider"
 	"github.com/conexor/conexor/storage"
+	"github.com/conexor/conexor/templates"
 )
 
 // App is a running Conexor.
@@ -165,16 +166,25 @@ func (a *App) routes() http.Handler {
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = io.WriteString(w, "ok\n")
-	})
-	r.HandleFunc("/readyz", a.readyz)
-	r.Handle("/metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))
+	}).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/readyz", a.readyz).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{})).Methods(http.MethodGet, http.MethodHead)
+
+	pages, err := templates.New()
+	if err != nil {
+		panic(err) // as above: only broken embedded templates fail here
+	}
+	fb := &fallback{issuer: a.cfg.Issuer, router: r, pages: pages}
+	r.NotFoundHandler = http.HandlerFunc(fb.notFound)
+	r.MethodNotAllowedHandler = http.HandlerFunc(fb.methodNotAllowed)
+
 	// CORS for browser-based MCP clients, outside the router so preflights never meet a
 	// route's method restriction. Not on the browser flow (/oauth/consent, /login, /logout).
 	return httpx.CORS(httpx.MatchPaths(
 		"/.well-known/oauth-authorization-server", "/.well-known/oauth-protected-resource",
 		"/.well-known/oauth-protected-resource/", "/.well-known/jwks.json",
 		"/api/oauth/register", "/api/oauth/token", "/api/oauth/revoke", "/mcp/",
-	), r)
+	), pageHeaders(r))
 }
 
 func (a *App) readyz(w http.ResponseWriter, r *http.Request) {

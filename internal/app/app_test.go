@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -328,5 +329,102 @@ func TestOperationsEndpoints(t *testing.T) {
 	r := e.Get("/readyz")
 	if r.StatusCode != http.StatusServiceUnavailable || string(r.Body) != "database unreachable\n" {
 		t.Errorf("/readyz with the database closed = %d %q, want 503", r.StatusCode, r.Body)
+	}
+}
+
+// TestUnroutedRequests covers what no route takes: a wrong method answers 405 with an Allow
+// header and an error a person can act on (JSON for programs, an HTML page with the page
+// headers for the browser flow and for browsers), an unknown path 404 the same way, and the
+// operations endpoints take only GET and HEAD. The router's own defaults were an empty 405
+// without Allow and a bare text 404.
+func TestUnroutedRequests(t *testing.T) {
+	t.Parallel()
+	e := testenv.New(t, testenv.Options{})
+	pageHeaders := map[string]string{
+		"X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
+	}
+	checkPage := func(t *testing.T, what string, r *testenv.Response) {
+		t.Helper()
+		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+			t.Errorf("%s: Content-Type = %q, want an HTML page", what, ct)
+		}
+		for k, v := range pageHeaders {
+			if got := r.Header.Get(k); got != v {
+				t.Errorf("%s: %s = %q, want %q", what, k, got, v)
+			}
+		}
+		if csp := r.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") {
+			t.Errorf("%s: Content-Security-Policy = %q", what, csp)
+		}
+	}
+
+	for _, tc := range []struct {
+		method, path, allow string
+	}{
+		{http.MethodPost, "/.well-known/jwks.json", "GET, HEAD"},
+		{http.MethodPost, "/.well-known/oauth-authorization-server", "GET, HEAD"},
+		{http.MethodPost, "/healthz", "GET, HEAD"},
+		{http.MethodPost, "/readyz", "GET, HEAD"},
+		{http.MethodDelete, "/metrics", "GET, HEAD"},
+	} {
+		r := e.Do(e.NewRequest(tc.method, tc.path, nil))
+		if r.StatusCode != http.StatusMethodNotAllowed || r.Header.Get("Allow") != tc.allow {
+			t.Errorf("%s %s = %d, Allow %q; want 405, Allow %q", tc.method, tc.path, r.StatusCode, r.Header.Get("Allow"), tc.allow)
+			continue
+		}
+		body := r.JSON(t)
+		if body["error"] != "invalid_request" || !strings.Contains(body["error_description"].(string), "accepts GET or HEAD") {
+			t.Errorf("%s %s body = %v", tc.method, tc.path, body)
+		}
+	}
+	if r := e.Do(e.NewRequest(http.MethodHead, "/healthz", nil)); r.StatusCode != http.StatusOK {
+		t.Errorf("HEAD /healthz = %d, want 200", r.StatusCode)
+	}
+
+	// The browser flow's paths answer a wrong method with a page.
+	for _, tc := range []struct{ method, path, allow string }{
+		{http.MethodGet, "/logout", "POST"},
+		{http.MethodPut, "/login", "GET, POST"},
+		{http.MethodDelete, "/oauth/consent", "GET, POST"},
+	} {
+		r := e.Do(e.NewRequest(tc.method, tc.path, nil))
+		if r.StatusCode != http.StatusMethodNotAllowed || r.Header.Get("Allow") != tc.allow {
+			t.Errorf("%s %s = %d, Allow %q; want 405, Allow %q", tc.method, tc.path, r.StatusCode, r.Header.Get("Allow"), tc.allow)
+		}
+		checkPage(t, tc.method+" "+tc.path, r)
+		if !strings.Contains(string(r.Body), tc.path+" accepts") {
+			t.Errorf("%s %s page does not say what the path accepts:\n%s", tc.method, tc.path, r.Body)
+		}
+	}
+
+	// Unknown paths: JSON for programs (a trailing slash is not the token endpoint), a page
+	// for browsers.
+	r := e.Do(e.NewRequest(http.MethodPost, "/api/oauth/token/", nil))
+	if r.StatusCode != http.StatusNotFound {
+		t.Fatalf("POST /api/oauth/token/ = %d, want 404", r.StatusCode)
+	}
+	if body := r.JSON(t); body["error"] != "not_found" || !strings.Contains(body["error_description"].(string), e.URL+"/.well-known/oauth-authorization-server") {
+		t.Errorf("404 body = %v", body)
+	}
+	req := e.NewRequest(http.MethodGet, "/", nil)
+	req.Header.Set("Accept", "text/html,application/xhtml+xml")
+	r = e.Do(req)
+	if r.StatusCode != http.StatusNotFound {
+		t.Errorf("GET / from a browser = %d, want 404", r.StatusCode)
+	}
+	checkPage(t, "GET / from a browser", r)
+
+	// The redirect to the login page is a browser-flow response too.
+	r = e.Get("/oauth/consent?" + url.Values{
+		"client_id": {e.PublicClientID}, "response_type": {"code"}, "redirect_uri": {app.DemoRedirectURI},
+		"code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"},
+	}.Encode())
+	if r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/login") {
+		t.Fatalf("consent without a session = %d %q, want 303 to /login", r.StatusCode, r.Header.Get("Location"))
+	}
+	for k, v := range pageHeaders {
+		if got := r.Header.Get(k); got != v {
+			t.Errorf("redirect to /login: %s = %q, want %q", k, got, v)
+		}
 	}
 }

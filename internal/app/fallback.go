@@ -1,0 +1,99 @@
+package app
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"github.com/conexor/conexor/internal/httpx"
+	"github.com/conexor/conexor/templates"
+)
+
+// browserPaths are the server-rendered pages of the browser flow. Every response on them,
+// redirects and refusals included, carries the page headers of DESIGN.md.
+var browserPaths = map[string]bool{"/oauth/consent": true, "/login": true, "/logout": true}
+
+// pageHeaders sets the HTML page headers on every response of the browser flow's paths,
+// before any handler (or the router's own 404/405) writes. Pages set them again; Set is
+// idempotent.
+func pageHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if browserPaths[r.URL.Path] {
+			httpx.PageHeaders(w.Header())
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// probeMethods are the methods tried to tell a client which ones a path accepts.
+var probeMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// allowedMethods lists the methods some route of r accepts for req's path.
+func allowedMethods(r *mux.Router, req *http.Request) []string {
+	var allow []string
+	for _, m := range probeMethods {
+		probe := req.Clone(req.Context())
+		probe.Method = m
+		var match mux.RouteMatch
+		if r.Match(probe, &match) && match.MatchErr == nil {
+			allow = append(allow, m)
+		}
+	}
+	return allow
+}
+
+// fallback answers the requests no route takes (an unknown path, or a known path with a
+// method it does not accept) in the format of whoever asks: an HTML page for the browser
+// flow and for browsers, otherwise a JSON error in the RFC 6749 shape. The router's
+// defaults are a bare "404 page not found" and an empty 405 without an Allow header.
+type fallback struct {
+	issuer string
+	router *mux.Router
+	pages  *templates.Templates
+}
+
+func (f *fallback) notFound(w http.ResponseWriter, r *http.Request) {
+	f.write(w, r, http.StatusNotFound, "not_found",
+		"Not found",
+		fmt.Sprintf("There is nothing at %s.", r.URL.Path),
+		fmt.Sprintf("The authorization server metadata at %s/.well-known/oauth-authorization-server lists every endpoint; MCP servers are at %s/mcp/{org}/{server}.", f.issuer, f.issuer))
+}
+
+func (f *fallback) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	allow := allowedMethods(f.router, r)
+	accepts := "no method"
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		accepts = strings.Join(allow, " or ")
+	}
+	f.write(w, r, http.StatusMethodNotAllowed, "invalid_request",
+		"This address does not take that kind of request",
+		fmt.Sprintf("%s accepts %s; this request used %s.", r.URL.Path, accepts, r.Method),
+		"")
+}
+
+func (f *fallback) write(w http.ResponseWriter, r *http.Request, status int, code, title, message, action string) {
+	if browserPaths[r.URL.Path] || strings.Contains(r.Header.Get("Accept"), "text/html") {
+		var buf bytes.Buffer
+		if err := f.pages.Error(&buf, templates.ErrorPage{Title: title, Message: message, Action: action}); err == nil {
+			httpx.PageHeaders(w.Header())
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.WriteHeader(status)
+			_, _ = buf.WriteTo(w)
+			return
+		}
+	}
+	desc := message
+	if action != "" {
+		desc += " " + action
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
+}
