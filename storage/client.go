@@ -124,6 +124,9 @@ func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error)
 
 // ClientByID loads a client, revoked or not, with its audience filled in.
 func (s *Store) ClientByID(ctx context.Context, id string) (*Client, error) {
+	if !keyable(id) {
+		return nil, ErrNotFound
+	}
 	var c Client
 	if err := s.conn(ctx).Where("id = ?", id).Take(&c).Error; err != nil {
 		return nil, notFound(err)

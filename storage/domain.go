@@ -34,6 +34,9 @@ func (s *Store) CreateOrg(ctx context.Context, slug, name string) (*Org, error) 
 
 // OrgBySlug finds an org.
 func (s *Store) OrgBySlug(ctx context.Context, slug string) (*Org, error) {
+	if !keyable(slug) {
+		return nil, ErrNotFound
+	}
 	var o Org
 	if err := s.conn(ctx).Where("slug = ?", slug).Take(&o).Error; err != nil {
 		return nil, notFound(err)
@@ -67,6 +70,9 @@ func (s *Store) CreateServer(ctx context.Context, srv *Server) error {
 
 // ServerByPath finds the server at org/server.
 func (s *Store) ServerByPath(ctx context.Context, org, server string) (*Server, error) {
+	if !keyable(org, server) {
+		return nil, ErrNotFound
+	}
 	var srv Server
 	if err := s.conn(ctx).Where("org_slug = ? AND slug = ?", org, server).Take(&srv).Error; err != nil {
 		return nil, notFound(err)
@@ -76,6 +82,9 @@ func (s *Store) ServerByPath(ctx context.Context, org, server string) (*Server, 
 
 // ServerByID finds a server by ID.
 func (s *Store) ServerByID(ctx context.Context, id string) (*Server, error) {
+	if !keyable(id) {
+		return nil, ErrNotFound
+	}
 	var srv Server
 	if err := s.conn(ctx).Where("id = ?", id).Take(&srv).Error; err != nil {
 		return nil, notFound(err)
@@ -107,6 +116,9 @@ func (s *Store) CreateUser(ctx context.Context, email, passwordHash string) (*Us
 
 // UserByEmail finds a user, case-insensitively.
 func (s *Store) UserByEmail(ctx context.Context, email string) (*User, error) {
+	if !keyable(email) {
+		return nil, ErrNotFound
+	}
 	var u User
 	if err := s.conn(ctx).Where("email = ?", strings.ToLower(strings.TrimSpace(email))).Take(&u).Error; err != nil {
 		return nil, notFound(err)
@@ -116,6 +128,9 @@ func (s *Store) UserByEmail(ctx context.Context, email string) (*User, error) {
 
 // UserByID finds a user.
 func (s *Store) UserByID(ctx context.Context, id string) (*User, error) {
+	if !keyable(id) {
+		return nil, ErrNotFound
+	}
 	var u User
 	if err := s.conn(ctx).Where("id = ?", id).Take(&u).Error; err != nil {
 		return nil, notFound(err)
@@ -134,6 +149,9 @@ func (s *Store) AddMember(ctx context.Context, orgID, userID, role string) error
 
 // Membership returns a user's membership of an org, or ErrNotFound.
 func (s *Store) Membership(ctx context.Context, orgID, userID string) (*Membership, error) {
+	if !keyable(orgID, userID) {
+		return nil, ErrNotFound
+	}
 	var m Membership
 	if err := s.conn(ctx).Where("org_id = ? AND user_id = ?", orgID, userID).Take(&m).Error; err != nil {
 		return nil, notFound(err)
@@ -157,6 +175,9 @@ func (s *Store) CountOrgs(ctx context.Context) (int64, error) {
 
 // ConsentFor returns the remembered consent of a user for a client on a server.
 func (s *Store) ConsentFor(ctx context.Context, userID, clientID, serverID string) (*Consent, error) {
+	if !keyable(userID, clientID, serverID) {
+		return nil, ErrNotFound
+	}
 	var c Consent
 	err := s.conn(ctx).Where("user_id = ? AND client_id = ? AND server_id = ?", userID, clientID, serverID).Take(&c).Error
 	if err != nil {
@@ -198,6 +219,9 @@ func (s *Store) DeleteSigningKey(ctx context.Context, kid string) error {
 
 // Session returns a browser session by ID, ErrNotFound if missing or expired.
 func (s *Store) Session(ctx context.Context, id string) (*HTTPSession, error) {
+	if !keyable(id) {
+		return nil, ErrNotFound
+	}
 	var hs HTTPSession
 	err := s.conn(ctx).Where("id = ? AND expires_at > ?", id, s.now().UTC()).Take(&hs).Error
 	if err != nil {
@@ -223,6 +247,9 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 
 // ClientDocumentByURL returns a cached client metadata document.
 func (s *Store) ClientDocumentByURL(ctx context.Context, u string) (*ClientDocument, error) {
+	if !keyable(u) {
+		return nil, ErrNotFound
+	}
 	var d ClientDocument
 	if err := s.conn(ctx).Where("url = ?", u).Take(&d).Error; err != nil {
 		return nil, notFound(err)

@@ -2,6 +2,8 @@ package storage
 
 import (
 	"errors"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/ory/fosite"
 	"gorm.io/gorm"
@@ -30,4 +32,17 @@ func conflict(err error) error {
 		return ErrConflict
 	}
 	return err
+}
+
+// keyable reports whether every value can be a lookup key. Postgres refuses text with a NUL
+// byte or invalid UTF-8 (SQLSTATE 22021) with an error that would otherwise surface as "the
+// database is unavailable"; no stored key can contain either, so such input is simply not
+// found.
+func keyable(values ...string) bool {
+	for _, v := range values {
+		if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
+			return false
+		}
+	}
+	return true
 }

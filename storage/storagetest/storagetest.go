@@ -61,6 +61,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) *storage.Store) {
 		{"SigningKeys", testSigningKeys},
 		{"Sessions", testSessions},
 		{"ClientDocuments", testClientDocuments},
+		{"HostileKeys", testHostileKeys},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
