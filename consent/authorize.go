@@ -20,22 +20,25 @@ import (
 // the org that owns the server, and either has a remembered consent that covers the
 // request (answered at once) or sees the consent page.
 func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
+	ctx := provider.WithClientIP(r.Context(), clientIP(r)) // rate-limits new metadata documents
 	ar, aerr := h.provider.ParseAuthorize(ctx, r.URL.Query())
-	if aerr != nil {
-		h.authorizeFailed(w, r, aerr)
-		return
-	}
 	sess, ok := h.session(w, r)
 	if !ok {
+		return
+	}
+	if aerr != nil {
+		h.authorizeFailed(w, r, sess, aerr, r.URL.RequestURI())
 		return
 	}
 	user, ok := h.currentUser(w, r, sess, r.URL.RequestURI())
 	if !ok {
 		return
 	}
-	org, ok := h.requireMember(w, r, sess, user, ar, r.URL.RequestURI())
+	org, m, ok := h.requireMember(w, r, sess, user, ar, r.URL.RequestURI())
 	if !ok {
+		return
+	}
+	if ok := h.limitToRole(w, r, sess, user, org, m, ar, r.URL.RequestURI()); !ok {
 		return
 	}
 	if !ar.ForceConsent {
@@ -62,7 +65,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
 // never trusted, only the session (who) and the ticked scopes (a subset of what the
 // re-validated request asks for).
 func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
+	ctx := provider.WithClientIP(r.Context(), clientIP(r))
 	if !h.parsePost(w, r) {
 		return
 	}
@@ -87,15 +90,18 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
 	consentURL := "/oauth/consent?" + raw
 	ar, aerr := h.provider.ParseAuthorize(ctx, q)
 	if aerr != nil {
-		h.authorizeFailed(w, r, aerr)
+		h.authorizeFailed(w, r, sess, aerr, consentURL)
 		return
 	}
 	user, ok := h.currentUser(w, r, sess, consentURL)
 	if !ok {
 		return
 	}
-	org, ok := h.requireMember(w, r, sess, user, ar, consentURL)
+	org, m, ok := h.requireMember(w, r, sess, user, ar, consentURL)
 	if !ok {
+		return
+	}
+	if ok := h.limitToRole(w, r, sess, user, org, m, ar, consentURL); !ok {
 		return
 	}
 	switch r.PostForm.Get("decision") {
@@ -152,8 +158,16 @@ func (h *Handler) issue(w http.ResponseWriter, r *http.Request, ar *provider.Aut
 
 // authorizeFailed answers an invalid authorization request: redirect the error to the
 // client when its redirect URI was verified, otherwise explain it on a page (RFC 6749
-// 4.1.2.1: never redirect to an unverified URI).
-func (h *Handler) authorizeFailed(w http.ResponseWriter, r *http.Request, e *provider.AuthorizeError) {
+// 4.1.2.1: never redirect to an unverified URI). A self-registered client's error is
+// redirected only to a person who has logged in (RFC 9700 4.11.2): otherwise a link to a
+// deliberately broken request would bounce anyone from this trusted domain to whatever
+// page the registrant named, without a click. returnTo brings the person back after login.
+func (h *Handler) authorizeFailed(w http.ResponseWriter, r *http.Request, sess *sessions.Session, e *provider.AuthorizeError, returnTo string) {
+	if e.Redirect && e.Unverified {
+		if _, ok := h.currentUser(w, r, sess, returnTo); !ok {
+			return
+		}
+	}
 	h.log.InfoContext(r.Context(), "authorization request refused", "error", e.Code, "redirect", e.Redirect)
 	if e.Redirect {
 		http.Redirect(w, r, e.RedirectURL(h.provider.Issuer()), http.StatusSeeOther)
@@ -200,20 +214,20 @@ func (h *Handler) currentUser(w http.ResponseWriter, r *http.Request, sess *sess
 
 // requireMember lets only members of the org that owns the server approve access to it;
 // anyone else is told whom to ask, and may switch accounts.
-func (h *Handler) requireMember(w http.ResponseWriter, r *http.Request, sess *sessions.Session, user *storage.User, ar *provider.AuthorizeRequest, returnTo string) (*storage.Org, bool) {
+func (h *Handler) requireMember(w http.ResponseWriter, r *http.Request, sess *sessions.Session, user *storage.User, ar *provider.AuthorizeRequest, returnTo string) (*storage.Org, *storage.Membership, bool) {
 	ctx := r.Context()
 	org, err := h.store.OrgBySlug(ctx, ar.Server.OrgSlug)
 	if err != nil {
 		h.serverError(w, r, "load org", err)
-		return nil, false
+		return nil, nil, false
 	}
-	_, err = h.store.Membership(ctx, org.ID, user.ID)
+	m, err := h.store.Membership(ctx, org.ID, user.ID)
 	if err == nil {
-		return org, true
+		return org, m, true
 	}
 	if !errors.Is(err, storage.ErrNotFound) {
 		h.serverError(w, r, "load membership", err)
-		return nil, false
+		return nil, nil, false
 	}
 	h.log.InfoContext(ctx, "consent refused: not a member", "user_id", user.ID, "org", org.Slug, "client_id", ar.Client.ID)
 	h.errorPage(w, r, http.StatusForbidden, templates.ErrorPage{
@@ -223,7 +237,32 @@ func (h *Handler) requireMember(w http.ResponseWriter, r *http.Request, sess *se
 		Action: "Ask an administrator of " + org.Name + " to add " + user.Email + " to the org, or log out and log in with the account you use for " + org.Name + ".",
 		Code:   "access_denied", LogoutCSRF: value(sess, keyCSRF), ReturnTo: returnTo,
 	})
-	return nil, false
+	return nil, nil, false
+}
+
+// limitToRole takes out of the request the scopes the user's role in the org cannot hand
+// on (withheldScopes), so the consent page never offers them and a forged tick for one is
+// refused like any scope that was not requested. A request left with nothing is explained
+// on a page.
+func (h *Handler) limitToRole(w http.ResponseWriter, r *http.Request, sess *sessions.Session, user *storage.User, org *storage.Org, m *storage.Membership, ar *provider.AuthorizeRequest, returnTo string) bool {
+	allowed, withheld := withheldScopes(m.Role, ar.Scopes)
+	if len(withheld) == 0 {
+		return true
+	}
+	h.log.InfoContext(r.Context(), "scopes withheld: the user's role cannot grant them", "user_id", user.ID, "role", m.Role,
+		"client_id", ar.Client.ID, "server", ar.Server.Path(), "scope", strings.Join(withheld, " "))
+	if len(allowed) == 0 {
+		h.errorPage(w, r, http.StatusForbidden, templates.ErrorPage{
+			Title: "Only an administrator can allow this",
+			Message: ar.Client.Name + " asks to manage the MCP server " + ar.Server.Path() + " (" + strings.Join(withheld, ", ") +
+				"). Only an administrator of " + org.Name + " can allow that; " + user.Email + " is a member.",
+			Action: "Ask an administrator of " + org.Name + " to connect the application, or log out and log in as an administrator.",
+			Code:   "access_denied", LogoutCSRF: value(sess, keyCSRF), ReturnTo: returnTo,
+		})
+		return false
+	}
+	ar.Scopes = allowed
+	return true
 }
 
 func (h *Handler) consentPage(ar *provider.AuthorizeRequest, user *storage.User, org *storage.Org, csrf, rawQuery, msg string) templates.ConsentPage {

@@ -159,3 +159,70 @@ func TestTamperedConsentForm(t *testing.T) {
 		t.Errorf("widened request: %s, want invalid_scope", cb)
 	}
 }
+
+// TestOnlyAdminsGrantManage: mcp:server:manage changes a server for everyone in the org
+// (disable it, point its upstream elsewhere), so only an org admin can hand it to an
+// application. A member approving a request that asks for it grants the rest; a request for
+// it alone is refused with an explanation, and a forged tick for it is refused too.
+func TestOnlyAdminsGrantManage(t *testing.T) {
+	t.Parallel()
+	e := testenv.New(t, testenv.Options{})
+	ctx := context.Background()
+	hash, err := password.Hash("mia's long password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mia, err := e.Store.CreateUser(ctx, "mia@acme.test", hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Store.AddMember(ctx, e.ServerByPath("acme/sales-api").OrgID, mia.ID, storage.RoleMember); err != nil {
+		t.Fatal(err)
+	}
+	const redirect = "http://127.0.0.1:7777/cb"
+	c, _ := e.CreateClient(provider.ClientSpec{ServerID: e.ServerByPath("acme/sales-api").ID, Name: "Admin tool", Public: true,
+		Scopes:     []string{provider.ScopeToolsRead, provider.ScopeServerManage},
+		GrantTypes: []string{"authorization_code", "refresh_token"}, RedirectURIs: []string{redirect}})
+	login := func(b *browser, p *page, email, pw string) *page {
+		if p.url.Path == "/login" {
+			return b.loginFrom(p, email, pw)
+		}
+		return p
+	}
+
+	// A member: manage is withheld, the rest granted.
+	member := newBrowser(t, e)
+	f := newFlow(oauthConfig(e, c.ID, "", redirect, provider.ScopeToolsRead, provider.ScopeServerManage))
+	p := login(member, member.get(f.authURL()), "mia@acme.test", "mia's long password")
+	if p.status != http.StatusOK || strings.Contains(p.body, `value="`+provider.ScopeServerManage+`"`) || !strings.Contains(p.body, `value="`+provider.ScopeToolsRead+`"`) {
+		t.Errorf("member's consent page (status %d) offers %s", p.status, provider.ScopeServerManage)
+	}
+	forged := member.submit(p, "/oauth/consent", "decision=approve", func(v url.Values) { v.Add("scope", provider.ScopeServerManage) })
+	if forged.status != http.StatusBadRequest || forged.header.Get("Location") != "" {
+		t.Errorf("member ticking a forged %s: status %d Location %q", provider.ScopeServerManage, forged.status, forged.header.Get("Location"))
+	}
+	tok, err := f.exchange(e, codeFrom(t, e, member.submit(p, "/oauth/consent", "decision=approve", nil).location(t), f.state))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tok.Extra("scope"); got != provider.ScopeToolsRead {
+		t.Errorf("member granted %q, want %q", got, provider.ScopeToolsRead)
+	}
+	// Asking for manage alone: an explanation, no redirect.
+	f = newFlow(oauthConfig(e, c.ID, "", redirect, provider.ScopeServerManage))
+	if p := member.get(f.authURL()); p.status != http.StatusForbidden || !strings.Contains(p.body, "administrator") {
+		t.Errorf("member asked for manage alone: status %d:\n%s", p.status, p.body)
+	}
+
+	// The org's admin can grant it.
+	f = newFlow(oauthConfig(e, c.ID, "", redirect, provider.ScopeToolsRead, provider.ScopeServerManage))
+	admin := newBrowser(t, e)
+	p = login(admin, admin.get(f.authURL()), app.DemoAdminEmail, adminPassword)
+	tok, err = f.exchange(e, codeFrom(t, e, admin.submit(p, "/oauth/consent", "decision=approve", nil).location(t), f.state))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tok.Extra("scope"); got != provider.ScopeToolsRead+" "+provider.ScopeServerManage {
+		t.Errorf("admin granted %q", got)
+	}
+}

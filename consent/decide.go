@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/conexor/conexor/provider"
+	"github.com/conexor/conexor/storage"
 )
 
 // Pure decisions of the flow, kept apart from HTTP so they can be table-tested.
@@ -15,6 +16,20 @@ import (
 // every requested scope, so the consent page may be skipped.
 func scopesCovered(remembered string, requested []string) bool {
 	return len(requested) > 0 && provider.Contains(strings.Fields(remembered), requested)
+}
+
+// withheldScopes splits requested scopes into those a member with role may grant and those
+// only an org admin may: mcp:server:manage changes the server for everyone in the org
+// (disable it, move its upstream), which is an administrator's decision, not any member's.
+func withheldScopes(role string, requested []string) (allowed, withheld []string) {
+	for _, s := range requested {
+		if s == provider.ScopeServerManage && role != storage.RoleAdmin {
+			withheld = append(withheld, s)
+		} else {
+			allowed = append(allowed, s)
+		}
+	}
+	return allowed, withheld
 }
 
 var (

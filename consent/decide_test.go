@@ -2,10 +2,14 @@ package consent
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/conexor/conexor/provider"
+	"github.com/conexor/conexor/storage"
 )
 
 func TestScopesCovered(t *testing.T) {
@@ -23,6 +27,23 @@ func TestScopesCovered(t *testing.T) {
 	} {
 		if got := scopesCovered(tc.remembered, tc.requested); got != tc.want {
 			t.Errorf("scopesCovered(%q, %v) = %v, want %v", tc.remembered, tc.requested, got, tc.want)
+		}
+	}
+}
+
+func TestWithheldScopes(t *testing.T) {
+	req := []string{provider.ScopeToolsRead, provider.ScopeServerManage, provider.ScopeServerRead}
+	for _, tt := range []struct {
+		role              string
+		allowed, withheld []string
+	}{
+		{storage.RoleAdmin, req, nil},
+		{storage.RoleMember, []string{provider.ScopeToolsRead, provider.ScopeServerRead}, []string{provider.ScopeServerManage}},
+		{"", []string{provider.ScopeToolsRead, provider.ScopeServerRead}, []string{provider.ScopeServerManage}},
+	} {
+		allowed, withheld := withheldScopes(tt.role, req)
+		if !slices.Equal(allowed, tt.allowed) || !slices.Equal(withheld, tt.withheld) {
+			t.Errorf("role %q: allowed %v withheld %v, want %v and %v", tt.role, allowed, withheld, tt.allowed, tt.withheld)
 		}
 	}
 }
@@ -120,6 +141,37 @@ func TestThrottle(t *testing.T) {
 	now = now.Add(accountEvery)
 	if d := th.wait("a@x", "ip1"); d != 0 {
 		t.Errorf("after %v: wait %v", accountEvery, d)
+	}
+}
+
+// TestThrottleBegin: an attempt is charged when it starts, so attempts in flight count;
+// one that succeeds gets its token back.
+func TestThrottleBegin(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	th := newThrottle(func() time.Time { return now })
+	var inFlight []func()
+	for i := range accountBurst {
+		wait, ok := th.begin("a@x", "ip1")
+		if wait != 0 {
+			t.Fatalf("attempt %d in flight: wait %v", i+1, wait)
+		}
+		inFlight = append(inFlight, ok)
+	}
+	if wait, _ := th.begin("a@x", "ip1"); wait <= 0 {
+		t.Fatalf("attempt %d while %d are in flight: not throttled", accountBurst+1, accountBurst)
+	}
+	now = now.Add(time.Second) // the password checks take a while
+	for _, ok := range inFlight {
+		ok() // all succeeded: nothing is owed
+	}
+	for i := range accountBurst {
+		wait, _ := th.begin("a@x", "ip1")
+		if wait != 0 {
+			t.Fatalf("after successes, attempt %d: wait %v", i+1, wait)
+		}
+	}
+	if wait, _ := th.begin("a@x", "ip2"); wait <= 0 || wait > accountEvery {
+		t.Errorf("account after %d failures: wait %v, want (0, %v]", accountBurst, wait, accountEvery)
 	}
 }
 

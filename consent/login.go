@@ -99,7 +99,8 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 			return h.pages.Login(b, templates.LoginPage{CSRF: value(sess, keyCSRF), ReturnTo: returnTo, Email: email, Error: msg})
 		})
 	}
-	if wait := h.throttle.wait(account, ip); wait > 0 {
+	wait, succeeded := h.throttle.begin(account, ip)
+	if wait > 0 {
 		secs := int((wait + time.Second - 1) / time.Second)
 		h.log.WarnContext(r.Context(), "login throttled", "ip", ip, "retry_after_s", secs)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
@@ -108,6 +109,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	user, err := h.store.UserByEmail(r.Context(), email)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		succeeded() // no password was tried
 		h.serverError(w, r, "look up user", err)
 		return
 	}
@@ -119,7 +121,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	match, verr := password.Verify(hash, pw)
 	if user == nil || verr != nil || !match || email == "" {
-		h.throttle.fail(account, ip)
+		// The attempt's token, taken by begin, stays spent.
 		attrs := []any{"ip", ip}
 		if user != nil {
 			attrs = append(attrs, "user_id", user.ID)
@@ -131,6 +133,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusUnauthorized, errLogin)
 		return
 	}
+	succeeded() // only failures cost: a person who types the password right is never slowed
 	// A fresh session ID and CSRF token at login: whatever was known about the pre-login
 	// session (a planted cookie, a token seen in a page) is useless afterwards.
 	sess.Values = map[any]any{

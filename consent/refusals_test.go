@@ -246,3 +246,47 @@ func TestCodeIssuedToAnotherClient(t *testing.T) {
 		t.Errorf("code redeemed by another client: error %q, want invalid_grant", got)
 	}
 }
+
+// TestUnverifiedClientErrorsNeedLogin: anyone can register a client whose redirect URI is a
+// phishing page, then send people a link to a broken authorization request. RFC 9700 4.11.2:
+// the authorization server must authenticate the user before it redirects an error to a
+// client it cannot vouch for, or it is an open redirector on its own trusted domain. Errors
+// of clients an operator created still go straight back to the client.
+func TestUnverifiedClientErrorsNeedLogin(t *testing.T) {
+	t.Parallel()
+	e := testenv.New(t, testenv.Options{})
+	const phish = "https://phish.example/cb"
+	req := e.NewRequest(http.MethodPost, "/api/oauth/register",
+		strings.NewReader(`{"client_name":"Totally Legit","token_endpoint_auth_method":"none","redirect_uris":["`+phish+`"]}`))
+	req.Header.Set("Content-Type", "application/json")
+	reg := e.Do(req)
+	if reg.StatusCode != http.StatusCreated {
+		t.Fatalf("register: %d %s", reg.StatusCode, reg.Body)
+	}
+	dyn := reg.JSON(t)["client_id"].(string)
+	q := authQuery(e, oauth2.GenerateVerifier())
+	q.Set("client_id", dyn)
+	q.Set("redirect_uri", phish)
+	q.Set("response_type", "token") // any error will do
+	b := newBrowser(t, e)
+	p := b.get("/oauth/consent?" + q.Encode())
+	if strings.HasPrefix(p.header.Get("Location"), phish) {
+		t.Fatalf("an anonymous visitor was redirected to a dynamically registered client's URI: %s", p.header.Get("Location"))
+	}
+	if p.status != http.StatusOK || p.url.Path != "/login" {
+		t.Fatalf("anonymous visitor: status %d at %s, want the login page", p.status, p.url)
+	}
+	// Once the person has logged in, the error goes back to the client as usual.
+	cb := b.loginFrom(p, app.DemoAdminEmail, adminPassword).location(t)
+	if !strings.HasPrefix(cb.String(), phish+"?") || cb.Query().Get("error") != "unsupported_response_type" || cb.Query().Get("state") != "xyz-state-123" {
+		t.Errorf("after login: %s, want the error at the client's redirect URI", cb)
+	}
+
+	// An operator-created client: the error is redirected at once.
+	q = authQuery(e, oauth2.GenerateVerifier())
+	q.Set("response_type", "token")
+	cb = newBrowser(t, e).get("/oauth/consent?" + q.Encode()).location(t)
+	if !strings.HasPrefix(cb.String(), app.DemoRedirectURI+"?") || cb.Query().Get("error") != "unsupported_response_type" {
+		t.Errorf("admin client: %s", cb)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -258,5 +259,49 @@ func TestLoginReturnTo(t *testing.T) {
 	b := newBrowser(t, e)
 	if p := b.loginFrom(b.get("/login?return_to="+url.QueryEscape("/login?x=1")), app.DemoAdminEmail, adminPassword); p.url.String() != e.URL+"/login?x=1" {
 		t.Errorf("local return_to: landed on %s", p.url)
+	}
+}
+
+// TestLoginThrottlingConcurrent: guesses sent all at once get no more tries than guesses sent
+// one after another. The limit must count an attempt when it starts, not when its password
+// check (tens of milliseconds of argon2id) has failed, or N parallel requests are N guesses.
+func TestLoginThrottlingConcurrent(t *testing.T) {
+	t.Parallel()
+	e := testenv.New(t, testenv.Options{})
+	b := newBrowser(t, e)
+	v := findForm(t, b.get("/login"), "/login").values("")
+	v.Set("email", app.DemoAdminEmail)
+	v.Set("password", "wrong")
+	const n = 40
+	var (
+		wg    sync.WaitGroup
+		start = make(chan struct{})
+		codes = make(chan int, n)
+	)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest(http.MethodPost, e.URL+"/login", strings.NewReader(v.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			<-start
+			resp, err := b.client.Do(req)
+			if err != nil {
+				codes <- 0
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(codes)
+	counts := map[int]int{}
+	for c := range codes {
+		counts[c]++
+	}
+	if counts[http.StatusUnauthorized] > 5 || counts[http.StatusUnauthorized]+counts[http.StatusTooManyRequests] != n {
+		t.Errorf("%d concurrent wrong passwords for one account: %v (status: count), want at most 5 checked (401) and the rest 429", n, counts)
 	}
 }

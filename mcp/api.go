@@ -135,6 +135,9 @@ func (g *Gateway) patchServer(w http.ResponseWriter, r *http.Request, info *serv
 		if err != nil {
 			return err
 		}
+		if patch.Upstream != nil && len(info.headers) > 0 && !sameOrigin(srv.Upstream, *patch.Upstream) {
+			return errUpstreamLocked
+		}
 		patch.apply(srv)
 		if err := g.servers.store.UpdateServer(ctx, srv); err != nil {
 			return err
@@ -143,6 +146,13 @@ func (g *Gateway) patchServer(w http.ResponseWriter, r *http.Request, info *serv
 		return nil
 	})
 	g.servers.forget(info.path)
+	if errors.Is(err, errUpstreamLocked) {
+		g.log.WarnContext(r.Context(), "server update refused: upstream with configured headers moved to another origin",
+			"server", info.path, "client_id", p.Claims.ClientID, "sub", p.Claims.Subject)
+		bad(http.StatusForbidden, "forbidden", "This server sends configured credentials (upstream headers) to its upstream, "+
+			"so the API can move its upstream only within the same origin or back to the built-in demo; an operator must make this change.")
+		return
+	}
 	if errors.Is(err, storage.ErrNotFound) {
 		bad(http.StatusNotFound, "not_found", "The server no longer exists.")
 		return
@@ -175,6 +185,35 @@ func (p *ServerPatch) validate() []string {
 		}
 	}
 	return problems
+}
+
+// errUpstreamLocked refuses moving the upstream of a server with configured headers to
+// another origin. Those headers (an API key) are the operator's secret and are never shown
+// through the API; a token holder who could point the upstream at a host of their choosing
+// would receive them with the next proxied request. The operator decides where they go.
+var errUpstreamLocked = errors.New("upstream with configured headers moved to another origin")
+
+// sameOrigin reports whether moving an upstream from old to next keeps it at the same
+// scheme, host and port ("" for next, the built-in demo, sends nothing anywhere).
+func sameOrigin(old, next string) bool {
+	if next == "" {
+		return true
+	}
+	a, errA := ParseUpstream(old)
+	b, errB := ParseUpstream(next)
+	if old == "" || errA != nil || errB != nil {
+		return false
+	}
+	port := func(u *url.URL) string {
+		if p := u.Port(); p != "" {
+			return p
+		}
+		if u.Scheme == "https" {
+			return "443"
+		}
+		return "80"
+	}
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && port(a) == port(b)
 }
 
 func (p *ServerPatch) apply(srv *storage.Server) {

@@ -111,6 +111,13 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 			outcome: "disabled", desc: "The MCP server " + info.path + " is disabled by its administrator."})
 		return
 	}
+	if r.Method == http.MethodGet {
+		// An event stream: end it when the token expires or is revoked, not hours later.
+		token, _ := bearerToken(r)
+		ctx, stop := g.auth.watch(r.Context(), token, p)
+		defer stop()
+		r = r.WithContext(ctx)
+	}
 	if r.Method == http.MethodPost {
 		if rf := g.authorize(msg, p); rf != nil {
 			g.refuseMCP(w, r, info, p, method, msg.ID, rf)
@@ -120,7 +127,7 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 		r.ContentLength = int64(len(body))
 		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
-	g.metrics.Requests.WithLabelValues(info.path, method, g.forward(w, r, info, msg.ID)).Inc()
+	g.metrics.Requests.WithLabelValues(info.path, method, g.forward(w, r, info, p, msg.ID)).Inc()
 }
 
 // readMessage reads a POST body (capped) and the one JSON-RPC message in it. On refusal
@@ -147,14 +154,14 @@ func readMessage(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, M
 }
 
 // forward hands an admitted request to the server's backend and returns the outcome label.
-func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, info *serverInfo, id []byte) string {
+func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, info *serverInfo, p *principal, id []byte) string {
 	switch {
 	case info.upstreamErr != nil:
 		g.log.WarnContext(r.Context(), "server has an unusable upstream URL", "server", info.path)
 		writeRPCError(w, http.StatusBadGateway, id, CodeUnavailable, "The upstream MCP server of "+info.path+" is misconfigured.")
 		return "upstream_error"
 	case info.upstream != nil:
-		if g.proxy.serve(w, r, info, id) {
+		if g.proxy.serve(w, r, info, p, id) {
 			return "upstream_error"
 		}
 		return "ok"

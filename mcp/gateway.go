@@ -62,6 +62,10 @@ type Options struct {
 	ExactRevocationCheck bool
 	// MaxCachedTokens bounds the verified-token cache (default DefaultMaxCachedTokens).
 	MaxCachedTokens int
+	// SessionKey binds proxied MCP session IDs to the principal that opened them; every
+	// replica needs the same one. Nil takes it from the Verifier if that is a SessionKeyer
+	// (*provider.Provider is), else a random key good for this process only.
+	SessionKey []byte
 }
 
 // Gateway is the resource server. Build it with New, Mount it on the router, Close it at
@@ -148,7 +152,11 @@ func New(opts Options) (*Gateway, error) {
 		transport = t
 		g.closers = append(g.closers, func() error { t.CloseIdleConnections(); return nil })
 	}
-	g.proxy = newProxy(transport, log)
+	sessionKey := opts.SessionKey
+	if sk, ok := opts.Verifier.(SessionKeyer); ok && sessionKey == nil {
+		sessionKey = sk.SessionBindingKey()
+	}
+	g.proxy = newProxy(transport, log, newSessionBinder(sessionKey))
 	if g.demo == nil {
 		// The demo's DNS-rebinding guard refuses loopback requests whose Host is not
 		// loopback. Behind the gate it protects nothing (a rebinding page has no token)

@@ -61,19 +61,21 @@ type upstreamKey struct{}
 
 // upstreamCall is the per-request state the proxy's hooks share.
 type upstreamCall struct {
-	info   *serverInfo
-	id     []byte // the JSON-RPC id, for the error body
-	failed bool   // the proxy answered 502 itself
+	info      *serverInfo
+	principal *principal
+	id        []byte // the JSON-RPC id, for the error body
+	failed    bool   // the proxy answered 502 itself
 }
 
 // proxy forwards MCP traffic to the upstream of servers created with --upstream.
 type proxy struct {
-	rp  *httputil.ReverseProxy
-	log *slog.Logger
+	rp       *httputil.ReverseProxy
+	log      *slog.Logger
+	sessions *sessionBinder
 }
 
-func newProxy(transport http.RoundTripper, log *slog.Logger) *proxy {
-	p := &proxy{log: log}
+func newProxy(transport http.RoundTripper, log *slog.Logger, sessions *sessionBinder) *proxy {
+	p := &proxy{log: log, sessions: sessions}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
 		Transport:      transport,
@@ -124,8 +126,23 @@ func refuseMetadataAddresses(_, address string, _ syscall.RawConn) error {
 	return nil
 }
 
-func (p *proxy) serve(w http.ResponseWriter, r *http.Request, info *serverInfo, id []byte) (failed bool) {
-	call := &upstreamCall{info: info, id: id}
+// serve forwards one admitted request of principal pr. A session ID the client sends must be
+// one issued to pr (sessionBinder); the upstream gets its own ID back.
+func (p *proxy) serve(w http.ResponseWriter, r *http.Request, info *serverInfo, pr *principal, id []byte) (failed bool) {
+	if sids := r.Header.Values("Mcp-Session-Id"); len(sids) > 0 {
+		upstreamID, ok := "", len(sids) == 1
+		if ok {
+			upstreamID, ok = p.sessions.unwrap(pr, sids[0])
+		}
+		if !ok {
+			p.log.InfoContext(r.Context(), "mcp session refused: not this principal's", "server", info.path,
+				"client_id", pr.Claims.ClientID, "sub", pr.Claims.Subject)
+			writeRPCError(w, http.StatusNotFound, id, CodeNotFound, "Session not found: start a new session with initialize.")
+			return true
+		}
+		r.Header.Set("Mcp-Session-Id", upstreamID)
+	}
+	call := &upstreamCall{info: info, principal: pr, id: id}
 	r = r.WithContext(context.WithValue(r.Context(), upstreamKey{}, call))
 	p.rp.ServeHTTP(w, r)
 	return call.failed
@@ -182,6 +199,10 @@ func (p *proxy) modifyResponse(resp *http.Response) error {
 		if !returnedResponseHeaders[k] {
 			delete(resp.Header, k)
 		}
+	}
+	if sid := resp.Header.Get("Mcp-Session-Id"); sid != "" {
+		call := resp.Request.Context().Value(upstreamKey{}).(*upstreamCall)
+		resp.Header.Set("Mcp-Session-Id", p.sessions.wrap(call.principal, sid))
 	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/event-stream" {
 		resp.Header.Set("X-Accel-Buffering", "no") // and no buffering in front of Conexor either

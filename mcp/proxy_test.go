@@ -197,8 +197,10 @@ func TestProxyStreams(t *testing.T) {
 		}
 		if r.Method == http.MethodDelete {
 			sawDelete = true
-			if r.Header.Get("Mcp-Session-Id") != sessionID {
-				t.Errorf("DELETE with session %q, want %q", r.Header.Get("Mcp-Session-Id"), sessionID)
+			// The client's session ID is the upstream's plus the gateway's binding to the
+			// principal (TestProxySessionBoundToPrincipal); the upstream gets its own back.
+			if got := r.Header.Get("Mcp-Session-Id"); got == "" || !strings.HasPrefix(sessionID, got+".") {
+				t.Errorf("DELETE with session %q, want the upstream's part of %q", got, sessionID)
 			}
 		}
 	}
@@ -284,5 +286,104 @@ func TestProxyHostileUpstream(t *testing.T) {
 			t.Errorf("%s: status %d, WWW-Authenticate %q, Location %q; want a plain 502", m, r.StatusCode,
 				r.Header.Get("WWW-Authenticate"), r.Header.Get("Location"))
 		}
+	}
+}
+
+// TestPatchUpstreamKeepsConfiguredHeaders: the configured upstream headers of a server (its
+// API key) are the operator's secret and are never shown through any API. A token with
+// mcp:server:manage may change the upstream, but pointing it at a host of its choosing would
+// hand that host the key on the next request: such a change is refused while headers are
+// configured. Moving within the same origin, or back to the demo, still works.
+func TestPatchUpstreamKeepsConfiguredHeaders(t *testing.T) {
+	upstream, _ := newUpstream(t, make(chan struct{}))
+	e, token := proxiedEnv(t, upstream.URL+"/mcp")
+	stolen := &seen{}
+	thief := httptest.NewServer(stolen.wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}`))
+	})))
+	t.Cleanup(thief.Close)
+	id, secret := e.CreateServerClient("acme/proxied", provider.ScopeServerManage, provider.ScopeToolsRead)
+	manage := e.Token(id, secret)
+	patch := func(body string) *testenv.Response {
+		req := e.NewRequest(http.MethodPatch, "/api/servers/acme/proxied", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+manage)
+		return e.Do(req)
+	}
+
+	r := patch(`{"upstream":"` + thief.URL + `/mcp"}`)
+	rpc(t, e, "/mcp/acme/proxied", token, toolsList)
+	for _, req := range stolen.all() {
+		if req.Header.Get("X-Api-Key") != "" {
+			t.Fatalf("PATCH to another origin answered %d and the next request sent the configured API key there", r.StatusCode)
+		}
+	}
+	if r.StatusCode != http.StatusForbidden || !strings.Contains(string(r.Body), "configured") {
+		t.Errorf("PATCH upstream to another origin: status %d: %s, want 403 naming the configured headers", r.StatusCode, r.Body)
+	}
+	if got := e.ServerByPath("acme/proxied").Upstream; got != upstream.URL+"/mcp" {
+		t.Errorf("upstream after the refused PATCH = %q", got)
+	}
+	if r := patch(`{"upstream":"` + upstream.URL + `/mcp?v=2"}`); r.StatusCode != http.StatusOK {
+		t.Errorf("PATCH within the same origin: %d: %s", r.StatusCode, r.Body)
+	}
+	if r := patch(`{"upstream":""}`); r.StatusCode != http.StatusOK {
+		t.Errorf("PATCH back to the demo: %d: %s", r.StatusCode, r.Body)
+	}
+	// Now at the demo: any origin would be new, so still refused.
+	if r := patch(`{"upstream":"` + thief.URL + `/mcp"}`); r.StatusCode != http.StatusForbidden {
+		t.Errorf("PATCH from the demo to an origin of the caller's choosing: %d: %s", r.StatusCode, r.Body)
+	}
+}
+
+// TestProxySessionBoundToPrincipal: the upstream never learns who is calling (the token is
+// not passed through), so only the gateway can keep one caller out of another's MCP session.
+// A session ID works only with tokens of the principal that opened the session (same
+// subject, client and server; a renewed token included); anyone else who learns it is told
+// the session does not exist (404) and nothing reaches the upstream (MCP security best
+// practices, "Session Hijacking").
+func TestProxySessionBoundToPrincipal(t *testing.T) {
+	upstream, rec := newUpstream(t, make(chan struct{}))
+	e, _ := proxiedEnv(t, upstream.URL+"/mcp")
+	ownerID, ownerSecret := e.CreateServerClient("acme/proxied", provider.ScopeToolsRead)
+	cs := connect(t, e, e.URL+"/mcp/acme/proxied", e.Token(ownerID, ownerSecret), legacyProtocol)
+	sid := cs.ID()
+	if sid == "" {
+		t.Fatal("no session")
+	}
+	otherID, otherSecret := e.CreateServerClient("acme/proxied", provider.ScopeToolsRead)
+	other := e.Token(otherID, otherSecret)
+	call := func(method, token, session string) *testenv.Response {
+		body := ""
+		if method == http.MethodPost {
+			body = toolsList
+		}
+		req := e.NewRequest(method, "/mcp/acme/proxied", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Mcp-Protocol-Version", legacyProtocol)
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Mcp-Session-Id", session)
+		return e.Do(req)
+	}
+	before := len(rec.all())
+	for _, m := range []string{http.MethodPost, http.MethodDelete} {
+		if r := call(m, other, sid); r.StatusCode != http.StatusNotFound {
+			t.Errorf("%s with another client's session: status %d: %s", m, r.StatusCode, r.Body)
+		}
+	}
+	if r := call(http.MethodPost, e.Token(ownerID, ownerSecret), sid+"x"); r.StatusCode != http.StatusNotFound {
+		t.Errorf("POST with an altered session ID: status %d", r.StatusCode)
+	}
+	if n := len(rec.all()) - before; n != 0 {
+		t.Errorf("%d refused requests reached the upstream", n)
+	}
+	// The session survived, and its owner keeps it with a renewed token.
+	if _, err := cs.ListTools(context.Background(), nil); err != nil {
+		t.Fatalf("the session's own client: %v", err)
+	}
+	if r := call(http.MethodPost, e.Token(ownerID, ownerSecret), sid); r.StatusCode != http.StatusOK {
+		t.Errorf("the owner with a renewed token: status %d: %s", r.StatusCode, r.Body)
 	}
 }

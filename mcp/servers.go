@@ -102,9 +102,11 @@ func (c *serverCache) describe(srv *storage.Server) *serverInfo {
 	}
 	if srv.Upstream != "" {
 		info.upstream, info.upstreamErr = ParseUpstream(srv.Upstream)
-		if c.upstreams != nil {
-			info.headers = c.upstreams(info.path)
-		}
+	}
+	// Also for a server that is the demo right now: the API must know that headers wait to
+	// be sent wherever its upstream is set (errUpstreamLocked).
+	if c.upstreams != nil {
+		info.headers = c.upstreams(info.path)
 	}
 	return info
 }

@@ -99,6 +99,31 @@ func (a *authenticator) authenticate(ctx context.Context, token, audience string
 	return p, nil
 }
 
+// watch returns a context for a request that outlives its start (the standalone event
+// stream of Streamable HTTP can stay open for hours): it ends when the token expires or is
+// revoked, checked as often as the revocation set refreshes. The token is held only for
+// the request's lifetime, never in the cache. A check the store cannot answer leaves the
+// stream open; new requests are refused then anyway.
+func (a *authenticator) watch(ctx context.Context, token string, p *principal) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(p.Claims.Expiry-a.now().Unix())*time.Second)
+	go func() {
+		t := time.NewTicker(revocationRefreshAfter)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if rf := a.checkRevoked(ctx, token, p.sigHash); rf != nil && rf.status == http.StatusUnauthorized {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return ctx, cancel
+}
+
 func (a *authenticator) checkRevoked(ctx context.Context, token, sigHash string) *refusal {
 	if a.exact {
 		known, active, err := a.tokens.AccessTokenState(ctx, a.verifier.AccessTokenSignature(token))

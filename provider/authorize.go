@@ -39,7 +39,12 @@ type AuthorizeRequest struct {
 // redirect URI could not be trusted, so the error must be shown to the user and never sent
 // anywhere (RFC 6749 4.1.2.1).
 type AuthorizeError struct {
-	Redirect    bool
+	Redirect bool
+	// Unverified is set on a redirected error of a client that registered itself (dynamic
+	// registration, a metadata document): anyone can register such a client with a phishing
+	// page as its redirect URI, so RFC 9700 4.11.2 wants the user authenticated before the
+	// error is redirected there, or this server is an open redirector.
+	Unverified  bool
 	RedirectURI string
 	State       string
 	Code        string
@@ -114,7 +119,8 @@ func (p *Provider) ParseAuthorize(ctx context.Context, q url.Values) (*Authorize
 		ar.RedirectURI, ar.RedirectURIGiven = uri, true
 	}
 	fail := func(code, desc string) (*AuthorizeRequest, *AuthorizeError) {
-		return nil, &AuthorizeError{Redirect: true, RedirectURI: ar.RedirectURI, State: ar.State, Code: code, Description: desc}
+		return nil, &AuthorizeError{Redirect: true, Unverified: client.Source == storage.ClientSourceDynamic || client.Source == storage.ClientSourceMetadata,
+			RedirectURI: ar.RedirectURI, State: ar.State, Code: code, Description: desc}
 	}
 	if len(ar.State) > 2048 {
 		return fail("invalid_request", "The state parameter is longer than 2048 characters.")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -60,6 +61,15 @@ func (d *clientDocuments) Lookup(ctx context.Context, id string) (*storage.Clien
 	return d.p.store.ClientByID(ctx, id)
 }
 
+type clientIPKey struct{}
+
+// WithClientIP records the address an authorization request came from, so that fetching
+// new client ID metadata documents can be rate-limited per address (the consent flow sets
+// it; without it there is no limit).
+func WithClientIP(ctx context.Context, ip string) context.Context {
+	return context.WithValue(ctx, clientIPKey{}, ip)
+}
+
 func cimdError(id, why string) *AuthorizeError {
 	return &AuthorizeError{Code: "invalid_client", Description: fmt.Sprintf(
 		"The application identifies itself with the client ID metadata document %s, which cannot be used: %s.", truncate(id, 200), why)}
@@ -81,6 +91,16 @@ func (d *clientDocuments) resolve(ctx context.Context, id string) (*storage.Clie
 			return d.upsert(ctx, id, md)
 		}
 		// Cached under older rules that it no longer passes: fetch it again.
+	}
+	if cached == nil {
+		// A document never seen: fetching it stores a client, like a dynamic registration,
+		// and anyone can name new URLs without end. Take it from the same per-address budget.
+		if ip, ok := ctx.Value(clientIPKey{}).(string); ok {
+			if allowed, wait := d.p.register.allow(ip, now); !allowed {
+				d.p.log.InfoContext(ctx, "client metadata document refused: rate limit", "client_id", truncate(id, 200), "ip", ip)
+				return nil, cimdError(id, fmt.Sprintf("too many new applications came from this address; retry in %d seconds", int(math.Ceil(wait.Seconds()))))
+			}
+		}
 	}
 	v, ferr, _ := d.group.Do(id, func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.timeout)

@@ -105,6 +105,8 @@ var nonPublicPrefixes = func() []netip.Prefix {
 		"2001:db8::/32",   // documentation
 		"fec0::/10",       // site-local (deprecated)
 		"64:ff9b:1::/48",  // local-use NAT64
+		"::/96",           // IPv4-compatible (deprecated): embeds an IPv4 address some stacks route to
+		"::ffff:0:0:0/96", // SIIT IPv4-translated (RFC 2765): the same, through a translator
 	} {
 		out = append(out, netip.MustParsePrefix(s))
 	}

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -464,6 +465,9 @@ func TestIsPublicAddr(t *testing.T) {
 		"0.0.0.0": false, "::": false, "224.0.0.1": false, "ff02::1": false, "100.64.0.1": false,
 		"255.255.255.255": false, "::ffff:127.0.0.1": false, "::ffff:10.0.0.1": false, "::ffff:8.8.8.8": true,
 		"64:ff9b::a00:1": false, "64:ff9b::808:808": true, "2002:c0a8:101::1": false, "198.18.0.1": false,
+		// IPv4-compatible (deprecated) and SIIT IPv4-translated addresses embed an IPv4
+		// address that some stacks and translators route to: never public.
+		"::7f00:1": false, "::a00:1": false, "::ffff:0:7f00:1": false, "::ffff:0:a9fe:a9fe": false,
 	} {
 		if got := IsPublicAddr(netip.MustParseAddr(addr)); got != want {
 			t.Errorf("IsPublicAddr(%s) = %v, want %v", addr, got, want)
@@ -494,5 +498,38 @@ func TestCacheTTL(t *testing.T) {
 		if got := cacheTTL(h, now); got != tt.want {
 			t.Errorf("cacheTTL(%v) = %v, want %v", tt.headers, got, tt.want)
 		}
+	}
+}
+
+// TestCIMDNewDocumentsRateLimited: anyone can name a new https URL as client_id, and each
+// makes Conexor fetch it and store a client; from one address that is limited like dynamic
+// registration, which it replaces. Known documents are not limited, nor is another address.
+func TestCIMDNewDocumentsRateLimited(t *testing.T) {
+	p := newCIMDProvider(t, true, newClock())
+	ds := newDocServer(t, p, 2*time.Second)
+	ds.serve(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(validDoc(ds.URL + r.URL.Path))
+	})
+	ctx := WithClientIP(context.Background(), "203.0.113.7")
+	var refused int
+	for i := range registrationBurst + 5 {
+		_, aerr := p.ParseAuthorize(ctx, authorizeQuery(ds.URL+"/client-"+strconv.Itoa(i)+".json"))
+		switch {
+		case aerr == nil:
+		case aerr.Code == "invalid_client" && strings.Contains(aerr.Description, "too many new applications"):
+			refused++
+		default:
+			t.Fatalf("document %d: %+v", i, aerr)
+		}
+	}
+	if refused != 5 || ds.hits.Load() != registrationBurst {
+		t.Errorf("%d new documents from one address: %d refused, %d fetched; want 5 and %d", registrationBurst+5, refused, ds.hits.Load(), registrationBurst)
+	}
+	if _, aerr := p.ParseAuthorize(ctx, authorizeQuery(ds.URL+"/client-0.json")); aerr != nil {
+		t.Errorf("a known document: %+v", aerr)
+	}
+	if _, aerr := p.ParseAuthorize(WithClientIP(context.Background(), "198.51.100.9"), authorizeQuery(ds.URL+"/other.json")); aerr != nil {
+		t.Errorf("another address: %+v", aerr)
 	}
 }

@@ -107,6 +107,11 @@ func (p *Provider) validateSpec(spec *ClientSpec) error {
 	if spec.Public && has("client_credentials") {
 		problems = append(problems, "a public client cannot use client_credentials (it has no secret)")
 	}
+	if has("client_credentials") && spec.ServerID == "" {
+		// Nobody approves these tokens: the server the client was created for is the only
+		// audience an operator vouched for (grantClientCredentials enforces it too).
+		problems = append(problems, "a client_credentials client must belong to one MCP server")
+	}
 	if has("authorization_code") && len(spec.RedirectURIs) == 0 {
 		problems = append(problems, "the authorization_code grant needs at least one redirect URI")
 	}

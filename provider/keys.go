@@ -173,6 +173,10 @@ func (k *Keyring) open(sealed []byte, kid string) ([]byte, error) {
 func (k *Keyring) Reload(ctx context.Context) error {
 	k.reloadMu.Lock()
 	defer k.reloadMu.Unlock()
+	return k.reloadLocked(ctx)
+}
+
+func (k *Keyring) reloadLocked(ctx context.Context) error {
 	rows, err := k.store.SigningKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("load signing keys: %w", err)
@@ -278,7 +282,10 @@ type Verified struct {
 // key's own: a token cannot pick HS256 and be "verified" with a public key as HMAC secret,
 // and "none" is never accepted. An unknown kid triggers at most one reload per second.
 func (k *Keyring) Verify(ctx context.Context, token string) (*Verified, error) {
-	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256, jose.RS256, jose.HS256})
+	// Compact serialization only: go-jose's ParseSigned also takes the JSON serialization,
+	// whose unprotected headers and shape break the rule that a token's third segment is its
+	// signature (what storage and revocation key it by).
+	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.ES256, jose.RS256, jose.HS256})
 	if err != nil {
 		return nil, fmt.Errorf("malformed token: %w", err)
 	}
@@ -288,15 +295,10 @@ func (k *Keyring) Verify(ctx context.Context, token string) (*Verified, error) {
 	h := jws.Signatures[0].Protected
 	sk := k.key(h.KeyID)
 	if sk == nil && h.KeyID != "" {
-		k.mu.RLock()
-		stale := k.now().Sub(k.lastReload) > time.Second
-		k.mu.RUnlock()
-		if stale {
-			if err := k.Reload(ctx); err != nil {
-				return nil, err
-			}
-			sk = k.key(h.KeyID)
+		if err := k.reloadIfStale(ctx); err != nil {
+			return nil, err
 		}
+		sk = k.key(h.KeyID)
 	}
 	if sk == nil {
 		return nil, ErrUnknownKey
@@ -310,6 +312,26 @@ func (k *Keyring) Verify(ctx context.Context, token string) (*Verified, error) {
 	}
 	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
 	return &Verified{KID: sk.kid, Type: typ, Payload: payload}, nil
+}
+
+// reloadIfStale reloads the keys unless that happened within the last second. Staleness is
+// checked again under the reload lock: tokens with made-up kids cost nothing to send, and a
+// check outside it let every request that arrived during one reload queue up its own.
+func (k *Keyring) reloadIfStale(ctx context.Context) error {
+	stale := func() bool {
+		k.mu.RLock()
+		defer k.mu.RUnlock()
+		return k.now().Sub(k.lastReload) > time.Second
+	}
+	if !stale() {
+		return nil
+	}
+	k.reloadMu.Lock()
+	defer k.reloadMu.Unlock()
+	if !stale() {
+		return nil // reloaded while this request waited
+	}
+	return k.reloadLocked(ctx)
 }
 
 func (k *Keyring) key(kid string) *signingKey {

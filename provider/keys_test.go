@@ -2,10 +2,16 @@ package provider_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
+	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +22,7 @@ import (
 	"github.com/conexor/conexor/internal/config"
 	"github.com/conexor/conexor/internal/testenv"
 	"github.com/conexor/conexor/provider"
+	"github.com/conexor/conexor/storage"
 )
 
 func kids(set jose.JSONWebKeySet) []string {
@@ -217,5 +224,76 @@ func TestSigningAlgorithms(t *testing.T) {
 				t.Errorf("typ = %q", got.Typ)
 			}
 		})
+	}
+}
+
+// countingKeys counts how often the keyring reads the keys table.
+type countingKeys struct {
+	provider.KeyStore
+	reads atomic.Int64
+}
+
+func (c *countingKeys) SigningKeys(ctx context.Context) ([]storage.SigningKey, error) {
+	c.reads.Add(1)
+	time.Sleep(20 * time.Millisecond) // a database round trip, during which more tokens arrive
+	return c.KeyStore.SigningKeys(ctx)
+}
+
+// TestUnknownKIDReloadsOnce: a token naming an unknown kid makes the keyring re-read the keys
+// (another replica may have rotated), at most once a second. Anyone can send such tokens to
+// any MCP endpoint, all at once: the bound must hold for concurrent requests too, or each of
+// them is one more database query.
+func TestUnknownKIDReloadsOnce(t *testing.T) {
+	ctx := context.Background()
+	st, err := storage.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "k.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	keys := &countingKeys{KeyStore: st}
+	now := time.Unix(1_700_000_000, 0)
+	kr, err := provider.NewKeyring(keys, provider.AlgES256, []byte(testenv.NewSecret()), time.Hour, nil, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kr.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Minute) // the last reload is long past
+	before := keys.reads.Load()
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			hdr := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"ES256","typ":"at+jwt","kid":"nope` + strconv.Itoa(i) + `"}`))
+			tok := hdr + ".e30." + base64.RawURLEncoding.EncodeToString(make([]byte, 64))
+			if _, err := kr.Verify(ctx, tok); !errors.Is(err, provider.ErrUnknownKey) {
+				t.Errorf("unknown kid: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := keys.reads.Load() - before; n != 1 {
+		t.Errorf("50 concurrent tokens with unknown kids read the keys %d times, want 1", n)
+	}
+}
+
+// TestVerifyCompactOnly: access tokens are compact JWS (RFC 9068). The same signature in
+// JWS JSON serialization, which can carry unprotected headers and whose "third segment" is
+// not its signature, is not an access token.
+func TestVerifyCompactOnly(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	tok := e.Token(e.ClientID, e.ClientSecret)
+	if _, err := e.Provider.VerifyAccessToken(context.Background(), tok); err != nil {
+		t.Fatalf("compact token: %v", err)
+	}
+	parts := strings.Split(tok, ".")
+	asJSON := `{"protected":"` + parts[0] + `","payload":"` + parts[1] + `","signature":"` + parts[2] + `","header":{"x":"a.b"}}`
+	if _, err := e.Provider.VerifyAccessToken(context.Background(), asJSON); err == nil {
+		t.Error("a JWS in JSON serialization verified as an access token")
 	}
 }

@@ -170,6 +170,12 @@ func (p *Provider) VerifyAccessToken(ctx context.Context, token string) (*Claims
 	return p.strategy.VerifyAccessToken(ctx, token)
 }
 
+// SessionBindingKey is the key the MCP gateway binds proxied session IDs to their principal
+// with (mcp.SessionKeyer): derived from the system secret, so every replica shares it.
+func (p *Provider) SessionBindingKey() []byte {
+	return DeriveKey(p.cfg.Secret, "mcp-session-binding/v1")
+}
+
 // AccessTokenSignature returns the part of an access token that storage keys it by.
 func (p *Provider) AccessTokenSignature(token string) string {
 	return p.strategy.AccessTokenSignature(context.Background(), token)

@@ -2,6 +2,7 @@ package provider_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -10,6 +11,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/conexor/conexor/internal/testenv"
+	"github.com/conexor/conexor/provider"
+	"github.com/conexor/conexor/storage"
 )
 
 // registerPublic registers a public client (as MCP clients do) and returns its ID.
@@ -205,5 +208,37 @@ func TestAuthorizeIgnoresUnknownScopes(t *testing.T) {
 	q.Set("scope", "mcp:server:manage")
 	if ar, aerr := e.Provider.ParseAuthorize(context.Background(), q); aerr != nil || !cmp.Equal(ar.Scopes, []string{"mcp:server:manage"}) {
 		t.Errorf("mcp:server:manage: %+v %v", ar, aerr)
+	}
+}
+
+// TestClientCredentialsNeedsABoundClient: nobody approves a client_credentials token, so
+// only the MCP server a client was created for may be its audience. A client bound to no
+// server cannot be created with that grant, and one that exists anyway (an old row, a
+// hand-made one) must not mint tokens for whatever server it names.
+func TestClientCredentialsNeedsABoundClient(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	ctx := context.Background()
+	for name, spec := range map[string]provider.ClientSpec{
+		"explicit grant": {Name: "m2m", Scopes: []string{provider.ScopeToolsRead}, GrantTypes: []string{"client_credentials"}},
+		"default grant":  {Name: "m2m", Scopes: []string{provider.ScopeToolsRead}},
+		"mixed grants":   {Name: "m2m", GrantTypes: []string{"client_credentials", "authorization_code"}, RedirectURIs: []string{"https://app.example/cb"}},
+	} {
+		if _, _, err := e.Provider.CreateClient(ctx, spec); !errors.Is(err, provider.ErrInvalidClientSpec) {
+			t.Errorf("%s: unbound client_credentials client created (err %v)", name, err)
+		}
+	}
+	secret := provider.NewClientSecret()
+	c := &storage.Client{ID: provider.NewClientID(), Name: "hand-made", Scopes: provider.ScopeToolsRead,
+		GrantTypes: "client_credentials", SecretHash: e.Provider.Hasher().HashString(secret), Source: storage.ClientSourceAdmin}
+	if err := e.Store.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	r := e.PostForm("/api/oauth/token", url.Values{"grant_type": {"client_credentials"}, "resource": {e.ResourceURL("acme", "sales-api")}},
+		&testenv.Auth{ID: c.ID, Secret: secret})
+	if r.StatusCode == http.StatusOK {
+		t.Fatalf("an unbound client got a client_credentials token: %s", r.Body)
+	}
+	if r.StatusCode != http.StatusBadRequest || r.JSON(t)["error"] != "unauthorized_client" {
+		t.Errorf("status %d %s, want 400 unauthorized_client", r.StatusCode, r.Body)
 	}
 }

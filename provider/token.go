@@ -169,6 +169,12 @@ func (p *Provider) grantClientCredentials(ar fosite.AccessRequester, client *sto
 	if client == nil {
 		return fosite.ErrServerError.WithDebug("unexpected client type")
 	}
+	if client.ServerID == nil {
+		// No person approves a client_credentials token, so its audience can only be the
+		// server an operator created the client for; an unbound client naming any server
+		// with the resource parameter would mint tokens for all of them.
+		return fosite.ErrUnauthorizedClient.WithHint("This client belongs to no MCP server, so it cannot use client_credentials; an administrator creates machine-to-machine clients for one server.")
+	}
 	scopes := ar.GetRequestedScopes()
 	if len(scopes) == 0 {
 		scopes = client.GetScopes()
