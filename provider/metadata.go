@@ -29,6 +29,9 @@ type ServerMetadata struct {
 
 // Metadata returns the metadata document. Every URL is the issuer plus a fixed path, so the
 // URLs are byte-identical to the routes (no trailing slash, no redirect on any POST).
+// scopes_supported leaves out mcp:server:manage, as the protected resource metadata does:
+// MCP clients ask for every advertised scope up front, and managing a server must be asked
+// for on purpose (step-up), never granted along the way.
 func (p *Provider) Metadata() ServerMetadata {
 	iss := p.cfg.Issuer
 	auth := []string{"client_secret_basic", "client_secret_post", "none"}
@@ -40,7 +43,7 @@ func (p *Provider) Metadata() ServerMetadata {
 		IntrospectionEndpoint:                      iss + "/api/oauth/introspect",
 		RegistrationEndpoint:                       iss + "/api/oauth/register",
 		JWKSURI:                                    iss + "/.well-known/jwks.json",
-		ScopesSupported:                            p.cfg.Scopes.Names(),
+		ScopesSupported:                            p.cfg.Scopes.Advertised(),
 		ResponseTypesSupported:                     []string{"code"},
 		ResponseModesSupported:                     []string{"query"},
 		GrantTypesSupported:                        []string{"authorization_code", "refresh_token", "client_credentials"},
