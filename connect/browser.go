@@ -23,9 +23,10 @@ import (
 
 // browserFlow gets tokens with the authorization code grant, PKCE (S256) and the resource
 // indicator, the person approving in their browser; the code comes back to a listener on
-// 127.0.0.1 (RFC 8252 7.3). Refresh tokens stay in memory and renew the access token a
-// minute before it expires; when that fails, or the server wants more scopes, the browser
-// flow runs again.
+// 127.0.0.1 (RFC 8252 7.3). Refresh tokens renew the access token a minute before it
+// expires; when that fails, or the server wants more scopes, the browser flow runs again.
+// The client it registered and the newest refresh token are saved (stateFile) for the next
+// start, which refreshes instead of registering and asking the person again.
 type browserFlow struct {
 	disc    *discovery
 	client  *http.Client
@@ -38,6 +39,11 @@ type browserFlow struct {
 	ln       net.Listener
 	srv      *http.Server
 	redirect string
+
+	state        *stateFile
+	stateMu      sync.Mutex
+	saved        savedState // what state holds, under stateMu
+	cachedClient bool       // the client ID came from state, not from the options
 
 	mu        sync.Mutex
 	cfg       oauth2.Config
@@ -70,27 +76,32 @@ func newBrowserFlow(ctx context.Context, d *discovery, c *http.Client, opts Opti
 	if len(scopes) == 0 {
 		scopes = d.prm.ScopesSupported
 	}
+	b.state = newStateFile(opts.StateDir, d.resource)
+	saved, err := b.state.load()
+	if err != nil {
+		b.log.Warn("ignoring the saved state of conexor connect", "path", b.state.path, "err", err)
+	}
+	if saved.Resource != d.resource || saved.Issuer != d.asm.Issuer {
+		saved = savedState{}
+	}
 	clientID := opts.ClientID
-	if clientID == "" {
-		if d.asm.RegistrationEndpoint == "" {
-			ln.Close()
-			return nil, errors.New("the authorization server does not offer dynamic client registration: pass --client-id (and --client-secret)")
+	switch {
+	case clientID != "":
+		if saved.ClientID != clientID {
+			saved = savedState{} // a refresh token of another client
 		}
-		host, _ := os.Hostname()
-		reg, err := oauthex.RegisterClient(ctx, d.asm.RegistrationEndpoint, &oauthex.ClientRegistrationMetadata{
-			ClientName:              strings.TrimSpace("conexor connect " + host),
-			RedirectURIs:            []string{b.redirect},
-			TokenEndpointAuthMethod: "none",
-			GrantTypes:              []string{"authorization_code", "refresh_token"},
-			ResponseTypes:           []string{"code"},
-			ApplicationType:         "native",
-		}, c)
-		if err != nil {
+	case saved.ClientID != "":
+		clientID, b.cachedClient = saved.ClientID, true
+		b.log.Info("reusing the client registered before", "client_id", clientID)
+	default:
+		if clientID, err = b.registerClient(ctx); err != nil {
 			ln.Close()
-			return nil, fmt.Errorf("register a client at %s: %w", d.asm.RegistrationEndpoint, err)
+			return nil, err
 		}
-		clientID = reg.ClientID
-		b.log.Info("registered a public client", "client_id", clientID)
+	}
+	b.saved = savedState{Resource: d.resource, Issuer: d.asm.Issuer, ClientID: clientID, RefreshToken: saved.RefreshToken}
+	if saved.ClientID != clientID {
+		b.saveState()
 	}
 	b.cfg = oauth2.Config{
 		ClientID:    clientID,
@@ -108,7 +119,90 @@ func newBrowserFlow(ctx context.Context, d *discovery, c *http.Client, opts Opti
 // Close stops the callback listener.
 func (b *browserFlow) Close() error { return b.srv.Close() }
 
-func (b *browserFlow) start(ctx context.Context) error { return b.authorize(ctx, nil) }
+// registerClient registers a public client for the loopback redirect (RFC 7591).
+func (b *browserFlow) registerClient(ctx context.Context) (string, error) {
+	d := b.disc
+	if d.asm.RegistrationEndpoint == "" {
+		return "", errors.New("the authorization server does not offer dynamic client registration: pass --client-id (and --client-secret)")
+	}
+	host, _ := os.Hostname()
+	reg, err := oauthex.RegisterClient(ctx, d.asm.RegistrationEndpoint, &oauthex.ClientRegistrationMetadata{
+		ClientName:              strings.TrimSpace("conexor connect " + host),
+		RedirectURIs:            []string{b.redirect},
+		TokenEndpointAuthMethod: "none",
+		GrantTypes:              []string{"authorization_code", "refresh_token"},
+		ResponseTypes:           []string{"code"},
+		ApplicationType:         "native",
+	}, b.client)
+	if err != nil {
+		return "", fmt.Errorf("register a client at %s: %w", d.asm.RegistrationEndpoint, err)
+	}
+	b.log.Info("registered a public client", "client_id", reg.ClientID)
+	return reg.ClientID, nil
+}
+
+// start gets the first token: with the saved refresh token if there is one, else (or when
+// the server no longer takes it) in the browser. A saved client the server no longer knows
+// is registered again.
+func (b *browserFlow) start(ctx context.Context) error {
+	b.stateMu.Lock()
+	rt := b.saved.RefreshToken
+	b.stateMu.Unlock()
+	if rt != "" {
+		b.mu.Lock()
+		cfg := b.cfg
+		b.mu.Unlock()
+		r := b.newRefresher(cfg, rt)
+		tok, err := r.Token()
+		if err == nil {
+			b.log.Info("authorized with the saved refresh token", "client_id", cfg.ClientID)
+			b.use(tok, r)
+			return nil
+		}
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && re.ErrorCode == "invalid_client" && b.cachedClient {
+			b.log.Warn("the server no longer knows the saved client; registering again", "client_id", cfg.ClientID)
+			id, err := b.registerClient(ctx)
+			if err != nil {
+				return err
+			}
+			b.mu.Lock()
+			b.cfg.ClientID = id
+			b.mu.Unlock()
+			b.stateMu.Lock()
+			b.saved.ClientID = id
+			b.stateMu.Unlock()
+		} else {
+			b.log.Warn("the saved refresh token no longer works; authorizing again in the browser", "err", err)
+		}
+		b.saveRefreshToken("")
+	}
+	return b.authorize(ctx, nil)
+}
+
+func (b *browserFlow) newRefresher(cfg oauth2.Config, token string) *refresher {
+	return &refresher{cfg: cfg, ctx: b.ctx, token: token, log: b.log, rotated: b.saveRefreshToken}
+}
+
+// saveRefreshToken keeps the newest refresh token for the next start ("" forgets it).
+func (b *browserFlow) saveRefreshToken(token string) {
+	b.stateMu.Lock()
+	defer b.stateMu.Unlock()
+	b.saved.RefreshToken = token
+	b.saveLocked()
+}
+
+func (b *browserFlow) saveState() {
+	b.stateMu.Lock()
+	defer b.stateMu.Unlock()
+	b.saveLocked()
+}
+
+func (b *browserFlow) saveLocked() {
+	if err := b.state.save(b.saved); err != nil {
+		b.log.Warn("could not save the state of conexor connect; the next start authorizes again", "path", b.state.path, "err", err)
+	}
+}
 
 // TokenSource implements auth.OAuthHandler.
 func (b *browserFlow) TokenSource(context.Context) (oauth2.TokenSource, error) {
@@ -197,8 +291,9 @@ func (b *browserFlow) authorize(ctx context.Context, extra []string) error {
 		"scope", tok.Extra("scope"), "refresh_token", tok.RefreshToken != "")
 	var r *refresher
 	if tok.RefreshToken != "" {
-		r = &refresher{cfg: cfg, ctx: b.ctx, token: tok.RefreshToken, log: b.log}
+		r = b.newRefresher(cfg, tok.RefreshToken)
 	}
+	b.saveRefreshToken(tok.RefreshToken)
 	b.use(tok, r)
 	return nil
 }
@@ -265,13 +360,14 @@ func (b *browserFlow) callback(w http.ResponseWriter, r *http.Request) {
 }
 
 // refresher uses the refresh token grant, keeping the newest refresh token (public clients'
-// refresh tokens rotate).
+// refresh tokens rotate), and hands each new one to rotated.
 type refresher struct {
-	cfg   oauth2.Config
-	ctx   context.Context
-	log   *slog.Logger
-	mu    sync.Mutex
-	token string
+	cfg     oauth2.Config
+	ctx     context.Context
+	log     *slog.Logger
+	rotated func(token string)
+	mu      sync.Mutex
+	token   string
 }
 
 func (r *refresher) Token() (*oauth2.Token, error) {
@@ -281,8 +377,11 @@ func (r *refresher) Token() (*oauth2.Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	if tok.RefreshToken != "" {
+	if tok.RefreshToken != "" && tok.RefreshToken != r.token {
 		r.token = tok.RefreshToken
+		if r.rotated != nil {
+			r.rotated(r.token)
+		}
 	}
 	r.log.Info("access token refreshed", "expires", tok.Expiry.Format(time.RFC3339))
 	return tok, nil

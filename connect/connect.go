@@ -31,7 +31,7 @@ type Options struct {
 	// come from the client credentials grant. Without one the browser flow runs, for the
 	// public client ClientID (registered with the redirect URI http://127.0.0.1/callback;
 	// any port matches) or, when ClientID is empty too, for a client registered
-	// dynamically at start.
+	// dynamically at the first start and reused afterwards (StateDir).
 	ClientID, ClientSecret string
 	// Scopes to ask for; empty means the client's own (client credentials) or the ones the
 	// server advertises (browser flow).
@@ -53,6 +53,10 @@ type Options struct {
 	OpenBrowser func(ctx context.Context, url string) error
 	// AuthTimeout bounds the wait for the browser flow; zero means five minutes.
 	AuthTimeout time.Duration
+	// StateDir keeps, per endpoint, the client the browser flow registered and its refresh
+	// token for the next start (never a client secret). Empty means $CONEXOR_CONNECT_STATE_DIR,
+	// else os.UserConfigDir()/conexor/connect.
+	StateDir string
 }
 
 // Run connects and relays until the MCP client closes standard input (nil) or the remote

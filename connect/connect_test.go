@@ -11,8 +11,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -463,5 +466,75 @@ func TestConnectBrowserFlowPreregistered(t *testing.T) {
 	auth := as.authReqs[0]
 	if auth.Get("client_id") != "client_pre" || auth.Get("scope") != "read admin" || !strings.HasPrefix(auth.Get("redirect_uri"), "http://127.0.0.1:") {
 		t.Errorf("authorization request = %v", auth)
+	}
+}
+
+// TestMain keeps the bridge's saved state out of the user's config directory.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "conexor-connect-state-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv(connect.StateDirEnv, dir)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// Claude Desktop starts the bridge at every launch: the second start reuses the client the
+// first registered and its refresh token, with no registration and no browser. When the
+// refresh token is no longer good, the browser flow runs again for the same client.
+func TestConnectReusesRegistration(t *testing.T) {
+	as := newFakeAS(t, false)
+	dir := filepath.Join(t.TempDir(), "state")
+	var opened atomic.Int32
+	browser := func(ctx context.Context, u string) error {
+		opened.Add(1)
+		go func() {
+			if resp, err := http.Get(u); err == nil {
+				resp.Body.Close()
+			}
+		}()
+		return nil
+	}
+	run := func(name string) {
+		t.Run(name, func(t *testing.T) {
+			cs, _ := startConnect(t, connect.Options{URL: as.endpoint(), OpenBrowser: browser, AuthTimeout: 10 * time.Second, StateDir: dir})
+			if got := callEcho(t, cs, "echo", name); got != "echo: "+name {
+				t.Errorf("echo = %q", got)
+			}
+		})
+	}
+	run("first")
+	run("second")
+	as.mu.Lock()
+	registered, authorized := len(as.registered), len(as.authReqs)
+	as.mu.Unlock()
+	if registered != 1 || authorized != 1 || opened.Load() != 1 {
+		t.Fatalf("after two starts: %d registrations, %d authorizations, browser opened %d times; want 1 each", registered, authorized, opened.Load())
+	}
+	if g := as.grants(); strings.Join(g, ",") != "authorization_code,refresh_token" {
+		t.Errorf("grants = %v, want the second start to refresh", g)
+	}
+
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	if len(files) != 1 {
+		t.Fatalf("state files %v, want one", files)
+	}
+	for path, want := range map[string]os.FileMode{dir: 0o700, files[0]: 0o600} {
+		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %v (%v), want %v", path, fi.Mode().Perm(), err, want)
+		}
+	}
+
+	as.mu.Lock()
+	as.refresh = map[string][]string{} // the refresh token was revoked
+	as.mu.Unlock()
+	run("third")
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	if len(as.registered) != 1 || len(as.authReqs) != 2 || as.authReqs[1].Get("client_id") != "client_dyn" {
+		t.Errorf("after a refused refresh: %d registrations, %d authorizations (%v); want the browser flow for the saved client",
+			len(as.registered), len(as.authReqs), as.authReqs)
 	}
 }

@@ -269,7 +269,7 @@ func TestConnectStdio(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.Command(binary, "connect", s.MCPURL("acme/sales-api"))
-	cmd.Env = append(os.Environ(), "CONEXOR_CLIENT_ID="+id, "CONEXOR_CLIENT_SECRET="+secret)
+	cmd.Env = append(os.Environ(), "CONEXOR_CLIENT_ID="+id, "CONEXOR_CLIENT_SECRET="+secret, "CONEXOR_CONNECT_STATE_DIR="+t.TempDir())
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderr
 	defer func() {
@@ -509,7 +509,7 @@ func TestConnectBrowserFlow(t *testing.T) {
 	stderr := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- connect.Run(ctx, connect.Options{URL: s.MCPURL("acme/sales-api"), In: bridgeR, Out: bridgeW,
+		done <- connect.Run(ctx, connect.Options{URL: s.MCPURL("acme/sales-api"), In: bridgeR, Out: bridgeW, StateDir: t.TempDir(),
 			Log: slog.New(slog.NewTextHandler(stderr, nil)), Stderr: stderr, OpenBrowser: open, AuthTimeout: 30 * time.Second})
 		bridgeW.Close()
 	}()

@@ -86,7 +86,7 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	method := "http:" + r.Method
-	info, p, rf := g.admit(r, "/mcp/")
+	info, p, rf := g.admit(r, mcpPrefix)
 	if rf != nil {
 		g.refuseMCP(w, r, info, nil, method, nil, rf)
 		return
@@ -165,11 +165,21 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, info *serverIn
 			return "upstream_error"
 		}
 		return "ok"
+	case r.Method != http.MethodPost:
+		// The demo is stateless: no sessions to end, no server-initiated stream to open.
+		w.Header().Set("Allow", "POST")
+		writeRPCError(w, http.StatusMethodNotAllowed, nil, CodeInvalidRequest,
+			"The MCP server "+info.path+" is stateless: it has no sessions and no server-initiated event stream, so only POST is accepted.")
+		return "method_not_allowed"
 	default:
 		// The demo is in-process and needs no credentials; drop them all the same.
 		r.Header.Del("Authorization")
 		r.Header.Del("Cookie")
-		g.demo.ServeHTTP(w, r)
+		dw := &demoWriter{ResponseWriter: w, id: id}
+		g.demo.ServeHTTP(dw, r)
+		if !dw.finish() {
+			return "backend_error"
+		}
 		return "ok"
 	}
 }
@@ -181,9 +191,12 @@ func (g *Gateway) authorize(msg Message, p *principal) *refusal {
 		return nil
 	}
 	if rule == RuleDeny {
-		// No scope would help, so no insufficient_scope: a client would step up in vain.
-		return &refusal{status: http.StatusForbidden, rpcCode: CodeForbidden, outcome: "method_denied",
-			desc: "The method " + msg.Method + " is not enabled on this gateway: no scope grants it."}
+		// No scope would help, so no insufficient_scope: a client would step up in vain. An
+		// HTTP error without a challenge is a dead end for clients (the TypeScript SDK makes
+		// it a transport error); a JSON-RPC "method not found" in a 200 is what a server
+		// without the method answers, and clients handle it. Nothing reaches the backend.
+		return &refusal{status: http.StatusOK, rpcCode: CodeMethodNotFound, outcome: "method_denied",
+			desc: "Method not found: no scope on this server grants " + msg.Method}
 	}
 	return &refusal{status: http.StatusForbidden, oauth: errInsufficientScope, scope: need[0], rpcCode: CodeForbidden,
 		outcome: "insufficient_scope", desc: "The access token lacks the scope " + need[0] + ", which " + msg.Method + " needs."}
@@ -233,8 +246,8 @@ func (g *Gateway) logRefusal(ctx context.Context, msg, server, method string, p 
 	g.log.LogAttrs(ctx, level, msg, attrs...)
 }
 
-// serveNoServer answers every other path under /mcp/ (extra or empty segments, trailing
-// slashes): there is no MCP server there.
+// serveNoServer answers every other path under /mcp/ (extra or empty segments, more than
+// one trailing slash): there is no MCP server there.
 func (g *Gateway) serveNoServer(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodOptions {
 		preflight(w, "GET, POST, DELETE, OPTIONS")

@@ -174,6 +174,7 @@ func New(opts Options) (*Gateway, error) {
 // Mount adds the gateway's routes to r:
 //
 //	GET, POST, DELETE /mcp/{org}/{server}                              the MCP endpoint (gated)
+//	GET, POST, DELETE /mcp/{org}/{server}/                             the same endpoint
 //	GET /.well-known/oauth-protected-resource/mcp/{org}/{server}      RFC 9728 metadata (public)
 //	GET, PATCH /api/servers/{org}/{server}                             the server API (gated)
 //
@@ -182,6 +183,7 @@ func New(opts Options) (*Gateway, error) {
 // headers themselves come from the middleware around the router (httpx.CORS).
 func (g *Gateway) Mount(r *mux.Router) {
 	r.HandleFunc("/mcp/{org}/{server}", g.serveMCP)
+	r.HandleFunc("/mcp/{org}/{server}/", g.serveMCP) // the same endpoint (pathProblem)
 	r.HandleFunc("/.well-known/oauth-protected-resource/mcp/{org}/{server}", g.serveMetadata)
 	r.HandleFunc("/api/servers/{org}/{server}", g.serveAPI)
 	r.PathPrefix("/mcp/").HandlerFunc(g.serveNoServer)

@@ -18,6 +18,8 @@ import (
 const (
 	CodeParseError     = -32700 // the body is not JSON
 	CodeInvalidRequest = -32600 // JSON, but not one JSON-RPC 2.0 message
+	CodeMethodNotFound = -32601 // no scope on this server grants the method
+	CodeInvalidParams  = -32602 // the backend refused the message's params
 	CodeInternalError  = -32603
 
 	CodeUnauthorized   = -32001 // no usable access token (HTTP 401)

@@ -14,8 +14,13 @@ import (
 // The router never cleans paths (SkipClean) and matches the decoded path, so
 // /mcp/acme%2Fsales-api would match {org}=acme {server}=sales-api: comparing the escaped
 // path with the canonical one catches that and every variant of it.
+//
+// The MCP endpoint alone also takes exactly one trailing slash (clients are configured
+// with it often enough); everything about the server, the token's audience included,
+// still goes by the canonical URL without it.
 func pathProblem(r *http.Request, prefix, org, server string) int {
-	if r.URL.RawPath != "" || r.URL.EscapedPath() != prefix+org+"/"+server {
+	canonical, path := prefix+org+"/"+server, r.URL.EscapedPath()
+	if r.URL.RawPath != "" || path != canonical && !(prefix == mcpPrefix && path == canonical+"/") {
 		return http.StatusBadRequest
 	}
 	for _, seg := range [2]string{org, server} {
@@ -28,6 +33,9 @@ func pathProblem(r *http.Request, prefix, org, server string) int {
 	}
 	return 0
 }
+
+// mcpPrefix is the MCP endpoint's path prefix.
+const mcpPrefix = "/mcp/"
 
 func validSlug(s string) bool {
 	if len(s) == 0 || len(s) > 64 || s[0] == '-' {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"mime"
 	"net"
@@ -189,9 +190,11 @@ func (p *proxy) modifyResponse(resp *http.Response) error {
 	case resp.StatusCode >= 300 && resp.StatusCode < 400 && resp.StatusCode != http.StatusNotModified:
 		// A client following the redirect would send its Conexor token to wherever it points.
 		return &errUpstreamStatus{fmt.Sprintf("upstream answered a redirect (%d); configure its final URL", resp.StatusCode)}
-	case resp.StatusCode >= 200 && resp.StatusCode < 300 && resp.StatusCode != http.StatusAccepted && resp.StatusCode != http.StatusNoContent:
+	case resp.StatusCode >= 200 && resp.StatusCode < 300 && resp.StatusCode != http.StatusAccepted &&
+		resp.StatusCode != http.StatusNoContent && resp.Request.Method != http.MethodDelete:
+		// DELETE ends a session: whatever a 2xx carries, the client reads only the status.
 		mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-		if mt != "application/json" && mt != "text/event-stream" && !(mt == "" && resp.ContentLength == 0) {
+		if mt != "application/json" && mt != "text/event-stream" && !(mt == "" && emptyBody(resp)) {
 			return &errUpstreamStatus{fmt.Sprintf("upstream answered %d with content type %q, not JSON or an event stream", resp.StatusCode, mt)}
 		}
 	}
@@ -208,6 +211,43 @@ func (p *proxy) modifyResponse(resp *http.Response) error {
 		resp.Header.Set("X-Accel-Buffering", "no") // and no buffering in front of Conexor either
 	}
 	return nil
+}
+
+// emptyBody reports whether resp has no body. An upstream may send an empty body chunked
+// (Content-Length unknown, as the TypeScript SDK does): the first byte is peeked then, and
+// put back if there is one.
+func emptyBody(resp *http.Response) bool {
+	switch {
+	case resp.ContentLength == 0 || resp.Body == nil || resp.Body == http.NoBody:
+		return true
+	case resp.ContentLength > 0:
+		return false
+	}
+	var b [1]byte
+	n, err := io.ReadFull(resp.Body, b[:])
+	if n == 0 && errors.Is(err, io.EOF) {
+		resp.Body.Close()
+		resp.Body, resp.ContentLength = http.NoBody, 0
+		resp.Header.Del("Content-Length")
+		return true
+	}
+	resp.Body = &peekedBody{first: b[:n], ReadCloser: resp.Body}
+	return false
+}
+
+// peekedBody puts back the bytes emptyBody read.
+type peekedBody struct {
+	first []byte
+	io.ReadCloser
+}
+
+func (p *peekedBody) Read(b []byte) (int, error) {
+	if len(p.first) > 0 {
+		n := copy(b, p.first)
+		p.first = p.first[n:]
+		return n, nil
+	}
+	return p.ReadCloser.Read(b)
 }
 
 // fail answers 502 with a JSON-RPC error when the upstream cannot be reached or answered

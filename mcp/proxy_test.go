@@ -387,3 +387,33 @@ func TestProxySessionBoundToPrincipal(t *testing.T) {
 		t.Errorf("the owner with a renewed token: status %d: %s", r.StatusCode, r.Body)
 	}
 }
+
+// TestProxyEmptyAnswers: an upstream built on the TypeScript SDK answers DELETE (and may
+// answer a notification) with a 2xx, no Content-Type and an empty chunked body, so its
+// length is unknown. Those are relayed; a body with no content type still is not.
+func TestProxyEmptyAnswers(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodDelete || strings.Contains(readAll(t, r.Body), "notifications/"):
+			w.WriteHeader(http.StatusOK)
+			w.(http.Flusher).Flush() // headers out now: the empty body goes chunked
+		default:
+			w.Header()["Content-Type"] = nil // no sniffing
+			w.WriteHeader(http.StatusOK)
+			w.(http.Flusher).Flush()
+			fmt.Fprint(w, `not a JSON-RPC answer`)
+		}
+	}))
+	t.Cleanup(upstream.Close)
+	e, token := proxiedEnv(t, upstream.URL+"/mcp")
+
+	if r := rawRequest(t, e, http.MethodDelete, "/mcp/acme/proxied", token, ""); r.StatusCode != http.StatusOK || len(r.Body) != 0 {
+		t.Errorf("DELETE: status %d, want the upstream's 200: %s", r.StatusCode, r.Body)
+	}
+	if r := rpc(t, e, "/mcp/acme/proxied", token, `{"jsonrpc":"2.0","method":"notifications/initialized"}`); r.StatusCode != http.StatusOK || len(r.Body) != 0 {
+		t.Errorf("notification: status %d, want the upstream's empty 200: %s", r.StatusCode, r.Body)
+	}
+	if r := rpc(t, e, "/mcp/acme/proxied", token, toolsList); r.StatusCode != http.StatusBadGateway {
+		t.Errorf("a body without a content type: status %d, want 502: %s", r.StatusCode, r.Body)
+	}
+}

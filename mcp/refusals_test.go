@@ -209,15 +209,23 @@ func TestInsufficientScope(t *testing.T) {
 	}
 
 	// A method no scope grants is refused whatever the token holds, without a step-up
-	// challenge that could not help.
+	// challenge that could not help: a JSON-RPC "method not found" in a 200, which clients
+	// handle (an HTTP error without a challenge is a transport error to them).
 	full := ccToken(t, e, e.ClientID, e.ClientSecret)
-	r := rpc(t, e, salesPath, full, `{"jsonrpc":"2.0","id":7,"method":"prompts/list"}`)
-	if r.StatusCode != http.StatusForbidden || r.Header.Get("WWW-Authenticate") != "" {
-		t.Fatalf("prompts/list: status %d, WWW-Authenticate %q; want 403 without a challenge: %s",
-			r.StatusCode, r.Header.Get("WWW-Authenticate"), r.Body)
+	for _, method := range []string{"prompts/list", "completion/complete"} {
+		r := rpc(t, e, salesPath, full, `{"jsonrpc":"2.0","id":7,"method":"`+method+`"}`)
+		if r.StatusCode != http.StatusOK || r.Header.Get("WWW-Authenticate") != "" {
+			t.Fatalf("%s: status %d, WWW-Authenticate %q; want 200 without a challenge: %s",
+				method, r.StatusCode, r.Header.Get("WWW-Authenticate"), r.Body)
+		}
+		if got := decodeRPCError(t, r); string(got.ID) != "7" || got.Error.Code != -32601 ||
+			got.Error.Message != "Method not found: no scope on this server grants "+method {
+			t.Errorf("%s body %s", method, r.Body)
+		}
 	}
-	if got := decodeRPCError(t, r); string(got.ID) != "7" || got.Error.Code != -32003 {
-		t.Errorf("prompts/list body %s", r.Body)
+	// A notification nobody maps is still allowed for any valid token.
+	if r := rpc(t, e, salesPath, readOnly, `{"jsonrpc":"2.0","method":"notifications/roots/list_changed"}`); r.StatusCode != http.StatusAccepted {
+		t.Errorf("unmapped notification: status %d: %s", r.StatusCode, r.Body)
 	}
 }
 

@@ -51,7 +51,10 @@ func TestPathTricks(t *testing.T) {
 		{"/mcp/acme/other;/../sales-api", 404},
 		{"/mcp//acme/sales-api", 404},
 		{"/mcp/acme//sales-api", 404},
-		{"/mcp/acme/sales-api/", 404},
+		{"/mcp/acme/sales-api//", 404},
+		{"/mcp/acme/sales-api/./", 404},
+		{"/mcp/acme/sales-api%2F", 400},
+		{"/mcp/acme/sales-api/;", 404},
 		{"/mcp/acme/sales-api/extra", 404},
 		{"/mcp/acme/sales-api%00", 400},
 		{"/mcp/acme/sales-api%20", 400},
@@ -72,8 +75,10 @@ func TestPathTricks(t *testing.T) {
 			}
 		}
 	}
-	// The canonical paths work with their own token only.
-	for path, ok := range map[string]string{salesPath: "sales", "/mcp/acme/other": "other"} {
+	// The canonical paths, and the same with one trailing slash, work with their own token
+	// only.
+	for path, ok := range map[string]string{salesPath: "sales", "/mcp/acme/other": "other",
+		salesPath + "/": "sales", "/mcp/acme/other/": "other"} {
 		for name, token := range tokens {
 			want := http.StatusUnauthorized
 			if name == ok {
@@ -83,6 +88,23 @@ func TestPathTricks(t *testing.T) {
 				t.Errorf("%s with the %s token: status %d, want %d", path, name, r.StatusCode, want)
 			}
 		}
+	}
+}
+
+// TestTrailingSlash: a client configured with the endpoint plus one trailing slash can
+// discover everything from the 401, which points at the canonical metadata, and its
+// token (audience: the canonical URL) is accepted there.
+func TestTrailingSlash(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	r := rawRequest(t, e, http.MethodPost, salesPath+"/", "", toolsList)
+	want := `Bearer resource_metadata="` + metadataURL(e, "acme", "sales-api") + `"`
+	if r.StatusCode != http.StatusUnauthorized || r.Header.Get("WWW-Authenticate") != want {
+		t.Fatalf("no token: status %d, WWW-Authenticate %q; want 401, %q", r.StatusCode, r.Header.Get("WWW-Authenticate"), want)
+	}
+	token := e.Token(e.ClientID, e.ClientSecret, "mcp:tools:read")
+	if r := rawRequest(t, e, http.MethodPost, salesPath+"/", token, toolsList); r.StatusCode != http.StatusOK ||
+		!strings.Contains(string(r.Body), "list_tables") {
+		t.Errorf("with a token: status %d: %.300s", r.StatusCode, r.Body)
 	}
 }
 
@@ -143,9 +165,71 @@ func TestMessages(t *testing.T) {
 		if r := rawRequest(t, e, m, salesPath, "", ""); r.StatusCode != 401 {
 			t.Errorf("%s without a token: status %d, want 401", m, r.StatusCode)
 		}
-		// The stateless demo has no event stream and no sessions: its own 405 comes through.
+		// The stateless demo has no event stream and no sessions (TestDemoTransportErrors).
 		if r := rawRequest(t, e, m, salesPath, token, ""); r.StatusCode != 405 {
-			t.Errorf("%s with a token: status %d, want the demo's 405", m, r.StatusCode)
+			t.Errorf("%s with a token: status %d, want 405", m, r.StatusCode)
+		}
+	}
+}
+
+// TestDemoTransportErrors: the demo's transport-level refusals (the go-sdk writes them as
+// text/plain) reach the client as JSON-RPC errors with the same status and the request's
+// id, and count as refusals, not as "ok". GET and DELETE on the stateless demo say, in
+// JSON-RPC and with Allow: POST, that it has no sessions or event stream.
+func TestDemoTransportErrors(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	token := e.Token(e.ClientID, e.ClientSecret, "mcp:tools:read", "mcp:tools:execute")
+	for _, tc := range []struct {
+		name, body string
+		header     map[string]string
+		status     int
+		code       int
+		id         string
+		text       string
+	}{
+		{"tools/call without params", `{"jsonrpc":"2.0","id":5,"method":"tools/call"}`, nil, 400, -32602, "5", "params"},
+		{"request without id", `{"jsonrpc":"2.0","method":"tools/list"}`, nil, 400, -32600, "null", ""},
+		{"unsupported protocol version", `{"jsonrpc":"2.0","id":"v","method":"tools/list"}`,
+			map[string]string{"Mcp-Protocol-Version": "1999-01-01"}, 400, -32600, `"v"`, "protocol version"},
+		{"text/plain body", toolsList, map[string]string{"Content-Type": "text/plain"}, 415, -32600, "1", "Content-Type"},
+		{"Accept without event streams", toolsList, map[string]string{"Accept": "application/json"}, 400, -32600, "1", "Accept"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := e.NewRequest(http.MethodPost, salesPath, strings.NewReader(tc.body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			req.Header.Set("Authorization", "Bearer "+token)
+			for k, v := range tc.header {
+				req.Header.Set(k, v)
+			}
+			r := e.Do(req)
+			if r.StatusCode != tc.status || r.Header.Get("Content-Type") != "application/json" {
+				t.Fatalf("status %d, Content-Type %q; want %d, application/json: %s", r.StatusCode, r.Header.Get("Content-Type"), tc.status, r.Body)
+			}
+			got := decodeRPCError(t, r)
+			if got.Error.Code != tc.code || string(got.ID) != tc.id || !strings.Contains(got.Error.Message, tc.text) ||
+				got.Error.Message != strings.TrimSpace(got.Error.Message) {
+				t.Errorf("body %s: want code %d, id %s, a message with %q", r.Body, tc.code, tc.id, tc.text)
+			}
+		})
+	}
+	for _, m := range []string{http.MethodGet, http.MethodDelete} {
+		r := rawRequest(t, e, m, salesPath, token, "")
+		if r.StatusCode != 405 || r.Header.Get("Allow") != "POST" {
+			t.Errorf("%s: status %d, Allow %q; want 405, POST", m, r.StatusCode, r.Header.Get("Allow"))
+			continue
+		}
+		if got := decodeRPCError(t, r); !strings.Contains(got.Error.Message, "no sessions") {
+			t.Errorf("%s: body %s", m, r.Body)
+		}
+	}
+	m := string(e.Get("/metrics").Body)
+	for _, want := range []string{
+		`conexor_mcp_requests_total{method="tools/call",outcome="backend_error",server="acme/sales-api"} 1`,
+		`conexor_mcp_requests_total{method="http:GET",outcome="method_not_allowed",server="acme/sales-api"} 1`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
 		}
 	}
 }

@@ -10,11 +10,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/time/rate"
 
@@ -166,6 +168,10 @@ func (p *Provider) RegisterHandler(w http.ResponseWriter, r *http.Request) {
 		refuse(oauthErr(http.StatusBadRequest, "invalid_client_metadata", "The body is not a valid client metadata JSON object: "+jsonProblem(err)))
 		return
 	}
+	if field, problem := unstorableText(body); field != "" {
+		refuse(oauthErr(http.StatusBadRequest, "invalid_client_metadata", field+" "+problem+"."))
+		return
+	}
 	if req.ClientSecret != nil {
 		refuse(oauthErr(http.StatusBadRequest, "invalid_client_metadata",
 			"client_secret must not be sent: this server generates the secret of a confidential client and returns it once."))
@@ -310,6 +316,63 @@ func (p *Provider) normalizeRegistration(md ClientMetadata) (ClientMetadata, *OA
 	// request.
 	md.Scope = strings.Join(p.cfg.Scopes.Names(), " ")
 	return md, nil
+}
+
+// registeredFields are the JSON names of ClientMetadata: the members that are stored.
+var registeredFields = func() []string {
+	t := reflect.TypeFor[ClientMetadata]()
+	out := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		out = append(out, name)
+	}
+	return out
+}()
+
+// unstorableText finds a registered member whose text no database can store: invalid
+// UTF-8 (encoding/json would quietly turn it into U+FFFD, so the raw bytes are checked)
+// or a NUL character (PostgreSQL text refuses both, SQLSTATE 22021, which would be a
+// 500). It returns the member's name and what is wrong, or "" when all is well. Unknown
+// members are ignored as everywhere else: they are not stored.
+func unstorableText(body []byte) (field, problem string) {
+	var members map[string]json.RawMessage
+	if json.Unmarshal(body, &members) != nil {
+		return "", ""
+	}
+	for _, name := range registeredFields {
+		raw, ok := members[name]
+		if !ok {
+			continue
+		}
+		if !utf8.Valid(raw) {
+			return name, "must be valid UTF-8"
+		}
+		var v any
+		if json.Unmarshal(raw, &v) == nil && containsNUL(v) {
+			return name, "must not contain NUL characters"
+		}
+	}
+	return "", ""
+}
+
+func containsNUL(v any) bool {
+	switch v := v.(type) {
+	case string:
+		return strings.IndexByte(v, 0) >= 0
+	case []any:
+		for _, e := range v {
+			if containsNUL(e) {
+				return true
+			}
+		}
+	case map[string]any:
+		for k, e := range v {
+			if strings.IndexByte(k, 0) >= 0 || containsNUL(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // readCapped reads a request body of at most limit bytes.

@@ -305,3 +305,32 @@ func TestRegisterRateLimit(t *testing.T) {
 		t.Errorf("metadata after the limit: %d", m.StatusCode)
 	}
 }
+
+// TestRegisterUnstorableText: text a database cannot store (a NUL character, invalid
+// UTF-8) is refused before storage with invalid_client_metadata naming the member, not
+// left to fail in PostgreSQL (SQLSTATE 22021) as a 500. Unknown members are still ignored.
+func TestRegisterUnstorableText(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	good := `"redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"none"`
+	for _, tc := range []struct{ name, body, field string }{
+		{"NUL in client_name", `{` + good + `,"client_name":"a\u0000b"}`, "client_name"},
+		{"invalid UTF-8 in client_name", "{" + good + ",\"client_name\":\"caf\xe9\"}", "client_name"},
+		{"NUL in contacts", `{` + good + `,"contacts":["a@example.com\u0000"]}`, "contacts"},
+		{"invalid UTF-8 in software_version", "{" + good + ",\"software_version\":\"1\xff\"}", "software_version"},
+		{"NUL in a redirect URI", `{"redirect_uris":["https://app.example/cb\u0000"],"token_endpoint_auth_method":"none"}`, "redirect_uris"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := register(e, tc.body)
+			if r.StatusCode != http.StatusBadRequest {
+				t.Fatalf("status %d, want 400: %s", r.StatusCode, r.Body)
+			}
+			got := r.JSON(t)
+			if d, _ := got["error_description"].(string); got["error"] != "invalid_client_metadata" || !strings.HasPrefix(d, tc.field+" ") {
+				t.Errorf("error %v, description %q: want invalid_client_metadata naming %s", got["error"], d, tc.field)
+			}
+		})
+	}
+	if r := register(e, "{"+good+",\"x_vendor\":\"\\u0000\xff\"}"); r.StatusCode != http.StatusCreated {
+		t.Errorf("an unknown member with such text: status %d, want 201 (ignored): %s", r.StatusCode, r.Body)
+	}
+}

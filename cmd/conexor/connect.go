@@ -23,7 +23,9 @@ Streamable HTTP endpoint URL and handles OAuth itself:
   without a secret       the browser flow runs (PKCE, a redirect to 127.0.0.1), for the
                          public client --client-id, or for a client it registers itself
 
-Tokens are renewed before they expire. Standard output carries only the protocol; logs
+Tokens are renewed before they expire. The browser flow's client and refresh token are
+kept for the next start in the user's config directory (conexor/connect, one 0600 file
+per URL; CONEXOR_CONNECT_STATE_DIR moves it); client secrets never are. Standard output carries only the protocol; logs
 go to standard error. Flags also read CONEXOR_CLIENT_ID, CONEXOR_CLIENT_SECRET and
 CONEXOR_SCOPES.`,
 		Example: `  CONEXOR_CLIENT_ID=client_... CONEXOR_CLIENT_SECRET=secret_... conexor connect https://app.example/mcp/acme/sales-api`,

@@ -1,0 +1,115 @@
+package mcp
+
+import (
+	"bytes"
+	"mime"
+	"net/http"
+	"strings"
+	"unicode"
+)
+
+// maxBackendErrorText caps the backend's text copied into a JSON-RPC error message.
+const maxBackendErrorText = 300
+
+// demoWriter stands between the built-in demo server and the client. The go-sdk transport
+// reports transport-level problems (a missing "params", an unsupported protocol version,
+// a wrong Content-Type or Accept) with http.Error, in text/plain; MCP clients expect
+// every error on the endpoint in JSON-RPC. A non-2xx answer that is not JSON is held back
+// and rewritten as a JSON-RPC error with the same status and the request's id; everything
+// else passes through untouched and unbuffered (SSE responses stream as they are written).
+type demoWriter struct {
+	http.ResponseWriter
+	id      []byte
+	status  int
+	convert bool
+	text    bytes.Buffer
+}
+
+func (w *demoWriter) WriteHeader(code int) {
+	if w.status != 0 {
+		return
+	}
+	w.status = code
+	if code >= 300 {
+		mt, _, _ := mime.ParseMediaType(w.Header().Get("Content-Type"))
+		if mt != "application/json" {
+			w.convert = true
+			return
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *demoWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.convert {
+		if room := maxBackendErrorText + 1 - w.text.Len(); room > 0 {
+			w.text.Write(b[:min(room, len(b))])
+		}
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush keeps SSE responses streaming; a held-back error has nothing to flush yet.
+func (w *demoWriter) Flush() {
+	if w.convert {
+		return
+	}
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+func (w *demoWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// finish writes the held-back error, if any, and reports whether the backend answered
+// with success (2xx).
+func (w *demoWriter) finish() (ok bool) {
+	if w.convert {
+		h := w.Header()
+		h.Del("Content-Length")
+		writeRPCError(w.ResponseWriter, w.status, w.id, backendErrorCode(w.status, w.text.String()), backendErrorText(w.text.String(), w.status))
+	}
+	return w.status == 0 || w.status >= 200 && w.status < 300
+}
+
+// backendErrorCode maps a transport-level refusal to the nearest JSON-RPC code.
+func backendErrorCode(status int, text string) int {
+	switch {
+	case status >= 500:
+		return CodeInternalError
+	case status == http.StatusBadRequest && strings.Contains(strings.ToLower(text), "params"):
+		return CodeInvalidParams
+	default:
+		return CodeInvalidRequest
+	}
+}
+
+// backendErrorText is the backend's message trimmed, capped and free of control
+// characters, or the status text when it said nothing.
+func backendErrorText(text string, status int) string {
+	text = strings.TrimSpace(strings.ToValidUTF8(text, ""))
+	text = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, text)
+	if len(text) > maxBackendErrorText {
+		cut := maxBackendErrorText
+		for cut > 0 && !utf8RuneStart(text[cut]) {
+			cut--
+		}
+		text = text[:cut] + "..."
+	}
+	if text == "" {
+		text = http.StatusText(status)
+	}
+	return text
+}
+
+func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
