@@ -66,15 +66,8 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
 // re-validated request asks for).
 func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
 	ctx := provider.WithClientIP(r.Context(), clientIP(r))
-	if !h.parsePost(w, r) {
-		return
-	}
-	sess, ok := h.session(w, r)
+	sess, ok := h.checkedPost(w, r)
 	if !ok {
-		return
-	}
-	if !csrfValid(value(sess, keyCSRF), r.PostForm.Get(csrfField)) {
-		h.csrfFailed(w, r)
 		return
 	}
 	raw := r.PostForm.Get("request")

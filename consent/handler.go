@@ -143,6 +143,24 @@ func (h *Handler) session(w http.ResponseWriter, r *http.Request) (*sessions.Ses
 	return sess, true
 }
 
+// checkedPost is the start of every POST of the flow (login, consent, logout): a parsed
+// form, the session, and its CSRF token matched in constant time. Anything wrong has been
+// answered when ok is false.
+func (h *Handler) checkedPost(w http.ResponseWriter, r *http.Request) (*sessions.Session, bool) {
+	if !h.parsePost(w, r) {
+		return nil, false
+	}
+	sess, ok := h.session(w, r)
+	if !ok {
+		return nil, false
+	}
+	if !csrfValid(value(sess, keyCSRF), r.PostForm.Get(csrfField)) {
+		h.csrfFailed(w, r)
+		return nil, false
+	}
+	return sess, true
+}
+
 func value(sess *sessions.Session, key string) string {
 	v, _ := sess.Values[key].(string)
 	return v

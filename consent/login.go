@@ -79,15 +79,8 @@ const errLogin = "The email or password is not correct."
 
 // login serves POST /login.
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
-	if !h.parsePost(w, r) {
-		return
-	}
-	sess, ok := h.session(w, r)
+	sess, ok := h.checkedPost(w, r)
 	if !ok {
-		return
-	}
-	if !csrfValid(value(sess, keyCSRF), r.PostForm.Get(csrfField)) {
-		h.csrfFailed(w, r)
 		return
 	}
 	email := strings.TrimSpace(r.PostForm.Get("email"))
@@ -157,15 +150,8 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 // not just in this browser's cookie jar. With a return_to (the consent page's "Not you?"),
 // the person goes on to log in again and continue.
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
-	if !h.parsePost(w, r) {
-		return
-	}
-	sess, ok := h.session(w, r)
+	sess, ok := h.checkedPost(w, r)
 	if !ok {
-		return
-	}
-	if !csrfValid(value(sess, keyCSRF), r.PostForm.Get(csrfField)) {
-		h.csrfFailed(w, r)
 		return
 	}
 	uid := value(sess, keyUserID)

@@ -99,6 +99,23 @@ func (s *Store) getToken(ctx context.Context, dst any, row *tokenRow, signature 
 	return notFound(err)
 }
 
+// getRequest loads a token row by signature into dst (whose tokenRow is row) and rebuilds
+// its request. An inactive row returns the request together with inactiveErr: fosite needs
+// both to revoke what a replayed code or refresh token issued.
+func (s *Store) getRequest(ctx context.Context, dst any, row *tokenRow, signature string, session fosite.Session, inactiveErr error) (fosite.Requester, error) {
+	if err := s.getToken(ctx, dst, row, signature); err != nil {
+		return nil, err
+	}
+	req, err := s.requestFromRow(ctx, row, session)
+	if err != nil {
+		return nil, err
+	}
+	if !row.Active {
+		return req, inactiveErr
+	}
+	return req, nil
+}
+
 // deactivate flips one token inactive. Zero rows affected means it was already inactive (a
 // lost race: fosite.ErrSerializationFailure) or never existed (fosite.ErrNotFound).
 func (s *Store) deactivate(ctx context.Context, model any, signature string) error {
@@ -139,17 +156,7 @@ func (s *Store) CreateAuthorizeCodeSession(ctx context.Context, code string, r f
 // request together with fosite.ErrInvalidatedAuthorizeCode so fosite can revoke what it issued.
 func (s *Store) GetAuthorizeCodeSession(ctx context.Context, code string, session fosite.Session) (fosite.Requester, error) {
 	var row authorizeCodeRow
-	if err := s.getToken(ctx, &row, &row.Row, code); err != nil {
-		return nil, err
-	}
-	req, err := s.requestFromRow(ctx, &row.Row, session)
-	if err != nil {
-		return nil, err
-	}
-	if !row.Row.Active {
-		return req, fosite.ErrInvalidatedAuthorizeCode
-	}
-	return req, nil
+	return s.getRequest(ctx, &row, &row.Row, code, session, fosite.ErrInvalidatedAuthorizeCode)
 }
 
 // InvalidateAuthorizeCodeSession implements oauth2.AuthorizeCodeStorage: exactly one of two
@@ -171,17 +178,7 @@ func (s *Store) CreateAccessTokenSession(ctx context.Context, signature string, 
 // request and fosite.ErrInactiveToken.
 func (s *Store) GetAccessTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
 	var row accessTokenRow
-	if err := s.getToken(ctx, &row, &row.Row, signature); err != nil {
-		return nil, err
-	}
-	req, err := s.requestFromRow(ctx, &row.Row, session)
-	if err != nil {
-		return nil, err
-	}
-	if !row.Row.Active {
-		return req, fosite.ErrInactiveToken
-	}
-	return req, nil
+	return s.getRequest(ctx, &row, &row.Row, signature, session, fosite.ErrInactiveToken)
 }
 
 // DeleteAccessTokenSession implements oauth2.AccessTokenStorage. The row is kept, inactive,
@@ -211,17 +208,7 @@ func (s *Store) CreateRefreshTokenSession(ctx context.Context, signature, access
 // token returns the request and fosite.ErrInactiveToken, which fosite treats as reuse.
 func (s *Store) GetRefreshTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
 	var row refreshTokenRow
-	if err := s.getToken(ctx, &row, &row.Row, signature); err != nil {
-		return nil, err
-	}
-	req, err := s.requestFromRow(ctx, &row.Row, session)
-	if err != nil {
-		return nil, err
-	}
-	if !row.Row.Active {
-		return req, fosite.ErrInactiveToken
-	}
-	return req, nil
+	return s.getRequest(ctx, &row, &row.Row, signature, session, fosite.ErrInactiveToken)
 }
 
 // DeleteRefreshTokenSession implements oauth2.RefreshTokenStorage by deactivating, so a
