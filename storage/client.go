@@ -122,22 +122,35 @@ func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error)
 	return c, nil
 }
 
-// ClientByID loads a client, revoked or not, with its audience filled in.
+// ClientByID loads a client, revoked or not, with its audience filled in. One query with
+// the server joined: every token request authenticates its client here, and a second round
+// trip for the server was a sixth of the token endpoint's CPU time.
 func (s *Store) ClientByID(ctx context.Context, id string) (*Client, error) {
 	if !keyable(id) {
 		return nil, ErrNotFound
 	}
-	var c Client
-	if err := s.conn(ctx).Where("id = ?", id).Take(&c).Error; err != nil {
-		return nil, notFound(err)
+	var row struct {
+		Client
+		SrvOrgSlug *string
+		SrvSlug    *string
 	}
+	res := s.conn(ctx).Model(&Client{}).
+		Select("clients.*, servers.org_slug AS srv_org_slug, servers.slug AS srv_slug").
+		Joins("LEFT JOIN servers ON servers.id = clients.server_id").
+		Where("clients.id = ?", id).Limit(1).Scan(&row)
+	if res.Error != nil {
+		return nil, res.Error
+	}
+	if res.RowsAffected == 0 {
+		return nil, ErrNotFound
+	}
+	c := row.Client
 	if c.ServerID != nil {
-		var srv Server
-		if err := s.conn(ctx).Where("id = ?", *c.ServerID).Take(&srv).Error; err != nil {
-			return nil, notFound(err)
+		if row.SrvOrgSlug == nil || row.SrvSlug == nil {
+			return nil, ErrNotFound // bound to a server that no longer exists
 		}
-		c.Audience = []string{ResourceURL(s.issuer, srv.OrgSlug, srv.Slug)}
-		c.ServerPath = srv.Path()
+		c.Audience = []string{ResourceURL(s.issuer, *row.SrvOrgSlug, *row.SrvSlug)}
+		c.ServerPath = *row.SrvOrgSlug + "/" + *row.SrvSlug
 	}
 	return &c, nil
 }
