@@ -117,6 +117,9 @@ func (g *globals) loadConfig(cmd *cobra.Command) (config.Config, error) {
 			*p = d
 		}
 	}
+	if v := os.Getenv("CONEXOR_TRUSTED_PROXIES"); v != "" {
+		cfg.TrustedProxies = strings.Split(v, ",")
+	}
 	if v := os.Getenv("CONEXOR_CIMD_ALLOW_PRIVATE"); v == "true" || v == "1" {
 		cfg.CIMDAllowPrivate = true
 	}

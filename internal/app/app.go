@@ -180,11 +180,15 @@ func (a *App) routes() http.Handler {
 
 	// CORS for browser-based MCP clients, outside the router so preflights never meet a
 	// route's method restriction. Not on the browser flow (/oauth/consent, /login, /logout).
-	return httpx.CORS(httpx.MatchPaths(
+	cors := httpx.CORS(httpx.MatchPaths(
 		"/.well-known/oauth-authorization-server", "/.well-known/oauth-protected-resource",
 		"/.well-known/oauth-protected-resource/", "/.well-known/jwks.json",
-		"/api/oauth/register", "/api/oauth/token", "/api/oauth/revoke", "/mcp/",
+		"/api/oauth/register", "/api/oauth/token", "/api/oauth/revoke", "/mcp/", "/api/servers/",
 	), pageHeaders(r))
+	// Validate has already parsed the prefixes; behind trusted proxies, RemoteAddr becomes
+	// the client's address for every handler (login throttling, registration limits).
+	proxies, _ := httpx.ParsePrefixes(a.cfg.TrustedProxies)
+	return httpx.TrustedProxies(proxies, cors)
 }
 
 func (a *App) readyz(w http.ResponseWriter, r *http.Request) {

@@ -14,6 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/conexor/conexor/internal/httpx"
 	"github.com/conexor/conexor/provider"
 )
 
@@ -42,6 +43,10 @@ type Config struct {
 	// Upstreams configures proxied servers by "org/server": headers sent upstream (API
 	// keys). They are never shown back through any API.
 	Upstreams map[string]Upstream `yaml:"upstreams"`
+
+	// TrustedProxies are the reverse proxies (CIDR prefixes or addresses) whose
+	// X-Forwarded-For is believed, so per-address limits see clients, not the proxy.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 
 	// CIMDAllowPrivate lets client metadata documents be fetched from loopback and private
 	// addresses. For tests only.
@@ -165,6 +170,9 @@ func (c *Config) Validate() error {
 				add("upstreams %s: %q is not a valid header name", path, h)
 			}
 		}
+	}
+	if _, err := httpx.ParsePrefixes(c.TrustedProxies); err != nil {
+		add("trusted_proxies: %v", err)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -16,3 +16,16 @@ func TestSQLitePathIgnoresOptions(t *testing.T) {
 		}
 	}
 }
+
+// trusted_proxies must be addresses or CIDR prefixes.
+func TestValidateTrustedProxies(t *testing.T) {
+	c := Defaults()
+	c.TrustedProxies = []string{"10.0.0.0/8", "192.0.2.7"}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("valid prefixes refused: %v", err)
+	}
+	c.TrustedProxies = []string{"10.0.0.0/99"}
+	if err := c.Validate(); err == nil {
+		t.Fatal("a bad prefix was accepted")
+	}
+}
