@@ -5,6 +5,7 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -129,6 +130,15 @@ func (g *Gateway) patchServer(w http.ResponseWriter, r *http.Request, info *serv
 		bad(http.StatusBadRequest, errInvalidRequest, strings.Join(problems, " "))
 		return
 	}
+	if patch.Upstream != nil && *patch.Upstream != "" && !g.apiPrivateUpstreams {
+		if addr, ok := g.nonPublicUpstream(r.Context(), *patch.Upstream); !ok {
+			g.log.WarnContext(r.Context(), "server update refused: upstream on a non-public address",
+				"server", info.path, "address", addr, "client_id", p.Claims.ClientID, "sub", p.Claims.Subject)
+			bad(http.StatusForbidden, "forbidden", "Through the API an upstream must be on a public address; "+
+				addr+" is loopback, private or link-local. An operator sets internal upstreams (conexor servers create --upstream).")
+			return
+		}
+	}
 	var updated *storage.Server
 	err = g.servers.store.InTx(r.Context(), func(ctx context.Context) error {
 		srv, err := g.servers.store.ServerByPath(ctx, info.srv.OrgSlug, info.srv.Slug)
@@ -185,6 +195,35 @@ func (p *ServerPatch) validate() []string {
 		}
 	}
 	return problems
+}
+
+// nonPublicUpstream checks where an upstream named through the API points: the host's literal
+// address or every address it resolves to must be public (provider.IsPublicAddr), so a
+// token cannot turn the proxy against the network Conexor runs in. A host that does not
+// resolve is let through: nothing can be reached there, and the proxy answers 502. It
+// returns the offending address and false when one is not public. (A name that resolves
+// to a public address now and a private one later is the operator's DNS to keep honest.)
+func (g *Gateway) nonPublicUpstream(ctx context.Context, upstream string) (string, bool) {
+	u, err := ParseUpstream(upstream)
+	if err != nil {
+		return upstream, false
+	}
+	host := u.Hostname()
+	if a, err := netip.ParseAddr(host); err == nil {
+		return a.String(), provider.IsPublicAddr(a)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	addrs, err := g.lookupIP(ctx, host)
+	if err != nil {
+		return host, true
+	}
+	for _, a := range addrs {
+		if !provider.IsPublicAddr(a) {
+			return host + " (" + a.String() + ")", false
+		}
+	}
+	return host, true
 }
 
 // errUpstreamLocked refuses moving the upstream of a server with configured headers to

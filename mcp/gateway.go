@@ -15,7 +15,9 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -57,6 +59,11 @@ type Options struct {
 	UpstreamTransport http.RoundTripper
 	// MaxBodyBytes caps POST bodies (default DefaultMaxBodyBytes).
 	MaxBodyBytes int64
+	// APIPrivateUpstreams lets PATCH /api/servers point a server at loopback, private or
+	// link-local addresses. Off by default: a token holder (not an operator) would otherwise
+	// make the gateway a way into the network it runs in. Operators set internal upstreams
+	// with `conexor servers create --upstream` whatever this says.
+	APIPrivateUpstreams bool
 	// ExactRevocationCheck asks storage about every request's token instead of using the
 	// revocation set. Exact, and far slower (see the package benchmarks).
 	ExactRevocationCheck bool
@@ -82,7 +89,11 @@ type Gateway struct {
 	proxy   *proxy
 	demo    http.Handler
 	maxBody int64
-	closers []func() error
+	// apiPrivateUpstreams: see Options.APIPrivateUpstreams.
+	apiPrivateUpstreams bool
+	// lookupIP resolves upstream hosts named through the API (net.DefaultResolver).
+	lookupIP func(ctx context.Context, host string) ([]netip.Addr, error)
+	closers  []func() error
 }
 
 // New builds a gateway.
@@ -123,6 +134,11 @@ func New(opts Options) (*Gateway, error) {
 		scopes:  opts.Scopes,
 		demo:    opts.Demo,
 		maxBody: opts.MaxBodyBytes,
+
+		apiPrivateUpstreams: opts.APIPrivateUpstreams,
+		lookupIP: func(ctx context.Context, host string) ([]netip.Addr, error) {
+			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		},
 	}
 	if g.maxBody <= 0 {
 		g.maxBody = DefaultMaxBodyBytes

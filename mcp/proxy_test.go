@@ -86,6 +86,7 @@ func proxiedEnv(t *testing.T, upstreamURL string) (*testenv.Env, string) {
 	t.Helper()
 	e := testenv.New(t, testenv.Options{Configure: func(c *config.Config) {
 		c.Upstreams = map[string]config.Upstream{"acme/proxied": {Headers: map[string]string{"X-Api-Key": "upstream-secret"}}}
+		c.APIPrivateUpstreams = true // the test upstreams listen on loopback
 	}})
 	srv := e.CreateServer("acme/proxied")
 	srv.Upstream = upstreamURL

@@ -129,7 +129,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		}
 	}
 	a.gateway, err = mcp.New(mcp.Options{Issuer: cfg.Issuer, Verifier: p, Servers: store, Tokens: store,
-		Scopes: p.Scopes(), Upstreams: cfg.Upstreams, Now: opts.Now, Logger: log, Registerer: reg})
+		Scopes: p.Scopes(), Upstreams: cfg.Upstreams, Now: opts.Now, Logger: log, Registerer: reg,
+		APIPrivateUpstreams: cfg.APIPrivateUpstreams})
 	if err != nil {
 		store.Close()
 		return nil, err

@@ -48,6 +48,10 @@ type Config struct {
 	// X-Forwarded-For is believed, so per-address limits see clients, not the proxy.
 	TrustedProxies []string `yaml:"trusted_proxies"`
 
+	// APIPrivateUpstreams lets the server API (PATCH /api/servers, a token with
+	// mcp:server:manage) point servers at loopback, private or link-local addresses.
+	APIPrivateUpstreams bool `yaml:"api_private_upstreams"`
+
 	// CIMDAllowPrivate lets client metadata documents be fetched from loopback and private
 	// addresses. For tests only.
 	CIMDAllowPrivate bool `yaml:"cimd_allow_private"`
