@@ -481,13 +481,16 @@ func TestGoSDKClientIDMetadataDocument(t *testing.T) {
 
 // TestConnectBrowserFlow runs the connect bridge in process with no client credentials:
 // it registers itself, and the headless person approves in the "browser"; the code comes
-// back to its loopback listener.
+// back to its loopback listener. A second start with the same state directory reuses the
+// registration and refresh token: no new client, no browser.
 func TestConnectBrowserFlow(t *testing.T) {
 	s := startServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	b := newBrowser(t)
+	var opened atomic.Int32
 	open := func(ctx context.Context, authURL string) error {
+		opened.Add(1)
 		go func() {
 			u, _ := url.Parse(authURL)
 			a, err := b.approve(ctx, authURL, u.Query().Get("redirect_uri"))
@@ -504,32 +507,40 @@ func TestConnectBrowserFlow(t *testing.T) {
 		}()
 		return nil
 	}
-	clientR, bridgeW := io.Pipe()
-	bridgeR, clientW := io.Pipe()
-	stderr := &syncBuffer{}
-	done := make(chan error, 1)
-	go func() {
-		done <- connect.Run(ctx, connect.Options{URL: s.MCPURL("acme/sales-api"), In: bridgeR, Out: bridgeW, StateDir: t.TempDir(),
-			Log: slog.New(slog.NewTextHandler(stderr, nil)), Stderr: stderr, OpenBrowser: open, AuthTimeout: 30 * time.Second})
-		bridgeW.Close()
-	}()
-	defer func() {
-		if t.Failed() {
-			t.Logf("bridge log:\n%s", stderr.String())
+	stateDir := t.TempDir()
+	run := func() {
+		clientR, bridgeW := io.Pipe()
+		bridgeR, clientW := io.Pipe()
+		stderr := &syncBuffer{}
+		done := make(chan error, 1)
+		go func() {
+			done <- connect.Run(ctx, connect.Options{URL: s.MCPURL("acme/sales-api"), In: bridgeR, Out: bridgeW, StateDir: stateDir,
+				Log: slog.New(slog.NewTextHandler(stderr, nil)), Stderr: stderr, OpenBrowser: open, AuthTimeout: 30 * time.Second})
+			bridgeW.Close()
+		}()
+		defer func() {
+			if t.Failed() {
+				t.Logf("bridge log:\n%s", stderr.String())
+			}
+		}()
+		cs, err := mcp.NewClient(&mcp.Implementation{Name: "stdio-client", Version: "1.0.0"}, nil).
+			Connect(ctx, &mcp.IOTransport{Reader: clientR, Writer: clientW}, nil)
+		if err != nil {
+			t.Fatalf("connect: %v (bridge: %v)", err, <-done)
 		}
-	}()
-	cs, err := mcp.NewClient(&mcp.Implementation{Name: "stdio-client", Version: "1.0.0"}, nil).
-		Connect(ctx, &mcp.IOTransport{Reader: clientR, Writer: clientW}, nil)
-	if err != nil {
-		t.Fatalf("connect: %v (bridge: %v)", err, <-done)
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "list_tables", Arguments: map[string]any{}})
+		if err != nil || res.IsError {
+			t.Fatalf("tools/call: %v %+v", err, res)
+		}
+		cs.Close()
+		clientW.Close()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
 	}
-	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "list_tables", Arguments: map[string]any{}})
-	if err != nil || res.IsError {
-		t.Fatalf("tools/call: %v %+v", err, res)
-	}
-	cs.Close()
-	clientW.Close()
-	if err := <-done; err != nil {
-		t.Errorf("Run: %v", err)
+	run()
+	run()
+	if n := opened.Load(); n != 1 {
+		t.Errorf("the browser was opened %d times over two starts, want 1 (the second refreshes)", n)
 	}
 }
