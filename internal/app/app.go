@@ -53,7 +53,7 @@ type Options struct {
 
 // Open resolves the secret, validates cfg and opens and migrates the database. Admin
 // commands use it; New builds the full server on top.
-func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*storage.Store, error) {
+func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...storage.Option) (*storage.Store, error) {
 	msg, err := config.EnsureSecret(cfg)
 	if err != nil {
 		return nil, err
@@ -64,7 +64,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*storage.S
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	store, err := storage.Open(ctx, cfg.DatabaseURL, storage.WithIssuer(cfg.Issuer))
+	store, err := storage.Open(ctx, cfg.DatabaseURL, append([]storage.Option{storage.WithIssuer(cfg.Issuer)}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +105,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	store, err := Open(ctx, &cfg, log)
+	store, err := Open(ctx, &cfg, log, storage.WithClock(opts.Now)) // one clock for tokens, sessions and revocations
 	if err != nil {
 		return nil, err
 	}
