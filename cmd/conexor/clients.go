@@ -1,0 +1,204 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/conexor/conexor/provider"
+	"github.com/conexor/conexor/storage"
+)
+
+// newClientsCmd is `conexor clients create|list|revoke|rotate-secret`; secrets are printed once.
+func newClientsCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "clients", Short: "Manage OAuth clients"}
+	var (
+		server, name, scopes string
+		grantTypes           []string
+		redirects            []string
+		public, asJSON       bool
+	)
+	create := &cobra.Command{
+		Use:   "create --server ORG/SERVER --name NAME --scopes \"SCOPE ...\"",
+		Short: "Create an OAuth client for an MCP server; the secret is shown once",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			orgSlug, slug, err := splitPath(server)
+			if err != nil {
+				return fmt.Errorf("--server: %w", err)
+			}
+			if strings.TrimSpace(name) == "" {
+				return errors.New("--name must not be empty: it is shown to users on the consent page")
+			}
+			if len(provider.ParseScopeParam(scopes)) == 0 {
+				return errors.New(`--scopes must name at least one scope, e.g. --scopes "mcp:tools:read mcp:tools:execute"`)
+			}
+			e, err := g.open(cmd, true)
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			ctx := cmd.Context()
+			srv, err := e.store.ServerByPath(ctx, orgSlug, slug)
+			if errors.Is(err, storage.ErrNotFound) {
+				return fmt.Errorf("no server %s: create it with `conexor servers create %s --name NAME`", server, server)
+			}
+			if err != nil {
+				return err
+			}
+			var grants []string
+			for _, gt := range grantTypes {
+				grants = append(grants, provider.ParseScopeParam(gt)...)
+			}
+			c, secret, err := e.p.CreateClient(ctx, provider.ClientSpec{
+				ServerID: srv.ID, Name: name, Scopes: provider.ParseScopeParam(scopes),
+				GrantTypes: grants, RedirectURIs: redirects, Public: public,
+			})
+			if err != nil {
+				return err
+			}
+			out := map[string]any{
+				"client_id":   c.ID,
+				"name":        c.Name,
+				"server":      srv.Path(),
+				"resource":    storage.ResourceURL(e.cfg.Issuer, srv.OrgSlug, srv.Slug),
+				"scope":       c.Scopes,
+				"grant_types": c.GetGrantTypes(),
+				"public":      c.Public,
+				"token_url":   e.cfg.Issuer + "/api/oauth/token",
+			}
+			if uris := c.RedirectURIs(); len(uris) > 0 {
+				out["redirect_uris"] = uris
+			}
+			if secret != "" {
+				out["client_secret"] = secret
+			}
+			w := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				return enc.Encode(out)
+			}
+			fmt.Fprintf(w, "client_id:     %s\n", c.ID)
+			if secret != "" {
+				fmt.Fprintf(w, "client_secret: %s\n(the secret is shown only now; store it securely)\n", secret)
+			}
+			fmt.Fprintf(w, "server:        %s\nscopes:        %s\ngrant types:   %s\n", srv.Path(), c.Scopes, c.GrantTypes)
+			return nil
+		},
+	}
+	f := create.Flags()
+	f.StringVar(&server, "server", "", "ORG/SERVER the client belongs to (required)")
+	f.StringVar(&name, "name", "", "display name shown on the consent page (required)")
+	f.StringVar(&scopes, "scopes", "", "space- or comma-separated scopes the client may request (required)")
+	f.StringSliceVar(&grantTypes, "grant-types", nil, "client_credentials,authorization_code,refresh_token (default: client_credentials, or authorization_code,refresh_token with --public)")
+	f.StringArrayVar(&redirects, "redirect-uri", nil, "redirect URI (repeatable); needed for authorization_code")
+	f.BoolVar(&public, "public", false, "a public client (native or browser app): no secret, PKCE only")
+	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	_ = create.MarkFlagRequired("server")
+	_ = create.MarkFlagRequired("name")
+	_ = create.MarkFlagRequired("scopes")
+
+	var listServer string
+	var listJSON bool
+	list := &cobra.Command{
+		Use:   "list --server ORG/SERVER",
+		Short: "List a server's clients",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			orgSlug, slug, err := splitPath(listServer)
+			if err != nil {
+				return fmt.Errorf("--server: %w", err)
+			}
+			e, err := g.open(cmd, false)
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			srv, err := e.store.ServerByPath(cmd.Context(), orgSlug, slug)
+			if err != nil {
+				return fmt.Errorf("server %s: %w", listServer, err)
+			}
+			clients, err := e.store.ListClients(cmd.Context(), srv.ID)
+			if err != nil {
+				return err
+			}
+			if listJSON {
+				rows := []map[string]any{}
+				for _, c := range clients {
+					rows = append(rows, map[string]any{"client_id": c.ID, "name": c.Name, "scope": c.Scopes,
+						"grant_types": c.GetGrantTypes(), "public": c.Public, "revoked": c.Revoked(), "created_at": c.CreatedAt})
+				}
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(rows)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "CLIENT_ID\tNAME\tTYPE\tSCOPES\tSTATUS")
+			for _, c := range clients {
+				typ, status := "confidential", "active"
+				if c.Public {
+					typ = "public"
+				}
+				if c.Revoked() {
+					status = "revoked"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, typ, c.Scopes, status)
+			}
+			return tw.Flush()
+		},
+	}
+	list.Flags().StringVar(&listServer, "server", "", "ORG/SERVER (required)")
+	list.Flags().BoolVar(&listJSON, "json", false, "print JSON")
+	_ = list.MarkFlagRequired("server")
+
+	revoke := &cobra.Command{
+		Use:   "revoke CLIENT_ID",
+		Short: "Revoke a client and every token issued to it",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := g.open(cmd, false)
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			if err := e.store.RevokeClient(cmd.Context(), args[0]); errors.Is(err, storage.ErrNotFound) {
+				return fmt.Errorf("no client %s", args[0])
+			} else if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "revoked %s and its tokens\n", args[0])
+			return nil
+		},
+	}
+	var rotateJSON bool
+	rotate := &cobra.Command{
+		Use:   "rotate-secret CLIENT_ID",
+		Short: "Give a confidential client a new secret (the old one stops working)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := g.open(cmd, true)
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			secret, err := e.p.RotateSecret(cmd.Context(), args[0])
+			if errors.Is(err, storage.ErrNotFound) {
+				return fmt.Errorf("no active client %s", args[0])
+			}
+			if err != nil {
+				return err
+			}
+			if rotateJSON {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(map[string]string{"client_id": args[0], "client_secret": secret})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "client_id:     %s\nclient_secret: %s\n(the secret is shown only now)\n", args[0], secret)
+			return nil
+		},
+	}
+	rotate.Flags().BoolVar(&rotateJSON, "json", false, "print JSON")
+	cmd.AddCommand(create, list, revoke, rotate)
+	return cmd
+}
