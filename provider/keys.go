@@ -52,16 +52,19 @@ type signingKey struct {
 // same keys and a restart loses none. A retired key stays published until every token it
 // signed has expired (retirement + the longest access-token lifetime).
 type Keyring struct {
-	store    KeyStore
-	alg      jose.SignatureAlgorithm
-	aead     cipher.AEAD
-	maxTTL   time.Duration
-	now      func() time.Time
-	log      *slog.Logger
-	reloadMu sync.Mutex
+	store  KeyStore
+	alg    jose.SignatureAlgorithm
+	aead   cipher.AEAD
+	maxTTL time.Duration
+	// publishDelay: a new key signs only once it is this old (see SetPublishDelay).
+	publishDelay time.Duration
+	now          func() time.Time
+	log          *slog.Logger
+	reloadMu     sync.Mutex
 
 	mu         sync.RWMutex
 	current    *signingKey
+	newest     *signingKey // the last key added; current once published long enough
 	byKID      map[string]*signingKey
 	lastReload time.Time
 }
@@ -90,6 +93,14 @@ func NewKeyring(store KeyStore, alg string, systemSecret []byte, maxTokenTTL tim
 	return &Keyring{store: store, alg: jose.SignatureAlgorithm(alg), aead: aead, maxTTL: maxTokenTTL, now: now, log: log, byKID: map[string]*signingKey{}}, nil
 }
 
+// SetPublishDelay makes a rotated key sign only once it has been published for d. Every
+// replica reloads keys every 30 s and the JWKS may be cached for 60 s, so a verifier outside
+// Conexor that does not refetch on an unknown kid would refuse tokens signed with a key it
+// has not seen yet; waiting d (2 minutes in production) closes that window. Until then the
+// previous key goes on signing. A keyring with no key old enough (the very first key) signs
+// with its newest at once.
+func (k *Keyring) SetPublishDelay(d time.Duration) { k.publishDelay = d }
+
 // Init loads the keys and creates the first one (or one of the configured algorithm) if
 // there is no current key to sign with.
 func (k *Keyring) Init(ctx context.Context) error {
@@ -97,16 +108,19 @@ func (k *Keyring) Init(ctx context.Context) error {
 		return err
 	}
 	k.mu.RLock()
-	cur := k.current
+	newest := k.newest
 	k.mu.RUnlock()
-	if cur != nil && cur.alg == k.alg {
+	// The newest key, not the current one: a key of the configured algorithm that is still
+	// waiting out its publish delay must not be joined by another at every restart.
+	if newest != nil && newest.alg == k.alg {
 		return nil
 	}
 	_, err := k.Rotate(ctx)
 	return err
 }
 
-// Rotate creates a new current key; older keys are retired but stay published.
+// Rotate adds a new key; it becomes current after the publish delay. Older keys are retired
+// but stay published until every token they signed has expired.
 func (k *Keyring) Rotate(ctx context.Context) (string, error) {
 	row, err := k.generate()
 	if err != nil {
@@ -185,7 +199,7 @@ func (k *Keyring) reloadLocked(ctx context.Context) error {
 	byKID := map[string]*signingKey{}
 	var current *signingKey
 	for _, row := range rows {
-		if row.RetiredAt != nil && now.Sub(*row.RetiredAt) > k.maxTTL+time.Minute {
+		if row.RetiredAt != nil && now.Sub(*row.RetiredAt) > k.maxTTL+k.publishDelay+time.Minute {
 			if err := k.store.DeleteSigningKey(ctx, row.KID); err != nil {
 				k.log.Warn("could not delete expired signing key", "kid", row.KID, "err", err)
 			}
@@ -197,12 +211,20 @@ func (k *Keyring) reloadLocked(ctx context.Context) error {
 			return fmt.Errorf("signing key %s: %w (was CONEXOR_SECRET changed?)", row.KID, err)
 		}
 		byKID[sk.kid] = sk
-		if row.RetiredAt == nil && (current == nil) {
+		// Rows come newest first: the newest key published long enough signs.
+		if current == nil && now.Sub(row.CreatedAt) >= k.publishDelay {
 			current = sk
 		}
 	}
+	if current == nil && len(rows) > 0 {
+		current = byKID[rows[0].KID] // no key old enough yet: the newest one
+	}
 	k.mu.Lock()
-	k.byKID, k.current, k.lastReload = byKID, current, now
+	var newest *signingKey
+	if len(rows) > 0 {
+		newest = byKID[rows[0].KID]
+	}
+	k.byKID, k.current, k.newest, k.lastReload = byKID, current, newest, now
 	k.mu.Unlock()
 	return nil
 }

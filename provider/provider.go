@@ -34,6 +34,9 @@ type Config struct {
 	Scopes                *Scopes
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// KeyPublishDelay is how long a rotated signing key is published before it signs
+	// (Keyring.SetPublishDelay); 0 signs with it at once.
+	KeyPublishDelay time.Duration
 	// CIMDAllowPrivate lets client ID metadata documents be fetched from loopback and
 	// private addresses. For tests only.
 	CIMDAllowPrivate bool
@@ -80,6 +83,7 @@ func New(ctx context.Context, cfg Config, store *storage.Store, log *slog.Logger
 	if err != nil {
 		return nil, err
 	}
+	keys.SetPublishDelay(cfg.KeyPublishDelay)
 	if err := keys.Init(ctx); err != nil {
 		return nil, err
 	}

@@ -197,7 +197,8 @@ func (s *Store) SaveConsent(ctx context.Context, c *Consent) error {
 // SigningKeys returns every key, newest first.
 func (s *Store) SigningKeys(ctx context.Context) ([]SigningKey, error) {
 	var ks []SigningKey
-	err := s.conn(ctx).Order("created_at DESC, kid DESC").Find(&ks).Error
+	// On a creation-time tie, the key that retired the others comes first.
+	err := s.conn(ctx).Order("created_at DESC, (retired_at IS NULL) DESC, kid DESC").Find(&ks).Error
 	return ks, err
 }
 

@@ -23,7 +23,8 @@ func newKeysCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "new signing key %s (%s); running servers pick it up within 30 s\n", kid, e.cfg.SigningAlg)
+			fmt.Fprintf(cmd.OutOrStdout(), "new signing key %s (%s): published now, signing new tokens after %s; old keys stay published until their tokens expire\n",
+				kid, e.cfg.SigningAlg, e.cfg.KeyPublishDelay)
 			return nil
 		},
 	}

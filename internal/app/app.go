@@ -88,6 +88,7 @@ func NewProvider(ctx context.Context, cfg config.Config, store *storage.Store, l
 		RefreshTokenLifespan:  cfg.RefreshTokenTTL,
 		AuthorizeCodeLifespan: cfg.AuthorizeCodeTTL,
 		SigningAlg:            cfg.SigningAlg,
+		KeyPublishDelay:       cfg.KeyPublishDelay,
 		Scopes:                scopes,
 		Now:                   now,
 		CIMDAllowPrivate:      cfg.CIMDAllowPrivate,

@@ -34,6 +34,9 @@ type Config struct {
 	AccessTokenTTL   time.Duration `yaml:"access_token_ttl"`
 	RefreshTokenTTL  time.Duration `yaml:"refresh_token_ttl"`
 	AuthorizeCodeTTL time.Duration `yaml:"authorize_code_ttl"`
+	// KeyPublishDelay is how long a rotated signing key is published in the JWKS before
+	// tokens are signed with it, so verifiers that cache the JWKS have seen it.
+	KeyPublishDelay time.Duration `yaml:"key_publish_delay"`
 	// SigningAlg is ES256 (default), RS256 or HS256.
 	SigningAlg string `yaml:"signing_alg"`
 
@@ -76,6 +79,7 @@ func Defaults() Config {
 		RefreshTokenTTL:  30 * 24 * time.Hour,
 		AuthorizeCodeTTL: 10 * time.Minute,
 		SigningAlg:       provider.AlgES256,
+		KeyPublishDelay:  2 * time.Minute,
 		LogLevel:         "info",
 		LogFormat:        "text",
 	}
@@ -156,6 +160,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AuthorizeCodeTTL <= 0 || c.AuthorizeCodeTTL > 10*time.Minute {
 		add("authorize_code_ttl %s must be more than 0 and at most 10m (RFC 6749 4.1.2)", c.AuthorizeCodeTTL)
+	}
+	if c.KeyPublishDelay < 0 || c.KeyPublishDelay > time.Hour {
+		add("key_publish_delay %s must be between 0 and 1h", c.KeyPublishDelay)
 	}
 	switch c.SigningAlg {
 	case provider.AlgES256, provider.AlgRS256, provider.AlgHS256:

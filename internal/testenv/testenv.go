@@ -116,6 +116,7 @@ func New(tb testing.TB, opts Options) *Env {
 	tb.Helper()
 	e := &Env{tb: tb, opts: opts}
 	cfg := config.Defaults()
+	cfg.KeyPublishDelay = 0 // tests of rotation want the new key at once unless they say otherwise
 	switch {
 	case opts.DatabaseURL != "":
 		cfg.DatabaseURL = opts.DatabaseURL
