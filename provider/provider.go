@@ -42,6 +42,9 @@ type Config struct {
 	CIMDAllowPrivate bool
 }
 
+// MaxAccessTokenLifespan is the longest access-token lifetime the configuration allows.
+const MaxAccessTokenLifespan = 24 * time.Hour
+
 // Provider is the authorization server.
 type Provider struct {
 	cfg      Config
@@ -79,7 +82,10 @@ func New(ctx context.Context, cfg Config, store *storage.Store, log *slog.Logger
 		metrics = NewMetrics(nil)
 	}
 	cfg.Issuer = strings.TrimRight(cfg.Issuer, "/")
-	keys, err := NewKeyring(store, cfg.SigningAlg, cfg.Secret, cfg.AccessTokenLifespan, log, cfg.Now)
+	// Retired keys stay published for the longest lifetime an access token can have (24 h,
+	// the configuration's maximum), not the current one: a token issued before an operator
+	// shortened access_token_ttl must still verify until its own exp.
+	keys, err := NewKeyring(store, cfg.SigningAlg, cfg.Secret, MaxAccessTokenLifespan, log, cfg.Now)
 	if err != nil {
 		return nil, err
 	}

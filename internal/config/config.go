@@ -152,7 +152,7 @@ func (c *Config) Validate() error {
 	if c.Secret != "" && len(c.Secret) < 32 {
 		add("secret must be at least 32 bytes (got %d); generate one with: openssl rand -base64 48", len(c.Secret))
 	}
-	if c.AccessTokenTTL < time.Minute || c.AccessTokenTTL > 24*time.Hour {
+	if c.AccessTokenTTL < time.Minute || c.AccessTokenTTL > provider.MaxAccessTokenLifespan {
 		add("access_token_ttl %s must be between 1m and 24h", c.AccessTokenTTL)
 	}
 	if c.RefreshTokenTTL < c.AccessTokenTTL {
