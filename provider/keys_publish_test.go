@@ -43,3 +43,30 @@ func TestKeyPublishDelay(t *testing.T) {
 		t.Errorf("after the publish delay tokens are signed with %s, want the new key %s", kid, newKID)
 	}
 }
+
+// TestRetiredKeysOutliveTTLChanges: a retired key stays published for the longest lifetime a
+// token can have (24 h), not the current access_token_ttl, so a token issued before the TTL
+// was shortened still verifies until its own exp.
+func TestRetiredKeysOutliveTTLChanges(t *testing.T) {
+	clock := testenv.NewClock(time.Time{})
+	e := testenv.New(t, testenv.Options{Now: clock.Now})
+	old := e.VerifyJWT(e.Token(e.ClientID, e.ClientSecret)).Header.KeyID
+	clock.Advance(time.Minute)
+	if _, err := e.Provider.Keys().Rotate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(3 * time.Hour) // past the 1 h TTL, within 24 h
+	if err := e.Provider.Keys().Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if set := e.JWKS(); len(set.Key(old)) != 1 {
+		t.Errorf("retired key %s dropped 3 h after retirement; keep it for 24 h", old)
+	}
+	clock.Advance(22 * time.Hour)
+	if err := e.Provider.Keys().Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if set := e.JWKS(); len(set.Key(old)) != 0 {
+		t.Errorf("retired key %s still published 25 h after retirement", old)
+	}
+}
