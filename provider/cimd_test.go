@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
-	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -12,7 +11,6 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -21,8 +19,7 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver, for the Postgres variants
-
+	"github.com/conexor/conexor/internal/pgtest"
 	"github.com/conexor/conexor/storage"
 )
 
@@ -50,33 +47,7 @@ func newCIMDProvider(t testing.TB, allowPrivate bool, clock *cimdClock) *Provide
 // schema of CONEXOR_TEST_POSTGRES_DSN) when that is set.
 func databases(t *testing.T, run func(t *testing.T, databaseURL string)) {
 	t.Run("sqlite", func(t *testing.T) { run(t, "sqlite://"+filepath.Join(t.TempDir(), "cimd.db")) })
-	t.Run("postgres", func(t *testing.T) {
-		dsn := os.Getenv("CONEXOR_TEST_POSTGRES_DSN")
-		if dsn == "" {
-			t.Skip("Postgres variant skipped: set CONEXOR_TEST_POSTGRES_DSN")
-		}
-		admin, err := sql.Open("pgx", dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		schema := "cimd_" + strings.ToLower(RandomToken(8))
-		schema = strings.NewReplacer("-", "_").Replace(schema)
-		if _, err := admin.Exec(`CREATE SCHEMA "` + schema + `"`); err != nil {
-			admin.Close()
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			defer admin.Close()
-			if _, err := admin.Exec(`DROP SCHEMA "` + schema + `" CASCADE`); err != nil {
-				t.Errorf("drop schema: %v", err)
-			}
-		})
-		u, _ := url.Parse(dsn)
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-		run(t, u.String())
-	})
+	t.Run("postgres", func(t *testing.T) { run(t, pgtest.Schema(t)) })
 }
 
 // newCIMDProviderOn builds a provider on databaseURL with the server acme/sales-api.

@@ -18,25 +18,20 @@ package testenv
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/base64"
-	"encoding/hex"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver, to create and drop schemas
-
 	"github.com/conexor/conexor/internal/app"
 	"github.com/conexor/conexor/internal/config"
+	"github.com/conexor/conexor/internal/pgtest"
 	"github.com/conexor/conexor/provider"
 	"github.com/conexor/conexor/storage"
 )
@@ -47,7 +42,7 @@ const AdminPassword = "correct horse battery staple"
 
 // PostgresDSNEnv names the variable holding the Postgres URL the Postgres variants of the
 // tests run against, e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable.
-const PostgresDSNEnv = "CONEXOR_TEST_POSTGRES_DSN"
+const PostgresDSNEnv = pgtest.DSNEnv
 
 // Options select the database and the parts of the configuration tests vary. The zero value
 // is a seeded App on a fresh SQLite file with ES256 keys and the real clock.
@@ -214,49 +209,9 @@ func NewSecret() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// PostgresSchema creates an empty schema in the database of CONEXOR_TEST_POSTGRES_DSN, drops
-// it when tb ends, and returns the DSN with search_path pointing at it. It skips tb when the
-// variable is unset and fails it when the database is unreachable.
-func PostgresSchema(tb testing.TB) string {
-	tb.Helper()
-	dsn := os.Getenv(PostgresDSNEnv)
-	if dsn == "" {
-		tb.Skipf("Postgres variant skipped: set %s (e.g. %s=postgres://postgres@127.0.0.1:5432/test?sslmode=disable)", PostgresDSNEnv, PostgresDSNEnv)
-	}
-	u, err := url.Parse(dsn)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		tb.Fatalf("testenv: %s must be a postgres:// URL", PostgresDSNEnv)
-	}
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		tb.Fatalf("testenv: open %s: %v", PostgresDSNEnv, err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := admin.PingContext(ctx); err != nil {
-		admin.Close()
-		tb.Fatalf("testenv: Postgres at %s unreachable: %v", PostgresDSNEnv, err)
-	}
-	b := make([]byte, 8)
-	if _, err := rand.Read(b); err != nil {
-		tb.Fatal(err)
-	}
-	schema := "testenv_" + hex.EncodeToString(b)
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		admin.Close()
-		tb.Fatalf("testenv: create schema: %v", err)
-	}
-	tb.Cleanup(func() {
-		defer admin.Close()
-		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			tb.Errorf("testenv: drop schema %s: %v", schema, err)
-		}
-	})
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+// PostgresSchema creates an empty schema in the database of CONEXOR_TEST_POSTGRES_DSN and
+// returns a DSN pointing at it (pgtest.Schema): skipped without the variable, a failure in CI.
+func PostgresSchema(tb testing.TB) string { return pgtest.Schema(tb) }
 
 // Clock is a settable clock for Options.Now, safe for concurrent use.
 type Clock struct {
