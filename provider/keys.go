@@ -273,8 +273,9 @@ func (k *Keyring) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// Sign serialises claims as a compact JWS with the current key, header typ "at+jwt" and kid.
-func (k *Keyring) Sign(claims map[string]any) (token, kid string, err error) {
+// Sign serialises claims (any JSON-encodable value) as a compact JWS with the current key,
+// header typ "at+jwt" and kid.
+func (k *Keyring) Sign(claims any) (token, kid string, err error) {
 	k.mu.RLock()
 	cur := k.current
 	k.mu.RUnlock()

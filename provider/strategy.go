@@ -110,24 +110,11 @@ func (s *TokenStrategy) GenerateAccessToken(_ context.Context, r fosite.Requeste
 		Expiry:   exp.Unix(),
 		JTI:      RandomToken(16),
 	}
-	m, err := claimsMap(claims)
-	if err != nil {
-		return "", "", err
-	}
-	token, _, err := s.keys.Sign(m)
+	token, _, err := s.keys.Sign(claims)
 	if err != nil {
 		return "", "", err
 	}
 	return token, s.AccessTokenSignature(context.Background(), token), nil
-}
-
-func claimsMap(c Claims) (map[string]any, error) {
-	b, err := json.Marshal(c)
-	if err != nil {
-		return nil, err
-	}
-	var m map[string]any
-	return m, json.Unmarshal(b, &m)
 }
 
 // ValidateAccessToken implements oauth2.AccessTokenStrategy (used by introspection).
