@@ -65,20 +65,6 @@ func (e *AuthorizeError) RedirectURL(issuer string) string {
 
 var codeChallengeRE = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)
 
-// ClientLookup finds a client by ID; issue-specific lookups (client ID metadata documents)
-// plug in here.
-type ClientLookup func(ctx context.Context, id string) (*storage.Client, error)
-
-// SetClientLookup replaces how ParseAuthorize finds clients (default: the store).
-func (p *Provider) SetClientLookup(l ClientLookup) { p.lookup = l }
-
-func (p *Provider) lookupClient(ctx context.Context, id string) (*storage.Client, error) {
-	if p.lookup != nil {
-		return p.lookup(ctx, id)
-	}
-	return p.store.ClientByID(ctx, id)
-}
-
 // ParseAuthorize validates an authorization request's query.
 func (p *Provider) ParseAuthorize(ctx context.Context, q url.Values) (*AuthorizeRequest, *AuthorizeError) {
 	page := func(code, desc string) (*AuthorizeRequest, *AuthorizeError) {
@@ -93,7 +79,7 @@ func (p *Provider) ParseAuthorize(ctx context.Context, q url.Values) (*Authorize
 	if clientID == "" {
 		return page("invalid_request", "The request has no client_id, so there is no application to return to. Start again from the application you were using.")
 	}
-	client, err := p.lookupClient(ctx, clientID)
+	client, err := p.cimd.Lookup(ctx, clientID) // a stored client, or a metadata document for an https ID
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && client.Revoked()) {
 		return page("invalid_client", "No application with this client_id is registered here (or it was revoked). Ask the application's developer to check its configuration.")
 	}

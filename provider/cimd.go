@@ -48,7 +48,7 @@ func newClientDocuments(p *Provider, allowPrivate bool) *clientDocuments {
 	return d
 }
 
-// Lookup is the provider's ClientLookup: https client IDs are metadata documents, anything
+// Lookup finds the client of an authorization request: https client IDs are metadata documents, anything
 // else is a client in the store.
 func (d *clientDocuments) Lookup(ctx context.Context, id string) (*storage.Client, error) {
 	lower := strings.ToLower(id)

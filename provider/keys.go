@@ -38,13 +38,11 @@ type KeyStore interface {
 var ErrUnknownKey = errors.New("unknown signing key")
 
 type signingKey struct {
-	kid       string
-	alg       jose.SignatureAlgorithm
-	private   jose.JSONWebKey
-	verify    any // public key, or the HMAC secret for HS256
-	public    *jose.JSONWebKey
-	retiredAt *time.Time
-	signer    jose.Signer
+	kid    string
+	alg    jose.SignatureAlgorithm
+	verify any // public key, or the HMAC secret for HS256
+	public *jose.JSONWebKey
+	signer jose.Signer
 }
 
 // Keyring holds the JWT signing keys. Keys live in the database, the private half sealed
@@ -238,7 +236,7 @@ func (k *Keyring) decode(row storage.SigningKey) (*signingKey, error) {
 	if err := jwk.UnmarshalJSON(plain); err != nil {
 		return nil, err
 	}
-	sk := &signingKey{kid: row.KID, alg: jose.SignatureAlgorithm(row.Alg), private: jwk, retiredAt: row.RetiredAt}
+	sk := &signingKey{kid: row.KID, alg: jose.SignatureAlgorithm(row.Alg)}
 	if sk.alg == jose.HS256 {
 		sk.verify = jwk.Key
 	} else {

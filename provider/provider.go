@@ -50,14 +50,12 @@ type Provider struct {
 	cfg      Config
 	store    *storage.Store
 	oauth    *fosite.Fosite
-	fcfg     *fosite.Config
 	keys     *Keyring
 	strategy *TokenStrategy
 	hasher   *SecretHasher
 	log      *slog.Logger
 	metrics  *Metrics
 	now      func() time.Time
-	lookup   ClientLookup
 	register *registrar       // dynamic client registration (register.go)
 	cimd     *clientDocuments // client ID metadata documents (cimd.go)
 }
@@ -115,6 +113,7 @@ func New(ctx context.Context, cfg Config, store *storage.Store, log *slog.Logger
 		CoreStrategy: oauth2.NewHMACSHAStrategy(&hmac.HMACStrategy{Config: fcfg}, fcfg),
 		keys:         keys,
 		issuer:       cfg.Issuer,
+		lifespan:     cfg.AccessTokenLifespan,
 		now:          cfg.Now,
 	}
 	oauth := compose.Compose(fcfg, store, strategy,
@@ -126,12 +125,11 @@ func New(ctx context.Context, cfg Config, store *storage.Store, log *slog.Logger
 		compose.OAuth2TokenIntrospectionFactory,
 	)
 	p := &Provider{
-		cfg: cfg, store: store, oauth: oauth.(*fosite.Fosite), fcfg: fcfg, keys: keys, strategy: strategy,
+		cfg: cfg, store: store, oauth: oauth.(*fosite.Fosite), keys: keys, strategy: strategy,
 		hasher: hasher, log: log, metrics: metrics, now: cfg.Now,
 	}
-	p.register = newRegistrar(p)
+	p.register = newRegistrar()
 	p.cimd = newClientDocuments(p, cfg.CIMDAllowPrivate)
-	p.lookup = p.cimd.Lookup
 	return p, nil
 }
 

@@ -78,7 +78,6 @@ type RegistrationResponse struct {
 
 // registrar holds the registration endpoint's per-IP rate limiters.
 type registrar struct {
-	p     *Provider
 	rate  rate.Limit
 	burst int
 
@@ -92,8 +91,8 @@ type ipLimiter struct {
 	seen time.Time
 }
 
-func newRegistrar(p *Provider) *registrar {
-	return &registrar{p: p, rate: registrationRate, burst: registrationBurst, limiters: map[string]*ipLimiter{}}
+func newRegistrar() *registrar {
+	return &registrar{rate: registrationRate, burst: registrationBurst, limiters: map[string]*ipLimiter{}}
 }
 
 // allow takes one registration from ip's budget, or says how long to wait for the next.

@@ -11,9 +11,7 @@ import (
 type Session struct {
 	Subject string `json:"sub"`
 	// UserID is set for tokens a person approved; empty for client_credentials.
-	UserID string `json:"uid,omitempty"`
-	// IssuedAt pins the next access token's iat (and so exp - iat = the lifetime exactly).
-	IssuedAt  time.Time                      `json:"iat"`
+	UserID    string                         `json:"uid,omitempty"`
 	ExpiresAt map[fosite.TokenType]time.Time `json:"exp"`
 }
 

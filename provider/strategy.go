@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/oauth2"
 )
@@ -26,32 +27,9 @@ type Claims struct {
 // Scopes splits the scope claim.
 func (c *Claims) Scopes() []string { return strings.Fields(c.Scope) }
 
-// Audience is the aud claim: a string on the wire when there is one value (RFC 9068
-// examples, and what most resource servers expect), an array otherwise.
-type Audience []string
-
-// MarshalJSON emits a single audience as a string.
-func (a Audience) MarshalJSON() ([]byte, error) {
-	if len(a) == 1 {
-		return json.Marshal(a[0])
-	}
-	return json.Marshal([]string(a))
-}
-
-// UnmarshalJSON accepts a string or an array.
-func (a *Audience) UnmarshalJSON(b []byte) error {
-	var one string
-	if err := json.Unmarshal(b, &one); err == nil {
-		*a = Audience{one}
-		return nil
-	}
-	var many []string
-	if err := json.Unmarshal(b, &many); err != nil {
-		return err
-	}
-	*a = many
-	return nil
-}
+// Audience is the aud claim: go-jose's, which writes a single audience as a string (as RFC
+// 9068's examples and most resource servers expect) and reads a string or an array.
+type Audience = jwt.Audience
 
 // Errors a token can fail verification with.
 var (
@@ -67,6 +45,7 @@ type TokenStrategy struct {
 	oauth2.CoreStrategy // HMAC: codes and refresh tokens
 	keys                *Keyring
 	issuer              string
+	lifespan            time.Duration // of access tokens
 	now                 func() time.Time
 }
 
@@ -88,14 +67,13 @@ func (s *TokenStrategy) GenerateAccessToken(_ context.Context, r fosite.Requeste
 	if !ok {
 		return "", "", errors.New("provider: unexpected session type")
 	}
-	iat := sess.IssuedAt
-	if iat.IsZero() {
-		iat = s.now().UTC().Truncate(time.Second)
-	}
-	exp := sess.GetExpiresAt(fosite.AccessToken)
-	if exp.IsZero() {
-		return "", "", errors.New("provider: access token expiry not set")
-	}
+	// iat and exp are decided here, for every grant: fosite reloads a code's or refresh
+	// token's stored session before this runs, so anything set earlier would be lost, and a
+	// refreshed token must not inherit the old iat (fosite #774). The session keeps exp so
+	// the stored row and introspection agree with the JWT.
+	iat := s.now().UTC().Truncate(time.Second)
+	exp := iat.Add(s.lifespan)
+	sess.SetExpiresAt(fosite.AccessToken, exp)
 	sub := sess.Subject
 	if sub == "" {
 		sub = r.GetClient().GetID()

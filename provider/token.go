@@ -81,10 +81,9 @@ func (p *Provider) TokenHandler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var resource string
-	var resourceServer *storage.Server
 	if len(resources) == 1 {
 		var err error
-		resource, resourceServer, err = p.ResolveResource(ctx, resources[0])
+		resource, _, err = p.ResolveResource(ctx, resources[0])
 		if err != nil {
 			refuse(err)
 			return
@@ -103,7 +102,7 @@ func (p *Provider) TokenHandler(w http.ResponseWriter, r *http.Request) {
 	client, _ := ar.GetClient().(*storage.Client)
 	switch grant {
 	case "client_credentials":
-		if err := p.grantClientCredentials(ar, client, resource, resourceServer); err != nil {
+		if err := p.grantClientCredentials(ar, client); err != nil {
 			refuse(err)
 			return
 		}
@@ -138,10 +137,6 @@ func (p *Provider) TokenHandler(w http.ResponseWriter, r *http.Request) {
 		refuse(fosite.ErrServerError.WithDebug("unexpected session type"))
 		return
 	}
-	issued := p.now().UTC().Truncate(1e9)
-	sess.IssuedAt = issued
-	sess.SetExpiresAt(fosite.AccessToken, issued.Add(p.cfg.AccessTokenLifespan))
-
 	resp, err := p.oauth.NewAccessResponse(ctx, ar)
 	if err != nil {
 		refuse(err)
@@ -165,7 +160,7 @@ func (p *Provider) TokenHandler(w http.ResponseWriter, r *http.Request) {
 
 // grantClientCredentials grants what fosite validated but does not grant itself: the
 // requested scopes (all of the client's when none are asked for) and the one audience.
-func (p *Provider) grantClientCredentials(ar fosite.AccessRequester, client *storage.Client, resource string, srv *storage.Server) error {
+func (p *Provider) grantClientCredentials(ar fosite.AccessRequester, client *storage.Client) error {
 	if client == nil {
 		return fosite.ErrServerError.WithDebug("unexpected client type")
 	}
@@ -185,16 +180,9 @@ func (p *Provider) grantClientCredentials(ar fosite.AccessRequester, client *sto
 		}
 		ar.GrantScope(s)
 	}
-	switch {
-	case resource != "" && client.ServerID != nil && *client.ServerID != srv.ID:
-		return ErrInvalidTarget.WithHintf("This client belongs to %s and may not get tokens for %s.", client.ServerPath, resource)
-	case resource != "":
-		ar.GrantAudience(resource)
-	case len(client.Audience) == 1:
-		ar.GrantAudience(client.Audience[0])
-	default:
-		return ErrInvalidTarget.WithHint("This client is not bound to an MCP server: name one with the resource parameter.")
-	}
+	// A bound client has exactly one audience, its server's URL; a resource naming another
+	// server was already refused by fosite with AudienceStrategy.
+	ar.GrantAudience(client.Audience[0])
 	ar.GetSession().(*Session).Subject = client.ID
 	return nil
 }

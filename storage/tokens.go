@@ -14,7 +14,6 @@ import (
 	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/handler/pkce"
 	fositestorage "github.com/ory/fosite/storage"
-	"gorm.io/gorm"
 )
 
 // The compile-time contract: fosite's compose type-asserts these at start-up, so a missing
@@ -93,8 +92,8 @@ func (s *Store) requestFromRow(ctx context.Context, row *tokenRow, session fosit
 	}, nil
 }
 
-// getToken loads one row by signature into dst (a *xxxRow) and returns its tokenRow.
-func (s *Store) getToken(ctx context.Context, dst any, row *tokenRow, signature string) error {
+// getToken loads one row by the hash of its signature into dst (a *…Row).
+func (s *Store) getToken(ctx context.Context, dst any, signature string) error {
 	err := s.conn(ctx).Where("signature = ?", SignatureHash(signature)).Take(dst).Error
 	return notFound(err)
 }
@@ -103,7 +102,7 @@ func (s *Store) getToken(ctx context.Context, dst any, row *tokenRow, signature 
 // its request. An inactive row returns the request together with inactiveErr: fosite needs
 // both to revoke what a replayed code or refresh token issued.
 func (s *Store) getRequest(ctx context.Context, dst any, row *tokenRow, signature string, session fosite.Session, inactiveErr error) (fosite.Requester, error) {
-	if err := s.getToken(ctx, dst, row, signature); err != nil {
+	if err := s.getToken(ctx, dst, signature); err != nil {
 		return nil, err
 	}
 	req, err := s.requestFromRow(ctx, row, session)
@@ -251,7 +250,7 @@ func (s *Store) CreatePKCERequestSession(ctx context.Context, signature string, 
 // GetPKCERequestSession implements pkce.PKCERequestStorage.
 func (s *Store) GetPKCERequestSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
 	var row pkceRow
-	if err := s.getToken(ctx, &row, &row.Row, signature); err != nil {
+	if err := s.getToken(ctx, &row, signature); err != nil {
 		return nil, err
 	}
 	return s.requestFromRow(ctx, &row.Row, session)
@@ -314,4 +313,3 @@ func (s *Store) PurgeExpired(ctx context.Context, before time.Time) (int64, erro
 	return total, nil
 }
 
-var _ = gorm.ErrRecordNotFound
