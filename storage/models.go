@@ -67,14 +67,15 @@ type Consent struct {
 }
 
 // SigningKey is one JWT signing key. The private half is sealed with the system secret; the
-// public half stays published until RetireAfter (the last expiry of any token it signed).
+// public half stays published until every token it signed has expired (the keyring prunes it).
 type SigningKey struct {
 	KID       string `gorm:"column:kid;primaryKey;size:64"`
 	Alg       string `gorm:"size:10;not null"`
 	Sealed    []byte `gorm:"not null"`
 	PublicJWK string `gorm:"type:text"`
 	CreatedAt time.Time
-	// RetiredAt is set when a newer key takes over signing.
+	// RetiredAt is set when a newer key is added; the retired key may still sign until the
+	// newer one has been published for the publish delay.
 	RetiredAt *time.Time
 }
 

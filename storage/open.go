@@ -19,7 +19,7 @@ import (
 )
 
 // Store is the single persistence layer. It implements every fosite storage interface the
-// enabled grants need (asserted in fosite.go) plus Conexor's own domain methods.
+// enabled grants need (asserted at compile time in tokens.go) plus Conexor's own domain methods.
 type Store struct {
 	db      *gorm.DB
 	dialect string

@@ -147,7 +147,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 func (a *App) routes() http.Handler {
 	r := mux.NewRouter()
 	r.SkipClean(true) // never answer a POST with a redirect; odd paths simply do not match
-	r.Use(httpx.Recover(a.log), httpx.NewMetrics(a.registry).Middleware)
+	metrics := httpx.NewMetrics(a.registry)
+	r.Use(metrics.Middleware)
 
 	p := a.Provider
 	r.HandleFunc("/api/oauth/token", p.TokenHandler)
@@ -157,10 +158,14 @@ func (a *App) routes() http.Handler {
 	r.HandleFunc("/.well-known/jwks.json", p.JWKSHandler).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/.well-known/oauth-authorization-server", p.MetadataHandler).Methods(http.MethodGet, http.MethodHead)
 
-	browser, err := consent.New(consent.Config{Store: a.Store, Sessions: a.Store, Provider: p,
-		Secret: p.Config().Secret, Log: a.log, Now: p.Config().Now})
+	pages, err := templates.New()
 	if err != nil {
 		panic(err) // only broken embedded templates fail here, which every test catches
+	}
+	browser, err := consent.New(consent.Config{Store: a.Store, Sessions: a.Store, Provider: p,
+		Secret: p.Config().Secret, Pages: pages, Log: a.log, Now: p.Config().Now})
+	if err != nil {
+		panic(err) // as above
 	}
 	browser.Mount(r)
 	a.gateway.Mount(r)
@@ -172,13 +177,10 @@ func (a *App) routes() http.Handler {
 	r.HandleFunc("/readyz", a.readyz).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{})).Methods(http.MethodGet, http.MethodHead)
 
-	pages, err := templates.New()
-	if err != nil {
-		panic(err) // as above: only broken embedded templates fail here
-	}
+	// mux runs r.Use middleware only for matched routes: count the unmatched ones too.
 	fb := &fallback{issuer: a.cfg.Issuer, router: r, pages: pages}
-	r.NotFoundHandler = http.HandlerFunc(fb.notFound)
-	r.MethodNotAllowedHandler = http.HandlerFunc(fb.methodNotAllowed)
+	r.NotFoundHandler = metrics.Middleware(http.HandlerFunc(fb.notFound))
+	r.MethodNotAllowedHandler = metrics.Middleware(http.HandlerFunc(fb.methodNotAllowed))
 
 	// CORS for browser-based MCP clients, outside the router so preflights never meet a
 	// route's method restriction. Not on the browser flow (/oauth/consent, /login, /logout).
@@ -190,7 +192,8 @@ func (a *App) routes() http.Handler {
 	// Validate has already parsed the prefixes; behind trusted proxies, RemoteAddr becomes
 	// the client's address for every handler (login throttling, registration limits).
 	proxies, _ := httpx.ParsePrefixes(a.cfg.TrustedProxies)
-	return httpx.TrustedProxies(proxies, cors)
+	// Recover is outermost, so no panic anywhere (router, CORS, fallbacks) leaks a trace.
+	return httpx.Recover(a.log)(httpx.TrustedProxies(proxies, cors))
 }
 
 func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
