@@ -329,7 +329,7 @@ func newTransport(conc int) *http.Transport {
 
 // TokenOptions configures RunToken.
 type TokenOptions struct {
-	// TokenURL is the token endpoint, e.g. http://127.0.0.1:8080/oauth2/token.
+	// TokenURL is the token endpoint, e.g. http://127.0.0.1:8080/api/oauth/token.
 	TokenURL     string
 	ClientID     string
 	ClientSecret string

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorilla/sessions"
 
+	"github.com/conexor/conexor/internal/httpx"
 	"github.com/conexor/conexor/provider"
 	"github.com/conexor/conexor/storage"
 	"github.com/conexor/conexor/templates"
@@ -20,7 +21,7 @@ import (
 // the org that owns the server, and either has a remembered consent that covers the
 // request (answered at once) or sees the consent page.
 func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
-	ctx := provider.WithClientIP(r.Context(), clientIP(r)) // rate-limits new metadata documents
+	ctx := provider.WithClientIP(r.Context(), httpx.ClientIP(r)) // rate-limits new metadata documents
 	ar, aerr := h.provider.ParseAuthorize(ctx, r.URL.Query())
 	sess, ok := h.session(w, r)
 	if !ok {
@@ -65,7 +66,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
 // never trusted, only the session (who) and the ticked scopes (a subset of what the
 // re-validated request asks for).
 func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
-	ctx := provider.WithClientIP(r.Context(), clientIP(r))
+	ctx := provider.WithClientIP(r.Context(), httpx.ClientIP(r))
 	sess, ok := h.checkedPost(w, r)
 	if !ok {
 		return

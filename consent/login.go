@@ -3,7 +3,6 @@ package consent
 import (
 	"bytes"
 	"errors"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/gorilla/sessions"
 
+	"github.com/conexor/conexor/internal/httpx"
 	"github.com/conexor/conexor/internal/password"
 	"github.com/conexor/conexor/provider"
 	"github.com/conexor/conexor/storage"
@@ -86,7 +86,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	email := strings.TrimSpace(r.PostForm.Get("email"))
 	pw := r.PostForm.Get("password")
 	returnTo := safeReturnTo(r.PostForm.Get("return_to"))
-	account, ip := strings.ToLower(email), clientIP(r)
+	account, ip := strings.ToLower(email), httpx.ClientIP(r)
 	again := func(status int, msg string) {
 		h.render(w, r, status, func(b *bytes.Buffer) error {
 			return h.pages.Login(b, templates.LoginPage{CSRF: value(sess, keyCSRF), ReturnTo: returnTo, Email: email, Error: msg})
@@ -167,14 +167,4 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, func(b *bytes.Buffer) error {
 		return h.pages.LoggedOut(b, templates.LoggedOutPage{})
 	})
-}
-
-// clientIP is the peer address. X-Forwarded-For is not trusted: anyone can send it, and
-// trusting it would let an attacker pick a fresh "IP" for every guess.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

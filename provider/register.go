@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -20,6 +19,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/conexor/conexor/internal/httpx"
 	"github.com/conexor/conexor/storage"
 )
 
@@ -128,7 +128,7 @@ func (g *registrar) allow(ip string, now time.Time) (bool, time.Duration) {
 // every scope; the request and the person's consent decide what a token gets.
 func (p *Provider) RegisterHandler(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	ip := remoteIP(r)
+	ip := httpx.ClientIP(r)
 	refuse := func(oe *OAuthError) {
 		p.log.InfoContext(ctx, "client registration refused", "ip", ip, "error", oe.Code, "status", oe.Status, "detail", oe.Description)
 		WriteOAuthError(w, r, oe)
@@ -413,14 +413,4 @@ func dedupe(in []string) []string {
 		}
 	}
 	return out
-}
-
-// remoteIP is the address a request came from. X-Forwarded-For is not trusted: without a
-// configured proxy, any caller could pick its own rate-limit bucket.
-func remoteIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -78,4 +79,17 @@ func validSlug(s string) bool {
 		}
 	}
 	return true
+}
+
+// server finds the server at ORG/SERVER, or says how to create it.
+func (e *env) server(ctx context.Context, path string) (*storage.Server, error) {
+	org, slug, err := splitPath(path)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := e.store.ServerByPath(ctx, org, slug)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("no server %s: create it with `conexor servers create %s --name NAME`", path, path)
+	}
+	return srv, err
 }

@@ -36,6 +36,7 @@ func newBenchCmd(_ *globals) *cobra.Command {
 	f.DurationVar(&o.Duration, "duration", 10*time.Second, "how long to run")
 	f.BoolVar(&o.BasicAuth, "basic", false, "authenticate with HTTP Basic instead of the form")
 	_ = token.MarkFlagRequired("client-id")
+	_ = token.MarkFlagRequired("client-secret")
 	cmd.AddCommand(token)
 	return cmd
 }

@@ -27,8 +27,7 @@ func newClientsCmd(g *globals) *cobra.Command {
 		Short: "Create an OAuth client for an MCP server; the secret is shown once",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			orgSlug, slug, err := splitPath(server)
-			if err != nil {
+			if _, _, err := splitPath(server); err != nil { // before touching the database
 				return fmt.Errorf("--server: %w", err)
 			}
 			if strings.TrimSpace(name) == "" {
@@ -43,10 +42,7 @@ func newClientsCmd(g *globals) *cobra.Command {
 			}
 			defer e.Close()
 			ctx := cmd.Context()
-			srv, err := e.store.ServerByPath(ctx, orgSlug, slug)
-			if errors.Is(err, storage.ErrNotFound) {
-				return fmt.Errorf("no server %s: create it with `conexor servers create %s --name NAME`", server, server)
-			}
+			srv, err := e.server(ctx, server)
 			if err != nil {
 				return err
 			}
@@ -110,8 +106,7 @@ func newClientsCmd(g *globals) *cobra.Command {
 		Short: "List a server's clients",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			orgSlug, slug, err := splitPath(listServer)
-			if err != nil {
+			if _, _, err := splitPath(listServer); err != nil {
 				return fmt.Errorf("--server: %w", err)
 			}
 			e, err := g.open(cmd, false)
@@ -119,9 +114,9 @@ func newClientsCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer e.Close()
-			srv, err := e.store.ServerByPath(cmd.Context(), orgSlug, slug)
+			srv, err := e.server(cmd.Context(), listServer)
 			if err != nil {
-				return fmt.Errorf("server %s: %w", listServer, err)
+				return err
 			}
 			clients, err := e.store.ListClients(cmd.Context(), srv.ID)
 			if err != nil {

@@ -217,11 +217,11 @@ func (a *App) purge(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 			// Keep a day of expired rows so late replays are still recognised as replays.
-			n, err := a.Store.PurgeExpired(ctx, time.Now().Add(-24*time.Hour))
+			n, err := a.Store.PurgeExpired(ctx, a.Store.Now().Add(-24*time.Hour))
 			if err != nil && ctx.Err() == nil {
-				a.log.Warn("purge expired tokens", "err", err)
+				a.log.Warn("purge expired tokens and sessions", "err", err)
 			} else if n > 0 {
-				a.log.Info("purged expired tokens", "rows", n)
+				a.log.Info("purged expired tokens and sessions", "rows", n)
 			}
 		}
 	}

@@ -130,7 +130,7 @@ func (c *Config) Validate() error {
 		if strings.HasSuffix(c.Issuer, "/") {
 			add("issuer %q must not end with a slash (it must be byte-identical everywhere it appears)", c.Issuer)
 		}
-		if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+		if u.Scheme == "http" && !provider.IsLoopbackHost(u.Hostname()) {
 			add("issuer %q uses http on a non-loopback host; use https (RFC 9700)", c.Issuer)
 		}
 	}
@@ -208,17 +208,10 @@ func (e *Error) Error() string {
 	return "invalid configuration:\n  - " + strings.Join(e.Problems, "\n  - ")
 }
 
-func isLoopbackHost(h string) bool {
-	return h == "localhost" || h == "127.0.0.1" || h == "::1" || strings.HasSuffix(h, ".localhost")
-}
-
 func redact(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparseable)"
 	}
-	if u.User != nil {
-		u.User = url.User(u.User.Username())
-	}
-	return u.String()
+	return u.Redacted()
 }

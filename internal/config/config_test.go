@@ -67,7 +67,7 @@ func TestValidate(t *testing.T) {
 			"a secret is required with Postgres",
 		}},
 		{"unknown database, password redacted", func(c *config.Config) { c.DatabaseURL = "mysql://root:hunter2@db/x" }, []string{
-			`database_url must start with sqlite:// or postgres:// (got "mysql://root@db/x")`,
+			`database_url must start with sqlite:// or postgres:// (got "mysql://root:xxxxx@db/x")`,
 		}},
 		{"sqlite without a path", func(c *config.Config) { c.DatabaseURL = "sqlite://" }, []string{"needs a path"}},
 		{"relative issuer", func(c *config.Config) { c.Issuer = "localhost:8080" }, []string{"must be an absolute http(s) URL"}},

@@ -1,14 +1,14 @@
 package config
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/conexor/conexor/provider"
 )
 
 // SecretFile is where a generated secret is kept: beside the SQLite file, so the two travel
@@ -62,10 +62,4 @@ func EnsureSecret(cfg *Config) (string, error) {
 	}
 }
 
-func newSecret() string {
-	b := make([]byte, 48)
-	if _, err := rand.Read(b); err != nil {
-		panic("crypto/rand: " + err.Error())
-	}
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+func newSecret() string { return provider.RandomToken(48) }

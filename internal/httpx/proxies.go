@@ -69,3 +69,13 @@ func ParsePrefixes(in []string) ([]netip.Prefix, error) {
 	}
 	return out, nil
 }
+
+// ClientIP is the address per-client limits key on: the host of r.RemoteAddr, which
+// TrustedProxies has already replaced with the client's address behind a trusted proxy.
+func ClientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
