@@ -278,7 +278,7 @@ func (b *browserFlow) authorize(ctx context.Context, extra []string) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-wait.C:
-		return fmt.Errorf("no authorization within %s", b.timeout)
+		return fmt.Errorf("no authorization within %s: open the URL printed above in a browser, approve the access, then restart the MCP client", b.timeout)
 	}
 	if res.err != nil {
 		return res.err

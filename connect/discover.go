@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
@@ -14,7 +15,6 @@ import (
 
 // discovery is what the remote server says about its authorization.
 type discovery struct {
-	endpoint string
 	// resource is the RFC 8707 resource indicator: the protected resource metadata's
 	// resource, the endpoint's canonical URL.
 	resource string
@@ -52,7 +52,7 @@ func discover(ctx context.Context, c *http.Client, endpoint string) (*discovery,
 	if asm.TokenEndpoint == "" {
 		return nil, fmt.Errorf("the authorization server metadata of %s has no token_endpoint", asm.Issuer)
 	}
-	return &discovery{endpoint: endpoint, resource: prm.Resource, prm: prm, asm: asm}, nil
+	return &discovery{resource: prm.Resource, prm: prm, asm: asm}, nil
 }
 
 // metadataURLFromChallenge asks the endpoint without a token and returns the
@@ -94,7 +94,7 @@ func challengeOf(resp *http.Response) (errCode string, scopes []string) {
 		if ch.Scheme != "bearer" {
 			continue
 		}
-		return ch.Params["error"], splitScopes(ch.Params["scope"])
+		return ch.Params["error"], strings.Fields(ch.Params["scope"])
 	}
 	return "", nil
 }

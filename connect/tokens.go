@@ -119,7 +119,7 @@ func (a *clientCredentials) Authorize(ctx context.Context, req *http.Request, re
 		return a.renewLocked()
 	case resp.StatusCode == http.StatusForbidden && code == "insufficient_scope" && len(scopes) > 0:
 		if len(a.cfg.Scopes) == 0 {
-			return fmt.Errorf("the MCP server asks for scope %q, which this client's token lacks", strings.Join(scopes, " "))
+			return fmt.Errorf("the MCP server asks for scope %q, which this client's token lacks: ask an operator to give the client that scope (conexor clients create --scopes ...), or set --scopes / CONEXOR_SCOPES to include it", strings.Join(scopes, " "))
 		}
 		wider := union(a.cfg.Scopes, scopes)
 		a.log.Info("the MCP server asks for more scopes", "scope", strings.Join(wider, " "))
@@ -142,8 +142,6 @@ func union(a, b []string) []string {
 	}
 	return out
 }
-
-func splitScopes(s string) []string { return strings.Fields(s) }
 
 // bearerOf is the access token a request carried.
 func bearerOf(req *http.Request) string {

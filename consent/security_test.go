@@ -118,7 +118,7 @@ func TestLoginFailuresLookTheSame(t *testing.T) {
 	}
 	var known, unknown time.Duration = time.Hour, time.Hour
 	var kp, up *page
-	for range 3 {
+	for range 5 { // the fastest of five of each: load elsewhere only ever adds time
 		p, d := try(app.DemoAdminEmail)
 		kp, known = p, min(known, d)
 		p, d = try("nobody@acme.test")
@@ -130,7 +130,9 @@ func TestLoginFailuresLookTheSame(t *testing.T) {
 	if kp.body != up.body {
 		t.Errorf("bodies differ:\nwrong password:\n%s\nunknown email:\n%s", kp.body, up.body)
 	}
-	if unknown < known/3 || known < unknown/3 {
+	// Both pay one argon2id check (tens of ms); an unknown email answered without it would
+	// be faster by far more than this bound allows.
+	if unknown < known/5 || known < unknown/5 {
 		t.Errorf("timing differs: wrong password %v, unknown email %v", known, unknown)
 	}
 }

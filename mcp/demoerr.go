@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // maxBackendErrorText caps the backend's text copied into a JSON-RPC error message.
@@ -101,7 +102,7 @@ func backendErrorText(text string, status int) string {
 	}, text)
 	if len(text) > maxBackendErrorText {
 		cut := maxBackendErrorText
-		for cut > 0 && !utf8RuneStart(text[cut]) {
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
 			cut--
 		}
 		text = text[:cut] + "..."
@@ -111,5 +112,3 @@ func backendErrorText(text string, status int) string {
 	}
 	return text
 }
-
-func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -138,7 +139,7 @@ func readMessage(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, M
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return nil, Message{}, &refusal{status: http.StatusRequestEntityTooLarge, rpcCode: CodeInvalidRequest,
-				outcome: "too_large", desc: "Invalid Request: the body is larger than the gateway accepts."}
+				outcome: "too_large", desc: fmt.Sprintf("Invalid Request: the body is larger than the %d bytes the gateway accepts.", limit)}
 		}
 		return nil, Message{}, &refusal{status: http.StatusBadRequest, rpcCode: CodeParseError,
 			outcome: "bad_message", desc: "Parse error: the body could not be read.", detail: err.Error()}

@@ -1,6 +1,7 @@
 package mcp
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/conexor/conexor/provider"
@@ -53,7 +54,7 @@ func NewPolicy(scopes *provider.Scopes) *Policy {
 	p := &Policy{grants: map[string][]string{}}
 	for _, sc := range scopes.All() {
 		for _, m := range sc.Methods {
-			if !containsString(p.grants[m], sc.Name) {
+			if !slices.Contains(p.grants[m], sc.Name) {
 				p.grants[m] = append(p.grants[m], sc.Name)
 			}
 		}
@@ -105,18 +106,9 @@ func Allows(rule Rule, need, have []string) bool {
 		return true
 	case RuleScoped:
 		for _, n := range need {
-			if containsString(have, n) {
+			if slices.Contains(have, n) {
 				return true
 			}
-		}
-	}
-	return false
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
 		}
 	}
 	return false

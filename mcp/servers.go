@@ -78,9 +78,7 @@ func (c *serverCache) load(ctx context.Context, org, name string) (*serverInfo, 
 	if errors.Is(err, storage.ErrNotFound) {
 		info := &serverInfo{path: path, fetched: time.Now()}
 		if _, had := c.entries.Load(path); had || c.negative.Load() < maxNegativeServers {
-			if _, had := c.entries.Swap(path, info); !had {
-				c.negative.Add(1)
-			}
+			c.put(path, info)
 		}
 		return info, nil
 	}
@@ -88,8 +86,21 @@ func (c *serverCache) load(ctx context.Context, org, name string) (*serverInfo, 
 		return nil, err
 	}
 	info := c.describe(srv)
-	c.entries.Store(path, info)
+	c.put(path, info)
 	return info, nil
+}
+
+// put caches info for path, keeping negative (the number of cached unknown paths) exact
+// so the bound on them frees up when a path starts to exist or is forgotten.
+func (c *serverCache) put(path string, info *serverInfo) {
+	old, had := c.entries.Swap(path, info)
+	wasNegative := had && old.(*serverInfo).srv == nil
+	switch isNegative := info.srv == nil; {
+	case isNegative && !wasNegative:
+		c.negative.Add(1)
+	case !isNegative && wasNegative:
+		c.negative.Add(-1)
+	}
 }
 
 func (c *serverCache) describe(srv *storage.Server) *serverInfo {
@@ -114,7 +125,9 @@ func (c *serverCache) describe(srv *storage.Server) *serverInfo {
 // forget drops a path, so the next request reads the database (after this process changed
 // the server).
 func (c *serverCache) forget(path string) {
-	c.entries.Delete(path)
+	if old, had := c.entries.LoadAndDelete(path); had && old.(*serverInfo).srv == nil {
+		c.negative.Add(-1)
+	}
 }
 
 // ErrInvalidUpstream is returned for an upstream URL the proxy will not use.

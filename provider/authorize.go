@@ -118,7 +118,7 @@ func (p *Provider) ParseAuthorize(ctx context.Context, q url.Values) (*Authorize
 		return fail("invalid_request", "Only response_mode=query is supported.")
 	}
 	if !client.GetGrantTypes().Has("authorization_code") {
-		return fail("unauthorized_client", "This client is not allowed to use the authorization code grant.")
+		return fail("unauthorized_client", "This client is not allowed to use the authorization code grant; register it with grant_types including authorization_code (or create it with --grant-types authorization_code,refresh_token).")
 	}
 	ar.CodeChallenge = q.Get("code_challenge")
 	method := q.Get("code_challenge_method")
@@ -174,14 +174,14 @@ func (p *Provider) ParseAuthorize(ctx context.Context, q url.Values) (*Authorize
 	case client.ServerID != nil:
 		srv, err := p.store.ServerByID(ctx, *client.ServerID)
 		if err != nil {
-			return fail("server_error", "The application's MCP server could not be loaded.")
+			return fail("server_error", "The application's MCP server could not be loaded right now; try again in a moment.")
 		}
 		ar.Resource, ar.Server = p.ResourceURL(srv.OrgSlug, srv.Slug), srv
 	default:
 		return fail("invalid_target", "Name the MCP server with the resource parameter (RFC 8707), e.g. resource="+p.ResourceURL("acme", "sales-api")+".")
 	}
 	if !ar.Server.Enabled {
-		return fail("access_denied", "The MCP server "+ar.Server.Path()+" is disabled.")
+		return fail("access_denied", "The MCP server "+ar.Server.Path()+" is disabled; ask an administrator of its org to enable it.")
 	}
 	for _, pr := range strings.Fields(q.Get("prompt")) {
 		switch pr {

@@ -176,7 +176,7 @@ func (p *Provider) grantClientCredentials(ar fosite.AccessRequester, client *sto
 	}
 	for _, s := range scopes {
 		if !p.cfg.Scopes.Known(s) {
-			return fosite.ErrInvalidScope.WithHintf("The scope '%s' does not exist on this server.", s)
+			return fosite.ErrInvalidScope.WithHintf("The scope '%s' does not exist on this server; known scopes: %s.", s, strings.Join(p.cfg.Scopes.Names(), ", "))
 		}
 		ar.GrantScope(s)
 	}

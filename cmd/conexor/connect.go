@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"log/slog"
 
 	"github.com/spf13/cobra"
@@ -31,9 +30,6 @@ CONEXOR_SCOPES.`,
 		Example: `  CONEXOR_CLIENT_ID=client_... CONEXOR_CLIENT_SECRET=secret_... conexor connect https://app.example/mcp/acme/sales-api`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if clientSecret != "" && clientID == "" {
-				return errors.New("--client-secret needs --client-id (CONEXOR_CLIENT_ID)")
-			}
 			level := slog.LevelInfo
 			_ = level.UnmarshalText([]byte(g.logLevel))
 			log := slog.New(slog.NewTextHandler(g.errOut, &slog.HandlerOptions{Level: level}))

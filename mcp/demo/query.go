@@ -126,11 +126,14 @@ func formatTable(out RunQueryOutput) string {
 	tw.Flush()
 	fmt.Fprintf(&b, "(%d row%s", out.RowCount, plural(out.RowCount))
 	if out.Truncated {
-		b.WriteString("; truncated at the row limit")
+		b.WriteString("; truncated at the row limit or the 4 MiB cap: add a LIMIT or a narrower WHERE")
 	}
 	b.WriteString(")\n")
 	return b.String()
 }
+
+// flattenCell keeps each cell on one line of the text table.
+var flattenCell = strings.NewReplacer("\t", " ", "\n", " ", "\r", " ")
 
 func cell(v any) string {
 	var s string
@@ -142,7 +145,7 @@ func cell(v any) string {
 	default:
 		s = fmt.Sprint(v)
 	}
-	s = strings.NewReplacer("\t", " ", "\n", " ", "\r", " ").Replace(s)
+	s = flattenCell.Replace(s)
 	if utf8.RuneCountInString(s) > maxCellWidth {
 		s = string([]rune(s)[:maxCellWidth-1]) + "…"
 	}
