@@ -107,6 +107,7 @@ func (g *globals) loadConfig(cmd *cobra.Command) (config.Config, error) {
 		"CONEXOR_ACCESS_TOKEN_TTL":   &cfg.AccessTokenTTL,
 		"CONEXOR_REFRESH_TOKEN_TTL":  &cfg.RefreshTokenTTL,
 		"CONEXOR_AUTHORIZE_CODE_TTL": &cfg.AuthorizeCodeTTL,
+		"CONEXOR_KEY_PUBLISH_DELAY":  &cfg.KeyPublishDelay,
 	}
 	for k, p := range envDur {
 		if v, ok := os.LookupEnv(k); ok && v != "" {
@@ -119,6 +120,9 @@ func (g *globals) loadConfig(cmd *cobra.Command) (config.Config, error) {
 	}
 	if v := os.Getenv("CONEXOR_TRUSTED_PROXIES"); v != "" {
 		cfg.TrustedProxies = strings.Split(v, ",")
+	}
+	if v := os.Getenv("CONEXOR_API_PRIVATE_UPSTREAMS"); v == "true" || v == "1" {
+		cfg.APIPrivateUpstreams = true
 	}
 	if v := os.Getenv("CONEXOR_CIMD_ALLOW_PRIVATE"); v == "true" || v == "1" {
 		cfg.CIMDAllowPrivate = true
