@@ -312,4 +312,3 @@ func (s *Store) PurgeExpired(ctx context.Context, before time.Time) (int64, erro
 	}
 	return total, nil
 }
-
