@@ -9,6 +9,7 @@ import (
 
 	"github.com/conexor/conexor/internal/app"
 	"github.com/conexor/conexor/internal/password"
+	"github.com/conexor/conexor/internal/secret"
 	"github.com/conexor/conexor/internal/testenv"
 	"github.com/conexor/conexor/provider"
 	"github.com/conexor/conexor/storage"
@@ -24,7 +25,7 @@ func TestCSRF(t *testing.T) {
 	loginPage := b.get("/login")
 	for name, edit := range map[string]func(url.Values){
 		"missing": func(v url.Values) { v.Del("csrf_token") },
-		"wrong":   func(v url.Values) { v.Set("csrf_token", provider.RandomToken(32)) },
+		"wrong":   func(v url.Values) { v.Set("csrf_token", secret.RandomToken(32)) },
 	} {
 		p := b.submit(loginPage, "/login", "", func(v url.Values) {
 			v.Set("email", app.DemoAdminEmail)
@@ -43,7 +44,7 @@ func TestCSRF(t *testing.T) {
 	consentPage := b.loginFrom(b.get(f.authURL()), app.DemoAdminEmail, adminPassword)
 	for name, edit := range map[string]func(url.Values){
 		"missing": func(v url.Values) { v.Del("csrf_token") },
-		"wrong":   func(v url.Values) { v.Set("csrf_token", provider.RandomToken(32)) },
+		"wrong":   func(v url.Values) { v.Set("csrf_token", secret.RandomToken(32)) },
 		// The pre-login token is worthless after login: the session got a new one.
 		"pre-login": func(v url.Values) { v.Set("csrf_token", findForm(t, loginPage, "/login").values("").Get("csrf_token")) },
 	} {

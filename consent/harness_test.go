@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/conexor/conexor/internal/app"
+	"github.com/conexor/conexor/internal/secret"
 	"github.com/conexor/conexor/internal/testenv"
 	"github.com/conexor/conexor/provider"
 	"github.com/conexor/conexor/storage"
@@ -179,7 +180,7 @@ type flow struct {
 }
 
 func newFlow(conf *oauth2.Config) *flow {
-	return &flow{conf: conf, verifier: oauth2.GenerateVerifier(), state: provider.RandomToken(12)}
+	return &flow{conf: conf, verifier: oauth2.GenerateVerifier(), state: secret.RandomToken(12)}
 }
 
 // authURL is the authorization URL with PKCE (S256) and extra parameters.

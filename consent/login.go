@@ -13,7 +13,7 @@ import (
 
 	"github.com/conexor/conexor/internal/httpx"
 	"github.com/conexor/conexor/internal/password"
-	"github.com/conexor/conexor/provider"
+	"github.com/conexor/conexor/internal/secret"
 	"github.com/conexor/conexor/storage"
 	"github.com/conexor/conexor/templates"
 )
@@ -60,7 +60,7 @@ func (h *Handler) ensureCSRF(w http.ResponseWriter, r *http.Request, sess *sessi
 	if t := value(sess, keyCSRF); t != "" {
 		return t, true
 	}
-	t := provider.RandomToken(32)
+	t := secret.RandomToken(32)
 	sess.Values[keyCSRF] = t
 	if sess.IsNew {
 		sess.Options.MaxAge = int(preLoginTTL.Seconds())
@@ -131,7 +131,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	// session (a planted cookie, a token seen in a page) is useless afterwards.
 	sess.Values = map[any]any{
 		keyUserID:  user.ID,
-		keyCSRF:    provider.RandomToken(32),
+		keyCSRF:    secret.RandomToken(32),
 		keyLoginAt: h.now().UTC().Format(time.RFC3339),
 	}
 	sess.Options.MaxAge = h.sessions.options.MaxAge

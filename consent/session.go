@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 
+	"github.com/conexor/conexor/internal/secret"
 	"github.com/conexor/conexor/provider"
 	"github.com/conexor/conexor/storage"
 )
@@ -132,7 +133,7 @@ func (s *DBStore) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Se
 		return err
 	}
 	if sess.ID == "" {
-		sess.ID = provider.RandomToken(32)
+		sess.ID = secret.RandomToken(32)
 	}
 	ttl := time.Duration(sess.Options.MaxAge) * time.Second
 	if err := s.rows.SaveSession(r.Context(), &storage.HTTPSession{

@@ -14,6 +14,7 @@ import (
 
 	jsonv2 "github.com/go-json-experiment/json"
 
+	"github.com/conexor/conexor/internal/urls"
 	"github.com/conexor/conexor/provider"
 	"github.com/conexor/conexor/storage"
 )
@@ -306,7 +307,7 @@ func (g *Gateway) view(srv *storage.Server, p *principal) ServerView {
 	}
 	v := ServerView{
 		Org: srv.OrgSlug, Server: srv.Slug, Name: srv.Name, Description: srv.Description,
-		MCPURL:              storage.ResourceURL(g.issuer, srv.OrgSlug, srv.Slug),
+		MCPURL:              urls.Resource(g.issuer, srv.OrgSlug, srv.Slug),
 		ResourceMetadataURL: g.issuer + "/.well-known/oauth-protected-resource/mcp/" + srv.OrgSlug + "/" + srv.Slug,
 		Status:              status, Enabled: srv.Enabled, Kind: kind(srv),
 		Scopes:    ScopesView{Advertised: g.scopes.Advertised(), All: g.scopes.All()},

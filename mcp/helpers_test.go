@@ -13,8 +13,8 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"golang.org/x/oauth2"
 
+	"github.com/conexor/conexor/internal/secret"
 	"github.com/conexor/conexor/internal/testenv"
-	"github.com/conexor/conexor/provider"
 )
 
 const (
@@ -105,7 +105,7 @@ func claims(e *testenv.Env, scope string) map[string]any {
 	now := time.Now().Unix()
 	return map[string]any{
 		"iss": e.URL, "sub": e.ClientID, "aud": e.ResourceURL("acme", "sales-api"), "client_id": e.ClientID,
-		"scope": scope, "iat": now, "exp": now + 600, "jti": provider.RandomToken(16),
+		"scope": scope, "iat": now, "exp": now + 600, "jti": secret.RandomToken(16),
 	}
 }
 

@@ -3,6 +3,8 @@ package mcp
 import (
 	"net/http"
 	"strings"
+
+	"github.com/conexor/conexor/internal/urls"
 )
 
 // pathProblem checks that a request for prefix+org+"/"+server reached the router exactly as
@@ -27,7 +29,7 @@ func pathProblem(r *http.Request, prefix, org, server string) int {
 		if seg == "." || seg == ".." || strings.ContainsAny(seg, "%;\\") {
 			return http.StatusBadRequest
 		}
-		if !validSlug(seg) {
+		if !urls.ValidSlug(seg) {
 			return http.StatusNotFound
 		}
 	}
@@ -35,17 +37,4 @@ func pathProblem(r *http.Request, prefix, org, server string) int {
 }
 
 // mcpPrefix is the MCP endpoint's path prefix.
-const mcpPrefix = "/mcp/"
-
-func validSlug(s string) bool {
-	if len(s) == 0 || len(s) > 64 || s[0] == '-' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
+const mcpPrefix = urls.MCPPrefix

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/conexor/conexor/internal/urls"
 	"github.com/conexor/conexor/storage"
 )
 
@@ -107,7 +108,7 @@ func (c *serverCache) describe(srv *storage.Server) *serverInfo {
 	info := &serverInfo{
 		srv:         srv,
 		path:        srv.Path(),
-		resource:    storage.ResourceURL(c.issuer, srv.OrgSlug, srv.Slug),
+		resource:    urls.Resource(c.issuer, srv.OrgSlug, srv.Slug),
 		metadataURL: c.issuer + "/.well-known/oauth-protected-resource/mcp/" + srv.OrgSlug + "/" + srv.Slug,
 		fetched:     time.Now(),
 	}

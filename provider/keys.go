@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/conexor/conexor/internal/secret"
 	"github.com/conexor/conexor/storage"
 )
 
@@ -132,7 +133,7 @@ func (k *Keyring) Rotate(ctx context.Context) (string, error) {
 }
 
 func (k *Keyring) generate() (*storage.SigningKey, error) {
-	kid := RandomToken(12)
+	kid := secret.RandomToken(12)
 	var priv any
 	var err error
 	switch k.alg {

@@ -18,6 +18,7 @@ import (
 	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/token/hmac"
 
+	"github.com/conexor/conexor/internal/urls"
 	"github.com/conexor/conexor/storage"
 )
 
@@ -191,7 +192,7 @@ func (p *Provider) AccessTokenSignature(token string) string {
 
 // ResourceURL is the canonical URL of org/server.
 func (p *Provider) ResourceURL(org, server string) string {
-	return storage.ResourceURL(p.cfg.Issuer, org, server)
+	return urls.Resource(p.cfg.Issuer, org, server)
 }
 
 // ErrInvalidTarget is RFC 8707's error for a resource that is unknown or not allowed.

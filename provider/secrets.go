@@ -4,16 +4,16 @@ import (
 	"context"
 	"crypto/hkdf"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"strings"
 
 	"github.com/ory/fosite"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/conexor/conexor/internal/secret"
 )
 
 // DeriveKey derives a purpose-bound 32-byte key from the system secret, so the secret itself
@@ -26,21 +26,11 @@ func DeriveKey(secret []byte, purpose string) []byte {
 	return key
 }
 
-// RandomToken returns n random bytes as unpadded base64url: only RFC 3986 unreserved
-// characters, so it survives form- and Basic-auth URL-decoding unchanged.
-func RandomToken(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic("crypto/rand: " + err.Error())
-	}
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
 // NewClientID returns "client_" and 128 random bits.
-func NewClientID() string { return "client_" + RandomToken(16) }
+func NewClientID() string { return "client_" + secret.RandomToken(16) }
 
 // NewClientSecret returns "secret_" and 256 random bits.
-func NewClientSecret() string { return "secret_" + RandomToken(32) }
+func NewClientSecret() string { return "secret_" + secret.RandomToken(32) }
 
 const hmacPrefix = "hmac-sha256$"
 

@@ -10,6 +10,8 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/oauth2"
+
+	"github.com/conexor/conexor/internal/secret"
 )
 
 // Claims are the RFC 9068 claims of a Conexor access token.
@@ -86,7 +88,7 @@ func (s *TokenStrategy) GenerateAccessToken(_ context.Context, r fosite.Requeste
 		Scope:    strings.Join(r.GetGrantedScopes(), " "),
 		IssuedAt: iat.Unix(),
 		Expiry:   exp.Unix(),
-		JTI:      RandomToken(16),
+		JTI:      secret.RandomToken(16),
 	}
 	token, _, err := s.keys.Sign(claims)
 	if err != nil {

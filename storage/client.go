@@ -10,6 +10,8 @@ import (
 
 	"github.com/ory/fosite"
 	"gorm.io/gorm"
+
+	"github.com/conexor/conexor/internal/urls"
 )
 
 // Where a client came from.
@@ -101,11 +103,6 @@ func (c *Client) GetAudience() fosite.Arguments { return c.Audience }
 // Revoked reports whether an operator revoked the client.
 func (c *Client) Revoked() bool { return c.RevokedAt != nil }
 
-// ResourceURL is the canonical URL of an MCP server: what tokens for it carry as aud.
-func ResourceURL(issuer, org, server string) string {
-	return strings.TrimRight(issuer, "/") + "/mcp/" + org + "/" + server
-}
-
 // GetClient implements fosite.ClientManager. Revoked clients are not found, so every grant
 // and every authentication with them fails.
 func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error) {
@@ -149,7 +146,7 @@ func (s *Store) ClientByID(ctx context.Context, id string) (*Client, error) {
 		if row.SrvOrgSlug == nil || row.SrvSlug == nil {
 			return nil, ErrNotFound // bound to a server that no longer exists
 		}
-		c.Audience = []string{ResourceURL(s.issuer, *row.SrvOrgSlug, *row.SrvSlug)}
+		c.Audience = []string{urls.Resource(s.issuer, *row.SrvOrgSlug, *row.SrvSlug)}
 		c.ServerPath = *row.SrvOrgSlug + "/" + *row.SrvSlug
 	}
 	return &c, nil

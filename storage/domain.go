@@ -2,30 +2,17 @@ package storage
 
 import (
 	"context"
-	"crypto/rand"
 	"strings"
 	"time"
 
 	"gorm.io/gorm/clause"
-)
 
-// NewID returns a random identifier with a prefix, e.g. "org_3k…". 128 bits of entropy in
-// lower-case base32 so IDs are URL- and filename-safe.
-func NewID(prefix string) string {
-	const alphabet = "abcdefghijklmnopqrstuvwxyz234567"
-	b := make([]byte, 26)
-	if _, err := rand.Read(b); err != nil {
-		panic("crypto/rand failed: " + err.Error())
-	}
-	for i := range b {
-		b[i] = alphabet[b[i]&31]
-	}
-	return prefix + string(b)
-}
+	"github.com/conexor/conexor/internal/secret"
+)
 
 // CreateOrg creates an org; ErrConflict if the slug exists.
 func (s *Store) CreateOrg(ctx context.Context, slug, name string) (*Org, error) {
-	o := &Org{ID: NewID("org_"), Slug: slug, Name: name}
+	o := &Org{ID: secret.NewID("org_"), Slug: slug, Name: name}
 	if err := conflict(s.conn(ctx).Create(o).Error); err != nil {
 		return nil, err
 	}
@@ -63,7 +50,7 @@ func (s *Store) EnsureOrg(ctx context.Context, slug, name string) (*Org, error) 
 // CreateServer stores a new MCP server; OrgID and OrgSlug must be set.
 func (s *Store) CreateServer(ctx context.Context, srv *Server) error {
 	if srv.ID == "" {
-		srv.ID = NewID("srv_")
+		srv.ID = secret.NewID("srv_")
 	}
 	return conflict(s.conn(ctx).Create(srv).Error)
 }
@@ -107,7 +94,7 @@ func (s *Store) UpdateServer(ctx context.Context, srv *Server) error {
 
 // CreateUser stores a user with an already-hashed password; the email is lower-cased.
 func (s *Store) CreateUser(ctx context.Context, email, passwordHash string) (*User, error) {
-	u := &User{ID: NewID("usr_"), Email: strings.ToLower(strings.TrimSpace(email)), PasswordHash: passwordHash}
+	u := &User{ID: secret.NewID("usr_"), Email: strings.ToLower(strings.TrimSpace(email)), PasswordHash: passwordHash}
 	if err := conflict(s.conn(ctx).Create(u).Error); err != nil {
 		return nil, err
 	}

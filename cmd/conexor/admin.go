@@ -7,13 +7,13 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/conexor/conexor/internal/app"
 	"github.com/conexor/conexor/internal/config"
+	"github.com/conexor/conexor/internal/urls"
 	"github.com/conexor/conexor/provider"
 	"github.com/conexor/conexor/storage"
 )
@@ -61,29 +61,9 @@ func (g *globals) open(cmd *cobra.Command, withProvider bool) (*env, error) {
 
 func (e *env) Close() { e.store.Close() }
 
-func splitPath(s string) (org, server string, err error) {
-	parts := strings.Split(s, "/")
-	if len(parts) != 2 || !validSlug(parts[0]) || !validSlug(parts[1]) {
-		return "", "", fmt.Errorf("%q must be ORG/SERVER, each 1-64 of a-z, 0-9 and '-', starting with a letter or digit", s)
-	}
-	return parts[0], parts[1], nil
-}
-
-func validSlug(s string) bool {
-	if len(s) == 0 || len(s) > 64 || s[0] == '-' {
-		return false
-	}
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
 // server finds the server at ORG/SERVER, or says how to create it.
 func (e *env) server(ctx context.Context, path string) (*storage.Server, error) {
-	org, slug, err := splitPath(path)
+	org, slug, err := urls.SplitServerPath(path)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/conexor/conexor/internal/urls"
 	"github.com/conexor/conexor/provider"
 	"github.com/conexor/conexor/storage"
 )
@@ -27,7 +28,7 @@ func newClientsCmd(g *globals) *cobra.Command {
 		Short: "Create an OAuth client for an MCP server; the secret is shown once",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, _, err := splitPath(server); err != nil { // before touching the database
+			if _, _, err := urls.SplitServerPath(server); err != nil { // before touching the database
 				return fmt.Errorf("--server: %w", err)
 			}
 			if strings.TrimSpace(name) == "" {
@@ -61,7 +62,7 @@ func newClientsCmd(g *globals) *cobra.Command {
 				"client_id":   c.ID,
 				"name":        c.Name,
 				"server":      srv.Path(),
-				"resource":    storage.ResourceURL(e.cfg.Issuer, srv.OrgSlug, srv.Slug),
+				"resource":    urls.Resource(e.cfg.Issuer, srv.OrgSlug, srv.Slug),
 				"scope":       c.Scopes,
 				"grant_types": c.GetGrantTypes(),
 				"public":      c.Public,
@@ -106,7 +107,7 @@ func newClientsCmd(g *globals) *cobra.Command {
 		Short: "List a server's clients",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, _, err := splitPath(listServer); err != nil {
+			if _, _, err := urls.SplitServerPath(listServer); err != nil {
 				return fmt.Errorf("--server: %w", err)
 			}
 			e, err := g.open(cmd, false)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/conexor/conexor/internal/urls"
 	"github.com/conexor/conexor/storage"
 )
 
@@ -22,7 +23,7 @@ func newServersCmd(g *globals) *cobra.Command {
 		Short: "Create an MCP server (and its org if missing)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			orgSlug, slug, err := splitPath(args[0])
+			orgSlug, slug, err := urls.SplitServerPath(args[0])
 			if err != nil {
 				return err
 			}
@@ -55,7 +56,7 @@ func newServersCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "created %s: %s\n", srv.Path(), storage.ResourceURL(e.cfg.Issuer, orgSlug, slug))
+			fmt.Fprintf(cmd.OutOrStdout(), "created %s: %s\n", srv.Path(), urls.Resource(e.cfg.Issuer, orgSlug, slug))
 			return nil
 		},
 	}
@@ -84,7 +85,7 @@ func newServersCmd(g *globals) *cobra.Command {
 				if up == "" {
 					up = "(built-in demo)"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%s\n", s.Path(), s.Name, s.Enabled, up, storage.ResourceURL(e.cfg.Issuer, s.OrgSlug, s.Slug))
+				fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%s\n", s.Path(), s.Name, s.Enabled, up, urls.Resource(e.cfg.Issuer, s.OrgSlug, s.Slug))
 			}
 			return tw.Flush()
 		},

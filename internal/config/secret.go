@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/conexor/conexor/provider"
+	"github.com/conexor/conexor/internal/secret"
 )
 
 // SecretFile is where a generated secret is kept: beside the SQLite file, so the two travel
@@ -62,4 +62,4 @@ func EnsureSecret(cfg *Config) (string, error) {
 	}
 }
 
-func newSecret() string { return provider.RandomToken(48) }
+func newSecret() string { return secret.RandomToken(48) }

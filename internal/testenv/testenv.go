@@ -32,6 +32,7 @@ import (
 	"github.com/conexor/conexor/internal/app"
 	"github.com/conexor/conexor/internal/config"
 	"github.com/conexor/conexor/internal/pgtest"
+	"github.com/conexor/conexor/internal/urls"
 	"github.com/conexor/conexor/provider"
 	"github.com/conexor/conexor/storage"
 )
@@ -194,7 +195,7 @@ func (e *Env) Restart() {
 
 // ResourceURL is the canonical URL of an MCP server of this Env: the aud of its tokens.
 func (e *Env) ResourceURL(org, server string) string {
-	return storage.ResourceURL(e.Config.Issuer, org, server)
+	return urls.Resource(e.Config.Issuer, org, server)
 }
 
 // TokenURL is the token endpoint.

@@ -24,11 +24,12 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/ory/fosite"
 
+	"github.com/conexor/conexor/internal/urls"
 	"github.com/conexor/conexor/storage"
 )
 
 // Issuer is the public base URL the suite configures on every store, so audiences of
-// server-bound clients are storage.ResourceURL(Issuer, org, server).
+// server-bound clients are urls.Resource(Issuer, org, server).
 const Issuer = "https://auth.conexor.test"
 
 // RunTests runs the whole conformance suite. newStore must return a fresh, migrated store
@@ -143,7 +144,7 @@ func (e *Env) NewClient(t *testing.T, id string) *storage.Client {
 }
 
 // Audience is the resource URL of the env's server.
-func (e *Env) Audience() string { return storage.ResourceURL(Issuer, e.Org.Slug, e.Server.Slug) }
+func (e *Env) Audience() string { return urls.Resource(Issuer, e.Org.Slug, e.Server.Slug) }
 
 // NewRequest builds a fully populated request for client (nil means the env's client), as
 // fosite would hand it to storage. Times are UTC with microsecond precision, which both back

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/conexor/conexor/internal/urls"
 	"github.com/conexor/conexor/storage"
 )
 
@@ -49,7 +50,7 @@ func testRoundTrip(t *testing.T, e *Env) {
 
 	c, err := s.GetClient(ctx, e.Client.ID)
 	noErr(t, "GetClient", err)
-	if got, want := []string(c.GetAudience()), []string{storage.ResourceURL(Issuer, "acme", "files")}; !slices.Equal(got, want) {
+	if got, want := []string(c.GetAudience()), []string{urls.Resource(Issuer, "acme", "files")}; !slices.Equal(got, want) {
 		t.Fatalf("GetClient audience = %q, want %q", got, want)
 	}
 	if got := c.GetRedirectURIs(); !slices.Equal(got, []string{"https://app.example/callback"}) {

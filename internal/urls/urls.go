@@ -1,0 +1,80 @@
+// Package urls owns Conexor's public addresses: the route paths of DESIGN.md, the slug rule
+// of orgs and servers, and the URLs built from the issuer (an MCP server's canonical
+// resource URL, which tokens carry as aud, and its protected resource metadata URL). Every
+// package that writes or parses one of these asks here, so they cannot drift apart.
+package urls
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Route paths (DESIGN.md, "Public URLs").
+const (
+	Token      = "/api/oauth/token"
+	Revoke     = "/api/oauth/revoke"
+	Introspect = "/api/oauth/introspect"
+	Register   = "/api/oauth/register"
+	Consent    = "/oauth/consent"
+	Login      = "/login"
+	Logout     = "/logout"
+	JWKS       = "/.well-known/jwks.json"
+	ASMetadata = "/.well-known/oauth-authorization-server"
+	PRMetadata = "/.well-known/oauth-protected-resource"
+	MCPPrefix  = "/mcp/"
+	ServersAPI = "/api/servers/"
+	Healthz    = "/healthz"
+	Readyz     = "/readyz"
+	Metrics    = "/metrics"
+	Root       = "/"
+	Dashboard  = "/dashboard"
+)
+
+// MaxSlugLength is the longest org or server slug.
+const MaxSlugLength = 64
+
+// ValidSlug reports whether s can be an org or server slug: 1-64 of a-z, 0-9 and '-',
+// not starting with '-'. Slugs appear unescaped in URLs and token audiences, so nothing
+// that needs escaping is allowed.
+func ValidSlug(s string) bool {
+	if len(s) == 0 || len(s) > MaxSlugLength || s[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// SlugRule says what ValidSlug accepts, for error messages.
+const SlugRule = "1-64 of a-z, 0-9 and '-', starting with a letter or digit"
+
+// SplitServerPath parses "ORG/SERVER".
+func SplitServerPath(s string) (org, server string, err error) {
+	parts := strings.Split(s, "/")
+	if len(parts) != 2 || !ValidSlug(parts[0]) || !ValidSlug(parts[1]) {
+		return "", "", fmt.Errorf("%q must be ORG/SERVER, each %s", s, SlugRule)
+	}
+	return parts[0], parts[1], nil
+}
+
+// ServerPath is "org/server".
+func ServerPath(org, server string) string { return org + "/" + server }
+
+// Resource is the canonical URL of an MCP server: what tokens for it carry as aud
+// (RFC 8707), and the MCP endpoint clients connect to.
+func Resource(issuer, org, server string) string {
+	return strings.TrimRight(issuer, "/") + MCPPrefix + org + "/" + server
+}
+
+// ResourceMetadata is the RFC 9728 metadata URL of an MCP server: the well-known path
+// inserted before the resource's path.
+func ResourceMetadata(issuer, org, server string) string {
+	return strings.TrimRight(issuer, "/") + PRMetadata + MCPPrefix + org + "/" + server
+}
+
+// Endpoint is issuer + path, e.g. Endpoint(iss, Token).
+func Endpoint(issuer, path string) string { return strings.TrimRight(issuer, "/") + path }
