@@ -14,6 +14,7 @@ import (
 
 	jsonv2 "github.com/go-json-experiment/json"
 
+	"github.com/conexor/conexor/internal/netguard"
 	"github.com/conexor/conexor/internal/urls"
 	"github.com/conexor/conexor/provider"
 	"github.com/conexor/conexor/storage"
@@ -199,7 +200,7 @@ func (p *ServerPatch) validate() []string {
 }
 
 // nonPublicUpstream checks where an upstream named through the API points: the host's literal
-// address or every address it resolves to must be public (provider.IsPublicAddr), so a
+// address or every address it resolves to must be public (netguard.IsPublicAddr), so a
 // token cannot turn the proxy against the network Conexor runs in. A host that does not
 // resolve is let through: nothing can be reached there, and the proxy answers 502. It
 // returns the offending address and false when one is not public. (A name that resolves
@@ -211,7 +212,7 @@ func (g *Gateway) nonPublicUpstream(ctx context.Context, upstream string) (strin
 	}
 	host := u.Hostname()
 	if a, err := netip.ParseAddr(host); err == nil {
-		return a.String(), provider.IsPublicAddr(a)
+		return a.String(), netguard.IsPublicAddr(a)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
@@ -220,7 +221,7 @@ func (g *Gateway) nonPublicUpstream(ctx context.Context, upstream string) (strin
 		return host, true
 	}
 	for _, a := range addrs {
-		if !provider.IsPublicAddr(a) {
+		if !netguard.IsPublicAddr(a) {
 			return host + " (" + a.String() + ")", false
 		}
 	}

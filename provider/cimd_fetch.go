@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/conexor/conexor/internal/netguard"
 )
 
 // errPrivateAddress is returned by the dialer for an address that is not public.
@@ -83,65 +85,10 @@ func (d *clientDocuments) checkAddress(_, address string, _ syscall.RawConn) err
 		return fmt.Errorf("%w: %s", errPrivateAddress, address)
 	}
 	ip, err := netip.ParseAddr(host)
-	if err != nil || !IsPublicAddr(ip) {
+	if err != nil || !netguard.IsPublicAddr(ip) {
 		return fmt.Errorf("%w: %s", errPrivateAddress, host)
 	}
 	return nil
-}
-
-var nonPublicPrefixes = func() []netip.Prefix {
-	var out []netip.Prefix
-	for _, s := range []string{
-		"0.0.0.0/8",       // "this network"
-		"100.64.0.0/10",   // carrier-grade NAT
-		"192.0.0.0/24",    // IETF protocol assignments
-		"192.0.2.0/24",    // documentation
-		"198.18.0.0/15",   // benchmarking
-		"198.51.100.0/24", // documentation
-		"203.0.113.0/24",  // documentation
-		"240.0.0.0/4",     // reserved, broadcast
-		"100::/64",        // discard
-		"2001::/23",       // IETF protocol assignments (Teredo, ORCHID, ...)
-		"2001:db8::/32",   // documentation
-		"fec0::/10",       // site-local (deprecated)
-		"64:ff9b:1::/48",  // local-use NAT64
-		"::/96",           // IPv4-compatible (deprecated): embeds an IPv4 address some stacks route to
-		"::ffff:0:0:0/96", // SIIT IPv4-translated (RFC 2765): the same, through a translator
-	} {
-		out = append(out, netip.MustParsePrefix(s))
-	}
-	return out
-}()
-
-var (
-	nat64     = netip.MustParsePrefix("64:ff9b::/96")
-	sixToFour = netip.MustParsePrefix("2002::/16")
-)
-
-// IsPublicAddr reports whether ip is a public unicast address: not loopback, private
-// (RFC 1918, unique-local), link-local, unspecified, multicast, shared (CGNAT) or reserved,
-// also when an IPv4 address hides inside IPv6 (mapped, NAT64, 6to4).
-func IsPublicAddr(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	if !ip.IsValid() || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() ||
-		ip.IsLinkLocalMulticast() || ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified() {
-		return false
-	}
-	for _, p := range nonPublicPrefixes {
-		if p.Contains(ip) {
-			return false
-		}
-	}
-	if ip.Is6() {
-		b := ip.As16()
-		switch {
-		case nat64.Contains(ip):
-			return IsPublicAddr(netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}))
-		case sixToFour.Contains(ip):
-			return IsPublicAddr(netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]}))
-		}
-	}
-	return true
 }
 
 // fetch GETs a metadata document.

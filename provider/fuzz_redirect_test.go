@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/conexor/conexor/internal/netguard"
 	"github.com/conexor/conexor/provider"
 )
 
@@ -133,7 +134,7 @@ func FuzzValidateRedirectURI(f *testing.F) {
 				t.Fatalf("accepted https URI %q without a host", raw)
 			}
 		case "http":
-			if !provider.IsLoopbackHost(u.Hostname()) {
+			if !netguard.IsLoopbackHost(u.Hostname()) {
 				t.Fatalf("accepted http URI %q on a non-loopback host", raw)
 			}
 		case "javascript", "data", "file", "vbscript", "blob", "about":

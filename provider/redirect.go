@@ -2,9 +2,10 @@ package provider
 
 import (
 	"errors"
-	"net"
 	"net/url"
 	"strings"
+
+	"github.com/conexor/conexor/internal/netguard"
 )
 
 // ValidateRedirectURI checks a redirect URI at registration: https anywhere, http only on
@@ -42,7 +43,7 @@ func ValidateRedirectURI(raw string) error {
 		}
 		return nil
 	case "http":
-		if !IsLoopbackHost(u.Hostname()) {
+		if !netguard.IsLoopbackHost(u.Hostname()) {
 			return errors.New("http redirect URIs are allowed only on loopback (127.0.0.1, [::1], localhost); use https")
 		}
 		return nil
@@ -58,15 +59,6 @@ func ValidateRedirectURI(raw string) error {
 	return nil
 }
 
-// IsLoopbackHost reports whether host is a loopback literal or localhost.
-func IsLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 // MatchRedirectURI compares a requested redirect URI with the registered ones: exact string
 // match (RFC 6749 3.1.2.3, no normalisation: a trailing slash, a different case or an extra
 // query is a different URI), except that for http loopback URIs the port may differ
@@ -78,12 +70,12 @@ func MatchRedirectURI(requested string, registered []string) (string, bool) {
 		}
 	}
 	req, err := url.Parse(requested)
-	if err != nil || !strings.HasPrefix(requested, "http://") || !IsLoopbackHost(req.Hostname()) || req.User != nil || req.Fragment != "" {
+	if err != nil || !strings.HasPrefix(requested, "http://") || !netguard.IsLoopbackHost(req.Hostname()) || req.User != nil || req.Fragment != "" {
 		return "", false
 	}
 	for _, r := range registered {
 		reg, err := url.Parse(r)
-		if err != nil || !strings.HasPrefix(r, "http://") || !IsLoopbackHost(reg.Hostname()) {
+		if err != nil || !strings.HasPrefix(r, "http://") || !netguard.IsLoopbackHost(reg.Hostname()) {
 			continue
 		}
 		// Byte-exact apart from the port: same host text, same path and query text.

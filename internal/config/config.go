@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/conexor/conexor/internal/httpx"
+	"github.com/conexor/conexor/internal/netguard"
 	"github.com/conexor/conexor/provider"
 )
 
@@ -130,7 +131,7 @@ func (c *Config) Validate() error {
 		if strings.HasSuffix(c.Issuer, "/") {
 			add("issuer %q must not end with a slash (it must be byte-identical everywhere it appears)", c.Issuer)
 		}
-		if u.Scheme == "http" && !provider.IsLoopbackHost(u.Hostname()) {
+		if u.Scheme == "http" && !netguard.IsLoopbackHost(u.Hostname()) {
 			add("issuer %q uses http on a non-loopback host; use https (RFC 9700)", c.Issuer)
 		}
 	}
