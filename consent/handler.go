@@ -48,8 +48,9 @@ type Config struct {
 	Store    Store
 	Sessions SessionRows
 	Provider Authorizer
-	// Secret is the system secret; the session cookie's signing key is derived from it.
-	Secret []byte
+	// SessionKey signs the session cookie: a key derived from the system secret for that
+	// purpose alone (secret.PurposeSessionCookie), at least 32 bytes.
+	SessionKey []byte
 	// Pages are the parsed templates; nil parses the embedded ones.
 	Pages *templates.Templates
 	Log   *slog.Logger
@@ -90,8 +91,8 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Store == nil || cfg.Sessions == nil || cfg.Provider == nil {
 		return nil, errors.New("consent: Store, Sessions and Provider are required")
 	}
-	if len(cfg.Secret) < 32 {
-		return nil, errors.New("consent: the system secret must be at least 32 bytes")
+	if len(cfg.SessionKey) < 32 {
+		return nil, errors.New("consent: the session key must be at least 32 bytes")
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -112,7 +113,7 @@ func New(cfg Config) (*Handler, error) {
 	secure := strings.HasPrefix(cfg.Provider.Issuer(), "https://")
 	return &Handler{
 		store:     cfg.Store,
-		sessions:  NewDBStore(cfg.Sessions, cfg.Secret, cfg.SessionTTL, secure, cfg.Now),
+		sessions:  NewDBStore(cfg.Sessions, cfg.SessionKey, cfg.SessionTTL, secure, cfg.Now),
 		provider:  cfg.Provider,
 		pages:     cfg.Pages,
 		log:       cfg.Log,

@@ -14,7 +14,6 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/conexor/conexor/internal/secret"
-	"github.com/conexor/conexor/provider"
 	"github.com/conexor/conexor/storage"
 )
 
@@ -42,13 +41,14 @@ type DBStore struct {
 
 var _ sessions.Store = (*DBStore)(nil)
 
-// NewDBStore builds the store. ttl is the session lifetime (the cookie's Max-Age and the
-// row's expiry); secure sets the cookie's Secure flag (the issuer is https).
-func NewDBStore(rows SessionRows, systemSecret []byte, ttl time.Duration, secure bool, now func() time.Time) *DBStore {
+// NewDBStore builds the store. cookieKey signs the cookie; ttl is the session lifetime (the
+// cookie's Max-Age and the row's expiry); secure sets the cookie's Secure flag (the issuer is
+// https).
+func NewDBStore(rows SessionRows, cookieKey []byte, ttl time.Duration, secure bool, now func() time.Time) *DBStore {
 	if now == nil {
 		now = time.Now
 	}
-	codec := securecookie.New(provider.DeriveKey(systemSecret, "session-cookie/v1"), nil)
+	codec := securecookie.New(cookieKey, nil)
 	codec.MaxAge(int(ttl.Seconds()))
 	codec.SetSerializer(securecookie.JSONEncoder{})
 	return &DBStore{

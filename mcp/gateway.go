@@ -24,7 +24,6 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/conexor/conexor/internal/config"
 	"github.com/conexor/conexor/mcp/demo"
 	"github.com/conexor/conexor/provider"
 )
@@ -42,8 +41,9 @@ type Options struct {
 	Tokens   TokenStore
 	// Scopes is the scope registry the policy and the metadata are built from.
 	Scopes *provider.Scopes
-	// Upstreams holds the configured headers of proxied servers, by "org/server".
-	Upstreams map[string]config.Upstream
+	// UpstreamHeaders are the headers sent to proxied servers (an API key, say), by
+	// "org/server": the operator configures them, clients never see them.
+	UpstreamHeaders map[string]http.Header
 	// AccessTokenTTL is the longest access-token lifetime (default 24h, the maximum the
 	// configuration allows); revocations older than that are forgotten.
 	AccessTokenTTL time.Duration
@@ -70,8 +70,8 @@ type Options struct {
 	// MaxCachedTokens bounds the verified-token cache (default DefaultMaxCachedTokens).
 	MaxCachedTokens int
 	// SessionKey binds proxied MCP session IDs to the principal that opened them; every
-	// replica needs the same one. Nil takes it from the Verifier if that is a SessionKeyer
-	// (*provider.Provider is), else a random key good for this process only.
+	// replica needs the same one (secret.PurposeSessionBinding). Nil is a random key good
+	// for this process only.
 	SessionKey []byte
 }
 
@@ -143,17 +143,12 @@ func New(opts Options) (*Gateway, error) {
 	if g.maxBody <= 0 {
 		g.maxBody = DefaultMaxBodyBytes
 	}
-	upstreams := opts.Upstreams
+	upstreams := opts.UpstreamHeaders
 	g.servers = &serverCache{store: opts.Servers, issuer: g.issuer, upstreams: func(path string) http.Header {
-		up, ok := upstreams[path]
-		if !ok || len(up.Headers) == 0 {
-			return nil
+		if h := upstreams[path]; len(h) > 0 {
+			return h.Clone()
 		}
-		h := make(http.Header, len(up.Headers))
-		for k, v := range up.Headers {
-			h.Set(k, v)
-		}
-		return h
+		return nil
 	}}
 	g.revoked = newRevocations(opts.Tokens, ttl, log)
 	maxCache := opts.MaxCachedTokens
@@ -168,11 +163,7 @@ func New(opts Options) (*Gateway, error) {
 		transport = t
 		g.closers = append(g.closers, func() error { t.CloseIdleConnections(); return nil })
 	}
-	sessionKey := opts.SessionKey
-	if sk, ok := opts.Verifier.(SessionKeyer); ok && sessionKey == nil {
-		sessionKey = sk.SessionBindingKey()
-	}
-	g.proxy = newProxy(transport, log, newSessionBinder(sessionKey))
+	g.proxy = newProxy(transport, log, newSessionBinder(opts.SessionKey))
 	if g.demo == nil {
 		// The demo's DNS-rebinding guard refuses loopback requests whose Host is not
 		// loopback. Behind the gate it protects nothing (a rebinding page has no token)

@@ -22,12 +22,6 @@ type sessionBinder struct {
 	key []byte
 }
 
-// SessionKeyer is implemented by a Verifier that can supply the key session IDs are bound
-// with (*provider.Provider derives it from the system secret, so all replicas share it).
-type SessionKeyer interface {
-	SessionBindingKey() []byte
-}
-
 func newSessionBinder(key []byte) *sessionBinder {
 	if len(key) == 0 {
 		// One process only: sessions bound here are unknown to other replicas.

@@ -68,8 +68,9 @@ func newCIMDProviderOn(t testing.TB, databaseURL string, allowPrivate bool, cloc
 	if err := store.CreateServer(ctx, &storage.Server{OrgID: org.ID, OrgSlug: "acme", Slug: "sales-api", Name: "Sales", Enabled: true}); err != nil {
 		t.Fatal(err)
 	}
+	testKey := []byte(strings.Repeat("k", 32))
 	p, err := New(ctx, Config{
-		Issuer: cimdIssuer, Secret: []byte(strings.Repeat("s", 48)),
+		Issuer: cimdIssuer, Keys: Keys{FositeHMAC: testKey, ClientSecrets: testKey, SigningKeys: testKey},
 		AccessTokenLifespan: time.Hour, RefreshTokenLifespan: 24 * time.Hour, AuthorizeCodeLifespan: 10 * time.Minute,
 		SigningAlg: AlgES256, Now: clock.Now, CIMDAllowPrivate: allowPrivate,
 	}, store, nil, nil)

@@ -68,14 +68,15 @@ type Keyring struct {
 	lastReload time.Time
 }
 
-// NewKeyring prepares a keyring; call Init before use.
-func NewKeyring(store KeyStore, alg string, systemSecret []byte, maxTokenTTL time.Duration, log *slog.Logger, now func() time.Time) (*Keyring, error) {
+// NewKeyring prepares a keyring; call Init before use. sealingKey (Keys.SigningKeys, 32
+// bytes) encrypts the private keys at rest.
+func NewKeyring(store KeyStore, alg string, sealingKey []byte, maxTokenTTL time.Duration, log *slog.Logger, now func() time.Time) (*Keyring, error) {
 	switch alg {
 	case AlgES256, AlgRS256, AlgHS256:
 	default:
 		return nil, fmt.Errorf("signing algorithm %q is not supported (use ES256, RS256 or HS256)", alg)
 	}
-	block, err := aes.NewCipher(DeriveKey(systemSecret, "signing-keys/v1"))
+	block, err := aes.NewCipher(sealingKey)
 	if err != nil {
 		return nil, err
 	}

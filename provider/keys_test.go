@@ -20,6 +20,7 @@ import (
 
 	"github.com/conexor/conexor/internal/app"
 	"github.com/conexor/conexor/internal/config"
+	"github.com/conexor/conexor/internal/secret"
 	"github.com/conexor/conexor/internal/testenv"
 	"github.com/conexor/conexor/provider"
 	"github.com/conexor/conexor/storage"
@@ -255,7 +256,7 @@ func TestUnknownKIDReloadsOnce(t *testing.T) {
 	}
 	keys := &countingKeys{KeyStore: st}
 	now := time.Unix(1_700_000_000, 0)
-	kr, err := provider.NewKeyring(keys, provider.AlgES256, []byte(testenv.NewSecret()), time.Hour, nil, func() time.Time { return now })
+	kr, err := provider.NewKeyring(keys, provider.AlgES256, secret.DeriveKey([]byte(testenv.NewSecret()), secret.PurposeSigningKeys), time.Hour, nil, func() time.Time { return now })
 	if err != nil {
 		t.Fatal(err)
 	}

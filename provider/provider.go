@@ -26,8 +26,8 @@ import (
 type Config struct {
 	// Issuer is the public base URL, no path and no trailing slash (e.g. http://localhost:8080).
 	Issuer string
-	// Secret is the system secret (>= 32 bytes); every key is derived from it.
-	Secret                []byte
+	// Keys are the provider's keys, derived from the system secret by the wiring.
+	Keys                  Keys
 	AccessTokenLifespan   time.Duration
 	RefreshTokenLifespan  time.Duration
 	AuthorizeCodeLifespan time.Duration
@@ -41,6 +41,18 @@ type Config struct {
 	// CIMDAllowPrivate lets client ID metadata documents be fetched from loopback and
 	// private addresses. For tests only.
 	CIMDAllowPrivate bool
+}
+
+// Keys are the keys the provider uses, each derived from the system secret for one purpose
+// (secret.DeriveKey), so the provider never holds the secret itself and one leaked key
+// exposes one use. Each is 32 bytes.
+type Keys struct {
+	// FositeHMAC signs authorization codes and refresh tokens (secret.PurposeFositeHMAC).
+	FositeHMAC []byte
+	// ClientSecrets keys the client-secret hash (secret.PurposeClientSecrets).
+	ClientSecrets []byte
+	// SigningKeys seals the token-signing keys at rest (secret.PurposeSigningKeys).
+	SigningKeys []byte
 }
 
 // MaxAccessTokenLifespan is the longest access-token lifetime the configuration allows.
@@ -70,8 +82,8 @@ func New(ctx context.Context, cfg Config, store *storage.Store, log *slog.Logger
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if len(cfg.Secret) < 32 {
-		return nil, errors.New("provider: the system secret must be at least 32 bytes")
+	if len(cfg.Keys.FositeHMAC) != 32 || len(cfg.Keys.ClientSecrets) != 32 || len(cfg.Keys.SigningKeys) != 32 {
+		return nil, errors.New("provider: every key in Config.Keys must be 32 bytes")
 	}
 	if cfg.Scopes == nil {
 		s, _ := NewScopes(nil)
@@ -84,7 +96,7 @@ func New(ctx context.Context, cfg Config, store *storage.Store, log *slog.Logger
 	// Retired keys stay published for the longest lifetime an access token can have (24 h,
 	// the configuration's maximum), not the current one: a token issued before an operator
 	// shortened access_token_ttl must still verify until its own exp.
-	keys, err := NewKeyring(store, cfg.SigningAlg, cfg.Secret, MaxAccessTokenLifespan, log, cfg.Now)
+	keys, err := NewKeyring(store, cfg.SigningAlg, cfg.Keys.SigningKeys, MaxAccessTokenLifespan, log, cfg.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -92,12 +104,12 @@ func New(ctx context.Context, cfg Config, store *storage.Store, log *slog.Logger
 	if err := keys.Init(ctx); err != nil {
 		return nil, err
 	}
-	hasher := NewSecretHasher(cfg.Secret)
+	hasher := NewSecretHasher(cfg.Keys.ClientSecrets)
 	fcfg := &fosite.Config{
 		AccessTokenLifespan:            cfg.AccessTokenLifespan,
 		RefreshTokenLifespan:           cfg.RefreshTokenLifespan,
 		AuthorizeCodeLifespan:          cfg.AuthorizeCodeLifespan,
-		GlobalSecret:                   DeriveKey(cfg.Secret, "fosite-hmac/v1"),
+		GlobalSecret:                   cfg.Keys.FositeHMAC,
 		AccessTokenIssuer:              cfg.Issuer,
 		TokenURL:                       cfg.Issuer + "/api/oauth/token",
 		ScopeStrategy:                  ExactScopeStrategy,
@@ -177,12 +189,6 @@ func (p *Provider) Metrics() *Metrics { return p.metrics }
 // and revocation are checked by the resource server.
 func (p *Provider) VerifyAccessToken(ctx context.Context, token string) (*Claims, error) {
 	return p.strategy.VerifyAccessToken(ctx, token)
-}
-
-// SessionBindingKey is the key the MCP gateway binds proxied session IDs to their principal
-// with (mcp.SessionKeyer): derived from the system secret, so every replica shares it.
-func (p *Provider) SessionBindingKey() []byte {
-	return DeriveKey(p.cfg.Secret, "mcp-session-binding/v1")
 }
 
 // AccessTokenSignature returns the part of an access token that storage keys it by.

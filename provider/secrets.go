@@ -2,7 +2,6 @@ package provider
 
 import (
 	"context"
-	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -15,16 +14,6 @@ import (
 
 	"github.com/conexor/conexor/internal/secret"
 )
-
-// DeriveKey derives a purpose-bound 32-byte key from the system secret, so the secret itself
-// never signs, encrypts or hashes anything directly and one leaked derived key exposes one use.
-func DeriveKey(secret []byte, purpose string) []byte {
-	key, err := hkdf.Key(sha256.New, secret, nil, "conexor/"+purpose, 32)
-	if err != nil {
-		panic("hkdf: " + err.Error()) // only fails for absurd lengths
-	}
-	return key
-}
 
 // NewClientID returns "client_" and 128 random bits.
 func NewClientID() string { return "client_" + secret.RandomToken(16) }
@@ -44,9 +33,9 @@ type SecretHasher struct {
 
 var _ fosite.Hasher = (*SecretHasher)(nil)
 
-// NewSecretHasher derives the HMAC key from the system secret.
-func NewSecretHasher(systemSecret []byte) *SecretHasher {
-	return &SecretHasher{key: DeriveKey(systemSecret, "client-secrets/v1")}
+// NewSecretHasher hashes with key (Keys.ClientSecrets).
+func NewSecretHasher(key []byte) *SecretHasher {
+	return &SecretHasher{key: key}
 }
 
 // Hash implements fosite.Hasher.

@@ -21,6 +21,7 @@ import (
 	"github.com/conexor/conexor/consent"
 	"github.com/conexor/conexor/internal/config"
 	"github.com/conexor/conexor/internal/httpx"
+	"github.com/conexor/conexor/internal/secret"
 	"github.com/conexor/conexor/mcp"
 	"github.com/conexor/conexor/provider"
 	"github.com/conexor/conexor/storage"
@@ -37,6 +38,8 @@ type App struct {
 	handler  http.Handler
 	stopBG   context.CancelFunc
 	gateway  *mcp.Gateway
+	// sessionKey signs the browser session cookie (keys.sessionCookie).
+	sessionKey []byte
 	// Seeded is set when this start created the demo data.
 	Seeded *SeedResult
 }
@@ -77,13 +80,17 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...sto
 
 // NewProvider builds the authorization server for cfg on store.
 func NewProvider(ctx context.Context, cfg config.Config, store *storage.Store, log *slog.Logger, reg prometheus.Registerer, now func() time.Time) (*provider.Provider, error) {
+	return newProvider(ctx, cfg, deriveKeys(cfg.Secret).provider, store, log, reg, now)
+}
+
+func newProvider(ctx context.Context, cfg config.Config, keys provider.Keys, store *storage.Store, log *slog.Logger, reg prometheus.Registerer, now func() time.Time) (*provider.Provider, error) {
 	scopes, err := provider.NewScopes(cfg.Scopes)
 	if err != nil {
 		return nil, err
 	}
 	return provider.New(ctx, provider.Config{
 		Issuer:                cfg.Issuer,
-		Secret:                []byte(cfg.Secret),
+		Keys:                  keys,
 		AccessTokenLifespan:   cfg.AccessTokenTTL,
 		RefreshTokenLifespan:  cfg.RefreshTokenTTL,
 		AuthorizeCodeLifespan: cfg.AuthorizeCodeTTL,
@@ -93,6 +100,28 @@ func NewProvider(ctx context.Context, cfg config.Config, store *storage.Store, l
 		Now:                   now,
 		CIMDAllowPrivate:      cfg.CIMDAllowPrivate,
 	}, store, log, provider.NewMetrics(reg))
+}
+
+// keys are every key Conexor derives from the system secret, one per purpose, each handed
+// only to the package that uses it. The purpose strings fix the derived bytes: changing one
+// invalidates what that key signed or sealed (sessions, stored signing keys, codes).
+type keys struct {
+	provider       provider.Keys
+	sessionCookie  []byte // consent: signs the browser session cookie
+	sessionBinding []byte // mcp: binds proxied MCP session IDs to their principal
+}
+
+func deriveKeys(systemSecret string) keys {
+	s := []byte(systemSecret)
+	return keys{
+		provider: provider.Keys{
+			FositeHMAC:    secret.DeriveKey(s, secret.PurposeFositeHMAC),
+			ClientSecrets: secret.DeriveKey(s, secret.PurposeClientSecrets),
+			SigningKeys:   secret.DeriveKey(s, secret.PurposeSigningKeys),
+		},
+		sessionCookie:  secret.DeriveKey(s, secret.PurposeSessionCookie),
+		sessionBinding: secret.DeriveKey(s, secret.PurposeSessionBinding),
+	}
 }
 
 // New opens everything, seeds an empty database and builds the router.
@@ -112,12 +141,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	p, err := NewProvider(ctx, cfg, store, log, reg, opts.Now)
+	keys := deriveKeys(cfg.Secret)
+	p, err := newProvider(ctx, cfg, keys.provider, store, log, reg, opts.Now)
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, Store: store, Provider: p, registry: reg}
+	a := &App{cfg: cfg, log: log, Store: store, Provider: p, registry: reg, sessionKey: keys.sessionCookie}
 	if !opts.NoSeed {
 		res, err := Seed(ctx, store, p, cfg)
 		if err != nil {
@@ -130,8 +160,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		}
 	}
 	a.gateway, err = mcp.New(mcp.Options{Issuer: cfg.Issuer, Verifier: p, Servers: store, Tokens: store,
-		Scopes: p.Scopes(), Upstreams: cfg.Upstreams, Now: opts.Now, Logger: log, Registerer: reg,
-		APIPrivateUpstreams: cfg.APIPrivateUpstreams})
+		Scopes: p.Scopes(), UpstreamHeaders: upstreamHeaders(cfg.Upstreams), SessionKey: keys.sessionBinding,
+		Now: opts.Now, Logger: log, Registerer: reg, APIPrivateUpstreams: cfg.APIPrivateUpstreams})
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -142,6 +172,19 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	go p.Keys().Run(bg, 30*time.Second)
 	go a.purge(bg, 10*time.Minute)
 	return a, nil
+}
+
+// upstreamHeaders converts the configured headers of proxied servers for the gateway.
+func upstreamHeaders(ups map[string]config.Upstream) map[string]http.Header {
+	out := make(map[string]http.Header, len(ups))
+	for path, up := range ups {
+		h := make(http.Header, len(up.Headers))
+		for k, v := range up.Headers {
+			h.Set(k, v)
+		}
+		out[path] = h
+	}
+	return out
 }
 
 func (a *App) routes() http.Handler {
@@ -163,7 +206,7 @@ func (a *App) routes() http.Handler {
 		panic(err) // only broken embedded templates fail here, which every test catches
 	}
 	browser, err := consent.New(consent.Config{Store: a.Store, Sessions: a.Store, Provider: p,
-		Secret: p.Config().Secret, Pages: pages, Log: a.log, Now: p.Config().Now})
+		SessionKey: a.sessionKey, Pages: pages, Log: a.log, Now: p.Config().Now})
 	if err != nil {
 		panic(err) // as above
 	}
