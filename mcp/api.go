@@ -14,6 +14,7 @@ import (
 
 	jsonv2 "github.com/go-json-experiment/json"
 
+	"github.com/conexor/conexor/internal/httpx"
 	"github.com/conexor/conexor/internal/netguard"
 	"github.com/conexor/conexor/internal/urls"
 	"github.com/conexor/conexor/provider"
@@ -73,7 +74,7 @@ func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 		w.Header().Set("Allow", "GET, PATCH, OPTIONS")
-		writeJSON(w, http.StatusMethodNotAllowed, oauthErrorBody{Error: "method_not_allowed", Description: "Use GET or PATCH."})
+		httpx.WriteJSON(w, http.StatusMethodNotAllowed, httpx.OAuthError{Code: "method_not_allowed", Description: "Use GET or PATCH."})
 		return
 	}
 	info, p, rf := g.admit(r, "/api/servers/")
@@ -98,7 +99,7 @@ func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodGet {
-		writeJSON(w, http.StatusOK, g.view(info.srv, p))
+		httpx.WriteJSON(w, http.StatusOK, g.view(info.srv, p))
 		return
 	}
 	g.patchServer(w, r, info, p)
@@ -106,13 +107,13 @@ func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request) {
 
 func (g *Gateway) patchServer(w http.ResponseWriter, r *http.Request, info *serverInfo, p *principal) {
 	bad := func(status int, code, desc string) {
-		writeJSON(w, status, oauthErrorBody{Error: code, Description: desc})
+		httpx.WriteJSON(w, status, httpx.OAuthError{Code: code, Description: desc})
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		bad(http.StatusUnsupportedMediaType, errInvalidRequest, "Send the changes as Content-Type: application/json.")
 		return
 	}
-	body, err := readBody(w, r, maxPatchBytes)
+	body, err := httpx.ReadBody(w, r, maxPatchBytes)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -176,7 +177,7 @@ func (g *Gateway) patchServer(w http.ResponseWriter, r *http.Request, info *serv
 	}
 	g.log.InfoContext(r.Context(), "server updated", "server", info.path, "fields", strings.Join(patch.fields(), ","),
 		"enabled", updated.Enabled, "kind", kind(updated), "client_id", p.Claims.ClientID, "sub", p.Claims.Subject)
-	writeJSON(w, http.StatusOK, g.view(updated, p))
+	httpx.WriteJSON(w, http.StatusOK, g.view(updated, p))
 }
 
 func (p *ServerPatch) validate() []string {

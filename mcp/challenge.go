@@ -1,9 +1,10 @@
 package mcp
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
+
+	"github.com/conexor/conexor/internal/httpx"
 )
 
 // RFC 6750 section 3.1 error codes.
@@ -78,14 +79,7 @@ func writeMCPRefusal(w http.ResponseWriter, rf *refusal, metadataURL string, id 
 	writeRPCError(w, rf.status, id, rf.rpcCode, rf.desc)
 }
 
-// oauthErrorBody is the RFC 6749 section 5.2 shape RFC 6750 resource servers use too.
-type oauthErrorBody struct {
-	Error       string `json:"error"`
-	Description string `json:"error_description,omitempty"`
-	Scope       string `json:"scope,omitempty"`
-}
-
-// writeAPIRefusal answers on the server API: the same challenge, an RFC 6750-style body.
+// writeAPIRefusal answers on the server API: the same challenge, an RFC 6750 body.
 func writeAPIRefusal(w http.ResponseWriter, rf *refusal, metadataURL string) {
 	if rf.challenged() {
 		w.Header().Set("WWW-Authenticate", rf.wwwAuthenticate(metadataURL))
@@ -94,7 +88,7 @@ func writeAPIRefusal(w http.ResponseWriter, rf *refusal, metadataURL string) {
 	if code == "" {
 		code = apiErrorCode(rf.status)
 	}
-	writeJSON(w, rf.status, oauthErrorBody{Error: code, Description: rf.desc, Scope: rf.scope})
+	httpx.WriteJSON(w, rf.status, &httpx.OAuthError{Code: code, Description: rf.desc, Scope: rf.scope})
 }
 
 func apiErrorCode(status int) string {
@@ -117,15 +111,4 @@ func apiErrorCode(status int) string {
 		}
 		return errInvalidRequest
 	}
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
 }

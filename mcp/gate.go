@@ -10,6 +10,8 @@ import (
 	"net/http"
 
 	"github.com/gorilla/mux"
+
+	"github.com/conexor/conexor/internal/httpx"
 )
 
 // admit runs the checks the MCP endpoint and the server API share: a canonical path, a
@@ -134,7 +136,7 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 // readMessage reads a POST body (capped) and the one JSON-RPC message in it. On refusal
 // the message holds whatever of the method and id could be read.
 func readMessage(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, Message, *refusal) {
-	body, err := readBody(w, r, limit)
+	body, err := httpx.ReadBody(w, r, limit)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {

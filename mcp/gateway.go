@@ -13,7 +13,6 @@ package mcp
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -245,30 +244,3 @@ func (w *revocationWriter) Write(b []byte) (int, error) {
 }
 
 func (w *revocationWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// readBody reads a POST body up to the cap; the gate parses it and the backend gets it
-// replayed.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	if r.ContentLength > limit {
-		return nil, &http.MaxBytesError{Limit: limit}
-	}
-	body := http.MaxBytesReader(w, r.Body, limit)
-	size := r.ContentLength
-	if size < 0 || size > 64<<10 {
-		size = 512
-	}
-	buf := make([]byte, 0, size+1)
-	for {
-		n, err := body.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-	}
-}

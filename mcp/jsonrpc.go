@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/conexor/conexor/internal/httpx"
 )
 
 // JSON-RPC 2.0 error codes the gateway answers with. The -32xxx codes of the JSON-RPC
@@ -169,7 +171,7 @@ func parseMessage(dec *jsontext.Decoder) (Message, *RPCError) {
 			}
 		default:
 			if isJSONRPCMemberFold(key) {
-				shapeErr = firstErr(shapeErr, invalidRequest(`member "`+truncate(key, 32)+`" differs from a JSON-RPC member name only in case.`))
+				shapeErr = firstErr(shapeErr, invalidRequest(`member "`+httpx.Truncate(key, 32)+`" differs from a JSON-RPC member name only in case.`))
 			}
 			if err := dec.SkipValue(); err != nil {
 				return Message{}, errParse
@@ -239,13 +241,6 @@ func validMethod(m string) bool {
 	return true
 }
 
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "..."
-	}
-	return s
-}
-
 // rpcErrorBody is a JSON-RPC error response. ID is the request's id, or null when there is
 // none (or it could not be read), as section 5 of the specification says.
 type rpcErrorBody struct {
@@ -260,16 +255,9 @@ var jsonNull = json.RawMessage("null")
 // gateway makes on the MCP endpoint goes through here, so clients always get a body they
 // can parse, and nothing is cached.
 func writeRPCError(w http.ResponseWriter, status int, id jsontext.Value, code int, msg string) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
 	raw := jsonNull
 	if len(id) > 0 {
 		raw = json.RawMessage(id)
 	}
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(rpcErrorBody{JSONRPC: "2.0", ID: raw, Error: RPCError{Code: code, Message: msg}})
+	httpx.WriteJSON(w, status, rpcErrorBody{JSONRPC: "2.0", ID: raw, Error: RPCError{Code: code, Message: msg}})
 }

@@ -1,11 +1,14 @@
 package mcp
 
 import (
-	"encoding/json"
 	"net/http"
+	"time"
 
 	"github.com/gorilla/mux"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
+
+	"github.com/conexor/conexor/internal/httpx"
+	"github.com/conexor/conexor/internal/urls"
 )
 
 // serveMetadata serves RFC 9728 protected resource metadata for one MCP server, at the
@@ -23,7 +26,7 @@ func (g *Gateway) serveMetadata(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 		w.Header().Set("Allow", "GET, HEAD, OPTIONS")
-		writeJSON(w, http.StatusMethodNotAllowed, oauthErrorBody{Error: "method_not_allowed", Description: "Use GET."})
+		httpx.WriteOAuthError(w, r, &httpx.OAuthError{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Description: "Use GET."})
 		return
 	}
 	const prefix = "/.well-known/oauth-protected-resource/mcp/"
@@ -32,21 +35,20 @@ func (g *Gateway) serveMetadata(w http.ResponseWriter, r *http.Request) {
 	switch pathProblem(r, prefix, org, name) {
 	case 0:
 	case http.StatusNotFound:
-		writeJSON(w, http.StatusNotFound, oauthErrorBody{Error: "not_found", Description: "No MCP server is registered at this path."})
+		httpx.WriteOAuthError(w, r, &httpx.OAuthError{Status: http.StatusNotFound, Code: "not_found", Description: "No MCP server is registered at this path."})
 		return
 	default:
-		writeJSON(w, http.StatusBadRequest, oauthErrorBody{Error: "invalid_request", Description: "The path must be exactly " + prefix + "{org}/{server}."})
+		httpx.WriteOAuthError(w, r, &httpx.OAuthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "The path must be exactly " + prefix + "{org}/{server}."})
 		return
 	}
 	info, err := g.servers.lookup(r.Context(), org, name)
 	if err != nil {
 		g.log.WarnContext(r.Context(), "protected resource metadata: server lookup failed", "err", err)
-		w.Header().Set("Retry-After", "1")
-		writeJSON(w, http.StatusServiceUnavailable, oauthErrorBody{Error: "temporarily_unavailable", Description: "Retry shortly."})
+		httpx.WriteOAuthError(w, r, &httpx.OAuthError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "Retry shortly."})
 		return
 	}
 	if info.srv == nil {
-		writeJSON(w, http.StatusNotFound, oauthErrorBody{Error: "not_found", Description: "No MCP server is registered at /mcp/" + org + "/" + name + "."})
+		httpx.WriteOAuthError(w, r, &httpx.OAuthError{Status: http.StatusNotFound, Code: "not_found", Description: "No MCP server is registered at " + urls.MCPPrefix + urls.ServerPath(org, name) + "."})
 		return
 	}
 	doc := oauthex.ProtectedResourceMetadata{
@@ -56,11 +58,5 @@ func (g *Gateway) serveMetadata(w http.ResponseWriter, r *http.Request) {
 		BearerMethodsSupported: []string{"header"},
 		ResourceName:           info.srv.Name,
 	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "public, max-age=300")
-	h.Set("X-Content-Type-Options", "nosniff")
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(doc)
+	httpx.WriteDocument(w, "application/json", 5*time.Minute, doc)
 }

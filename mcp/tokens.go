@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/conexor/conexor/internal/tick"
 	"github.com/conexor/conexor/provider"
 	"github.com/conexor/conexor/storage"
 )
@@ -106,21 +107,11 @@ func (a *authenticator) authenticate(ctx context.Context, token, audience string
 // stream open; new requests are refused then anyway.
 func (a *authenticator) watch(ctx context.Context, token string, p *principal) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(p.Claims.Expiry-a.now().Unix())*time.Second)
-	go func() {
-		t := time.NewTicker(revocationRefreshAfter)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if rf := a.checkRevoked(ctx, token, p.sigHash); rf != nil && rf.status == http.StatusUnauthorized {
-					cancel()
-					return
-				}
-			}
+	go tick.Every(ctx, revocationRefreshAfter, func(ctx context.Context) {
+		if rf := a.checkRevoked(ctx, token, p.sigHash); rf != nil && rf.status == http.StatusUnauthorized {
+			cancel()
 		}
-	}()
+	})
 	return ctx, cancel
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/conexor/conexor/internal/httpx"
 	"github.com/conexor/conexor/storage"
 )
 
@@ -88,7 +89,7 @@ func (p *Provider) ParseAuthorize(ctx context.Context, q url.Values) (*Authorize
 		if errors.As(err, &ae) {
 			return nil, ae
 		}
-		p.log.ErrorContext(ctx, "authorize: client lookup failed", "client_id", truncate(clientID, 128), "err", err)
+		p.log.ErrorContext(ctx, "authorize: client lookup failed", "client_id", httpx.Truncate(clientID, 128), "err", err)
 		return page("server_error", "The application could not be looked up right now. Try again in a moment.")
 	}
 	ar := &AuthorizeRequest{Client: client, State: q.Get("state")}
@@ -128,7 +129,7 @@ func (p *Provider) ParseAuthorize(ctx context.Context, q url.Values) (*Authorize
 	case method == "":
 		return fail("invalid_request", "code_challenge_method is required and must be S256 (plain is not allowed).")
 	case method != "S256":
-		return fail("invalid_request", "code_challenge_method must be S256; "+truncate(method, 20)+" is not allowed.")
+		return fail("invalid_request", "code_challenge_method must be S256; "+httpx.Truncate(method, 20)+" is not allowed.")
 	case !codeChallengeRE.MatchString(ar.CodeChallenge):
 		return fail("invalid_request", "code_challenge must be BASE64URL(SHA256(code_verifier)) without padding: 43 characters of A-Z, a-z, 0-9, '-' and '_'.")
 	}

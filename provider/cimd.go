@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/conexor/conexor/internal/httpx"
 	"github.com/conexor/conexor/storage"
 )
 
@@ -72,7 +73,7 @@ func WithClientIP(ctx context.Context, ip string) context.Context {
 
 func cimdError(id, why string) *AuthorizeError {
 	return &AuthorizeError{Code: "invalid_client", Description: fmt.Sprintf(
-		"The application identifies itself with the client ID metadata document %s, which cannot be used: %s.", truncate(id, 200), why)}
+		"The application identifies itself with the client ID metadata document %s, which cannot be used: %s.", httpx.Truncate(id, 200), why)}
 }
 
 // resolve returns the client a metadata document describes: from the cache while it is
@@ -97,7 +98,7 @@ func (d *clientDocuments) resolve(ctx context.Context, id string) (*storage.Clie
 		// and anyone can name new URLs without end. Take it from the same per-address budget.
 		if ip, ok := ctx.Value(clientIPKey{}).(string); ok {
 			if allowed, wait := d.p.register.allow(ip, now); !allowed {
-				d.p.log.InfoContext(ctx, "client metadata document refused: rate limit", "client_id", truncate(id, 200), "ip", ip)
+				d.p.log.InfoContext(ctx, "client metadata document refused: rate limit", "client_id", httpx.Truncate(id, 200), "ip", ip)
 				return nil, cimdError(id, fmt.Sprintf("too many new applications came from this address; retry in %d seconds", int(math.Ceil(wait.Seconds()))))
 			}
 		}
@@ -183,7 +184,7 @@ func (d *clientDocuments) parse(id string, body []byte) (ClientMetadata, error) 
 	case doc.ClientID == nil:
 		return ClientMetadata{}, errors.New("the document has no client_id")
 	case *doc.ClientID != id:
-		return ClientMetadata{}, fmt.Errorf("its client_id %q is not the URL it was fetched from", truncate(*doc.ClientID, 200))
+		return ClientMetadata{}, fmt.Errorf("its client_id %q is not the URL it was fetched from", httpx.Truncate(*doc.ClientID, 200))
 	case doc.ClientSecret != nil && string(doc.ClientSecret) != "null":
 		return ClientMetadata{}, errors.New("a metadata document must not contain a client_secret")
 	}
@@ -193,7 +194,7 @@ func (d *clientDocuments) parse(id string, body []byte) (ClientMetadata, error) 
 	case "private_key_jwt":
 		return ClientMetadata{}, errors.New("token_endpoint_auth_method private_key_jwt is not supported here; publish token_endpoint_auth_method none (a public client with PKCE)")
 	default:
-		return ClientMetadata{}, fmt.Errorf("token_endpoint_auth_method %q is not allowed in a metadata document; use none", truncate(doc.TokenEndpointAuthMethod, 40))
+		return ClientMetadata{}, fmt.Errorf("token_endpoint_auth_method %q is not allowed in a metadata document; use none", httpx.Truncate(doc.TokenEndpointAuthMethod, 40))
 	}
 	md, oe := d.p.normalizeRegistration(doc.ClientMetadata)
 	if oe != nil {

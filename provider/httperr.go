@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"mime"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/conexor/conexor/internal/httpx"
 	"github.com/conexor/conexor/storage"
 )
 
@@ -17,36 +17,16 @@ import (
 // requests are a few hundred bytes.
 const MaxFormBytes = 64 << 10
 
-// OAuthError is an RFC 6749 section 5.2 error response.
-type OAuthError struct {
-	Status      int    `json:"-"`
-	Code        string `json:"error"`
-	Description string `json:"error_description,omitempty"`
-}
-
-func (e *OAuthError) Error() string { return e.Code + ": " + e.Description }
+// OAuthError is an RFC 6749 section 5.2 error response (httpx's, the one shape).
+type OAuthError = httpx.OAuthError
 
 func oauthErr(status int, code, description string) *OAuthError {
 	return &OAuthError{Status: status, Code: code, Description: description}
 }
 
-// WriteOAuthError writes an RFC 6749 JSON error with no-store caching. A 401 invalid_client
-// answered to a client that used HTTP Basic carries WWW-Authenticate: Basic (RFC 6749 5.2).
+// WriteOAuthError writes an RFC 6749 JSON error (httpx.WriteOAuthError).
 func WriteOAuthError(w http.ResponseWriter, r *http.Request, e *OAuthError) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json;charset=UTF-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
-	if e.Status == http.StatusServiceUnavailable && h.Get("Retry-After") == "" {
-		h.Set("Retry-After", "1")
-	}
-	if e.Status == http.StatusUnauthorized && e.Code == "invalid_client" {
-		if _, _, ok := r.BasicAuth(); ok {
-			h.Set("WWW-Authenticate", `Basic realm="conexor", charset="UTF-8"`)
-		}
-	}
-	w.WriteHeader(e.Status)
-	_ = json.NewEncoder(w).Encode(e)
+	httpx.WriteOAuthError(w, r, e)
 }
 
 // errUnavailable answers a request the database could not serve: the client should retry.

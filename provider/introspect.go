@@ -8,6 +8,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/conexor/conexor/internal/httpx"
 	"github.com/conexor/conexor/storage"
 )
 
@@ -56,7 +57,7 @@ func (p *Provider) IntrospectHandler(w http.ResponseWriter, r *http.Request) {
 		WriteOAuthError(w, r, oauthErr(http.StatusBadRequest, "invalid_request", "The token parameter is required."))
 		return
 	}
-	writeJSON(w, http.StatusOK, p.introspect(ctx, caller, token, r.PostForm.Get("token_type_hint")))
+	httpx.WriteJSON(w, http.StatusOK, p.introspect(ctx, caller, token, r.PostForm.Get("token_type_hint")))
 }
 
 func (p *Provider) introspect(ctx context.Context, caller fosite.Client, token, hint string) introspection {

@@ -18,6 +18,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/conexor/conexor/internal/secret"
+	"github.com/conexor/conexor/internal/tick"
 	"github.com/conexor/conexor/storage"
 )
 
@@ -259,18 +260,11 @@ func (k *Keyring) decode(row storage.SigningKey) (*signingKey, error) {
 
 // Run reloads the keys every interval until ctx ends, so a rotation made elsewhere is used.
 func (k *Keyring) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := k.Reload(ctx); err != nil && ctx.Err() == nil {
-				k.log.Error("reload signing keys", "err", err)
-			}
+	tick.Every(ctx, interval, func(ctx context.Context) {
+		if err := k.Reload(ctx); err != nil && ctx.Err() == nil {
+			k.log.Error("reload signing keys", "err", err)
 		}
-	}
+	})
 }
 
 // Sign serialises claims (any JSON-encodable value) as a compact JWS with the current key,

@@ -2,6 +2,9 @@ package provider
 
 import (
 	"net/http"
+	"time"
+
+	"github.com/conexor/conexor/internal/httpx"
 )
 
 // ServerMetadata is the RFC 8414 authorization server metadata document.
@@ -59,7 +62,5 @@ func (p *Provider) Metadata() ServerMetadata {
 
 // MetadataHandler serves GET /.well-known/oauth-authorization-server (RFC 8414).
 func (p *Provider) MetadataHandler(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "public, max-age=300")
-	w.Header().Set("Content-Type", "application/json")
-	writeJSONBody(w, p.Metadata())
+	httpx.WriteDocument(w, "application/json", 5*time.Minute, p.Metadata())
 }

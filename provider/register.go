@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -151,7 +150,7 @@ func (p *Provider) RegisterHandler(w http.ResponseWriter, r *http.Request) {
 			"Send the client metadata as a JSON object with Content-Type: application/json (RFC 7591 section 3.1)."))
 		return
 	}
-	body, err := readCapped(w, r, MaxRegistrationBytes)
+	body, err := httpx.ReadBody(w, r, MaxRegistrationBytes)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -208,7 +207,7 @@ func (p *Provider) RegisterHandler(w http.ResponseWriter, r *http.Request) {
 	md.ClientName = c.Name
 	p.log.InfoContext(ctx, "client registered", "client_id", c.ID, "name", c.Name, "ip", ip,
 		"auth_method", md.TokenEndpointAuthMethod, "redirect_uris", strings.Join(md.RedirectURIs, " "))
-	writeJSON(w, http.StatusCreated, RegistrationResponse{
+	httpx.WriteJSON(w, http.StatusCreated, RegistrationResponse{
 		ClientID:         c.ID,
 		ClientSecret:     secret,
 		ClientIDIssuedAt: c.CreatedAt.Unix(),
@@ -232,7 +231,7 @@ func (p *Provider) normalizeRegistration(md ClientMetadata) (ClientMetadata, *OA
 		md.TokenEndpointAuthMethod = "client_secret_basic" // RFC 7591 section 2
 	case "none", "client_secret_basic", "client_secret_post":
 	default:
-		return bad("token_endpoint_auth_method %q is not supported; use none (public client, PKCE), client_secret_basic or client_secret_post.", truncate(md.TokenEndpointAuthMethod, 40))
+		return bad("token_endpoint_auth_method %q is not supported; use none (public client, PKCE), client_secret_basic or client_secret_post.", httpx.Truncate(md.TokenEndpointAuthMethod, 40))
 	}
 
 	if len(md.GrantTypes) == 0 {
@@ -247,7 +246,7 @@ func (p *Provider) normalizeRegistration(md ClientMetadata) (ClientMetadata, *OA
 			// client_credentials would let anyone on the network mint tokens for any server.
 			return bad("grant type client_credentials cannot be registered dynamically; an administrator creates machine-to-machine clients for one MCP server (conexor clients create).")
 		default:
-			return bad("grant type %q is not supported; register authorization_code and refresh_token.", truncate(g, 64))
+			return bad("grant type %q is not supported; register authorization_code and refresh_token.", httpx.Truncate(g, 64))
 		}
 	}
 	if !ExactScopeStrategy(md.GrantTypes, "authorization_code") {
@@ -271,7 +270,7 @@ func (p *Provider) normalizeRegistration(md ClientMetadata) (ClientMetadata, *OA
 	}
 	for _, u := range md.RedirectURIs {
 		if err := ValidateRedirectURI(u); err != nil {
-			return badURI("%s: %v.", truncate(u, 200), err)
+			return badURI("%s: %v.", httpx.Truncate(u, 200), err)
 		}
 	}
 
@@ -372,13 +371,6 @@ func containsNUL(v any) bool {
 		}
 	}
 	return false
-}
-
-// readCapped reads a request body of at most limit bytes.
-func readCapped(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	var buf bytes.Buffer
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
-	return buf.Bytes(), err
 }
 
 // jsonProblem describes a JSON decoding error without echoing the input.

@@ -22,6 +22,7 @@ import (
 	"github.com/conexor/conexor/internal/config"
 	"github.com/conexor/conexor/internal/httpx"
 	"github.com/conexor/conexor/internal/secret"
+	"github.com/conexor/conexor/internal/tick"
 	"github.com/conexor/conexor/mcp"
 	"github.com/conexor/conexor/provider"
 	"github.com/conexor/conexor/storage"
@@ -170,7 +171,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	bg, cancel := context.WithCancel(context.Background())
 	a.stopBG = cancel
 	go p.Keys().Run(bg, 30*time.Second)
-	go a.purge(bg, 10*time.Minute)
+	go tick.Every(bg, 10*time.Minute, a.purge)
 	return a, nil
 }
 
@@ -251,22 +252,14 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, "ready\n")
 }
 
-func (a *App) purge(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			// Keep a day of expired rows so late replays are still recognised as replays.
-			n, err := a.Store.PurgeExpired(ctx, a.Store.Now().Add(-24*time.Hour))
-			if err != nil && ctx.Err() == nil {
-				a.log.Warn("purge expired tokens and sessions", "err", err)
-			} else if n > 0 {
-				a.log.Info("purged expired tokens and sessions", "rows", n)
-			}
-		}
+// purge deletes expired tokens and sessions, keeping a day of them so late replays are
+// still recognised as replays.
+func (a *App) purge(ctx context.Context) {
+	n, err := a.Store.PurgeExpired(ctx, a.Store.Now().Add(-24*time.Hour))
+	if err != nil && ctx.Err() == nil {
+		a.log.Warn("purge expired tokens and sessions", "err", err)
+	} else if n > 0 {
+		a.log.Info("purged expired tokens and sessions", "rows", n)
 	}
 }
 

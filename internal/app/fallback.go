@@ -2,7 +2,6 @@ package app
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -91,9 +90,5 @@ func (f *fallback) write(w http.ResponseWriter, r *http.Request, status int, cod
 	if action != "" {
 		desc += " " + action
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
+	httpx.WriteOAuthError(w, r, &httpx.OAuthError{Status: status, Code: code, Description: desc})
 }

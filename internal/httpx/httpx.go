@@ -1,5 +1,6 @@
-// Package httpx holds the HTTP middleware every Conexor route shares: panic recovery that
-// never leaks a stack trace, request metrics, and the security headers of HTML pages.
+// Package httpx holds the HTTP pieces every Conexor route shares: panic recovery that never
+// leaks a stack trace, request metrics, CORS, trusted proxies, the security headers of HTML
+// pages, and the one way to write JSON, OAuth errors and read a capped body.
 package httpx
 
 import (
@@ -22,10 +23,8 @@ func Recover(log *slog.Logger) mux.MiddlewareFunc {
 						panic(v)
 					}
 					log.ErrorContext(r.Context(), "panic serving request", "path", r.URL.Path, "method", r.Method, "panic", v)
-					w.Header().Set("Content-Type", "application/json")
-					w.Header().Set("Cache-Control", "no-store")
-					w.WriteHeader(http.StatusInternalServerError)
-					_, _ = w.Write([]byte(`{"error":"server_error","error_description":"The server hit an unexpected condition. Try again later."}` + "\n"))
+					WriteOAuthError(w, r, &OAuthError{Status: http.StatusInternalServerError, Code: "server_error",
+						Description: "The server hit an unexpected condition. Try again later."})
 				}
 			}()
 			next.ServeHTTP(w, r)
