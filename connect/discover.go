@@ -11,6 +11,8 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
+
+	"github.com/conexor/conexor/internal/urls"
 )
 
 // discovery is what the remote server says about its authorization.
@@ -28,7 +30,7 @@ type discovery struct {
 // server metadata (RFC 8414) of its first authorization server.
 func discover(ctx context.Context, c *http.Client, endpoint string) (*discovery, error) {
 	u, _ := url.Parse(endpoint)
-	wellKnown := (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/.well-known/oauth-protected-resource" + u.Path}).String()
+	wellKnown := (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: urls.PRMetadata + u.Path}).String()
 	prm, err := oauthex.GetProtectedResourceMetadata(ctx, wellKnown, endpoint, c)
 	if err != nil {
 		named, perr := metadataURLFromChallenge(ctx, c, endpoint)

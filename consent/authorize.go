@@ -10,6 +10,7 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/conexor/conexor/internal/httpx"
+	"github.com/conexor/conexor/internal/urls"
 	"github.com/conexor/conexor/provider"
 	"github.com/conexor/conexor/storage"
 	"github.com/conexor/conexor/templates"
@@ -81,7 +82,7 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	consentURL := "/oauth/consent?" + raw
+	consentURL := urls.Consent + "?" + raw
 	ar, aerr := h.provider.ParseAuthorize(ctx, q)
 	if aerr != nil {
 		h.authorizeFailed(w, r, sess, aerr, consentURL)
@@ -183,7 +184,7 @@ func (h *Handler) authorizeFailed(w http.ResponseWriter, r *http.Request, sess *
 // returnTo.
 func (h *Handler) currentUser(w http.ResponseWriter, r *http.Request, sess *sessions.Session, returnTo string) (*storage.User, bool) {
 	toLogin := func() {
-		http.Redirect(w, r, "/login?return_to="+url.QueryEscape(returnTo), http.StatusSeeOther)
+		http.Redirect(w, r, urls.Login+"?return_to="+url.QueryEscape(returnTo), http.StatusSeeOther)
 	}
 	uid := value(sess, keyUserID)
 	if uid == "" {

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gorilla/mux"
 	"github.com/gorilla/sessions"
 
 	"github.com/conexor/conexor/internal/httpx"
@@ -123,14 +122,25 @@ func New(cfg Config) (*Handler, error) {
 	}, nil
 }
 
-// Mount registers the flow's routes on r.
-func (h *Handler) Mount(r *mux.Router) {
-	r.HandleFunc("/oauth/consent", h.authorize).Methods(http.MethodGet)
-	r.HandleFunc("/oauth/consent", h.decide).Methods(http.MethodPost)
-	r.HandleFunc("/login", h.loginPage).Methods(http.MethodGet)
-	r.HandleFunc("/login", h.login).Methods(http.MethodPost)
-	r.HandleFunc("/logout", h.logout).Methods(http.MethodPost)
-	r.Handle(templates.StylesheetPath, templates.Static()).Methods(http.MethodGet, http.MethodHead)
+// Endpoints are the flow's handlers, one per route. The app's route table (internal/app)
+// puts each at its path and method; each expects only that method.
+type Endpoints struct {
+	Authorize http.Handler // GET urls.Consent: the authorization endpoint, the consent page
+	Decide    http.Handler // POST urls.Consent: the user's decision
+	LoginPage http.Handler // GET urls.Login
+	Login     http.Handler // POST urls.Login
+	Logout    http.Handler // POST urls.Logout
+}
+
+// Endpoints returns the flow's handlers.
+func (h *Handler) Endpoints() Endpoints {
+	return Endpoints{
+		Authorize: http.HandlerFunc(h.authorize),
+		Decide:    http.HandlerFunc(h.decide),
+		LoginPage: http.HandlerFunc(h.loginPage),
+		Login:     http.HandlerFunc(h.login),
+		Logout:    http.HandlerFunc(h.logout),
+	}
 }
 
 // session returns the request's session. A database failure is logged and answered here;

@@ -14,6 +14,7 @@ import (
 	"github.com/conexor/conexor/internal/httpx"
 	"github.com/conexor/conexor/internal/password"
 	"github.com/conexor/conexor/internal/secret"
+	"github.com/conexor/conexor/internal/urls"
 	"github.com/conexor/conexor/storage"
 	"github.com/conexor/conexor/templates"
 )
@@ -141,7 +142,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	h.log.InfoContext(r.Context(), "login", "user_id", user.ID, "ip", ip)
 	if returnTo == "" {
-		returnTo = "/login"
+		returnTo = urls.Login
 	}
 	http.Redirect(w, r, returnTo, http.StatusSeeOther)
 }
@@ -161,7 +162,7 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	h.log.InfoContext(r.Context(), "logout", "user_id", uid)
 	if returnTo := safeReturnTo(r.PostForm.Get("return_to")); returnTo != "" {
-		http.Redirect(w, r, "/login?return_to="+url.QueryEscape(returnTo), http.StatusSeeOther)
+		http.Redirect(w, r, urls.Login+"?return_to="+url.QueryEscape(returnTo), http.StatusSeeOther)
 		return
 	}
 	h.render(w, r, http.StatusOK, func(b *bytes.Buffer) error {

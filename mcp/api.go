@@ -77,7 +77,7 @@ func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusMethodNotAllowed, httpx.OAuthError{Code: "method_not_allowed", Description: "Use GET or PATCH."})
 		return
 	}
-	info, p, rf := g.admit(r, "/api/servers/")
+	info, p, rf := g.admit(r, urls.ServersAPI)
 	if rf == nil {
 		rule, need := g.policy.ForMethod(route)
 		if !Allows(rule, need, p.Scopes) {
@@ -310,7 +310,7 @@ func (g *Gateway) view(srv *storage.Server, p *principal) ServerView {
 	v := ServerView{
 		Org: srv.OrgSlug, Server: srv.Slug, Name: srv.Name, Description: srv.Description,
 		MCPURL:              urls.Resource(g.issuer, srv.OrgSlug, srv.Slug),
-		ResourceMetadataURL: g.issuer + "/.well-known/oauth-protected-resource/mcp/" + srv.OrgSlug + "/" + srv.Slug,
+		ResourceMetadataURL: urls.ResourceMetadata(g.issuer, srv.OrgSlug, srv.Slug),
 		Status:              status, Enabled: srv.Enabled, Kind: kind(srv),
 		Scopes:    ScopesView{Advertised: g.scopes.Advertised(), All: g.scopes.All()},
 		CreatedAt: srv.CreatedAt.UTC(), UpdatedAt: srv.UpdatedAt.UTC(),

@@ -65,7 +65,7 @@ func benchTargets(b *testing.B) (urls map[string]string, token string) {
 		}
 		r := mux.NewRouter()
 		r.SkipClean(true)
-		g.Mount(r)
+		r.Handle("/mcp/{org}/{server}", g.Endpoints().MCP)
 		ts := httptest.NewServer(r)
 		b.Cleanup(ts.Close)
 		urls[name] = ts.URL + salesPath
@@ -247,7 +247,7 @@ func BenchmarkGateInProcess(b *testing.B) {
 	}
 	r := mux.NewRouter()
 	r.SkipClean(true)
-	g.Mount(r)
+	r.Handle("/mcp/{org}/{server}", g.Endpoints().MCP)
 	for name, h := range map[string]http.Handler{"backend-only": noop, "gate": r} {
 		b.Run(name, func(b *testing.B) {
 			body := []byte(toolsList)

@@ -20,7 +20,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/conexor/conexor/mcp/demo"
@@ -177,22 +176,31 @@ func New(opts Options) (*Gateway, error) {
 	return g, nil
 }
 
-// Mount adds the gateway's routes to r:
-//
-//	GET, POST, DELETE /mcp/{org}/{server}                              the MCP endpoint (gated)
-//	GET, POST, DELETE /mcp/{org}/{server}/                             the same endpoint
-//	GET /.well-known/oauth-protected-resource/mcp/{org}/{server}      RFC 9728 metadata (public)
-//	GET, PATCH /api/servers/{org}/{server}                             the server API (gated)
-//
-// plus a JSON-RPC 404 for any other path under /mcp/. OPTIONS on each answers 204 with
-// Allow and never reaches the gate (a CORS preflight carries no credentials); the CORS
-// headers themselves come from the middleware around the router (httpx.CORS).
-func (g *Gateway) Mount(r *mux.Router) {
-	r.HandleFunc("/mcp/{org}/{server}", g.serveMCP)
-	r.HandleFunc("/mcp/{org}/{server}/", g.serveMCP) // the same endpoint (pathProblem)
-	r.HandleFunc("/.well-known/oauth-protected-resource/mcp/{org}/{server}", g.serveMetadata)
-	r.HandleFunc("/api/servers/{org}/{server}", g.serveAPI)
-	r.PathPrefix("/mcp/").HandlerFunc(g.serveNoServer)
+// Endpoints are the gateway's handlers. The app's route table (internal/app) puts each at
+// its path; every method reaches them and they answer a wrong one themselves. OPTIONS on
+// each answers 204 with Allow and never reaches the gate (a CORS preflight carries no
+// credentials); the CORS headers themselves come from the middleware around the router.
+type Endpoints struct {
+	// MCP is the gated MCP endpoint (GET, POST, DELETE) at urls.MCPRoute, with or without
+	// a trailing slash.
+	MCP http.Handler
+	// Metadata is the public RFC 9728 metadata (GET) at urls.PRMetadataRoute.
+	Metadata http.Handler
+	// API is the gated server API (GET, PATCH) at urls.ServerAPIRoute.
+	API http.Handler
+	// NoServer answers any other path under urls.MCPPrefix with a JSON-RPC 404.
+	NoServer http.Handler
+}
+
+// Endpoints returns the gateway's handlers. Their routes must use the urls templates:
+// the handlers read the {org} and {server} variables.
+func (g *Gateway) Endpoints() Endpoints {
+	return Endpoints{
+		MCP:      http.HandlerFunc(g.serveMCP),
+		Metadata: http.HandlerFunc(g.serveMetadata),
+		API:      http.HandlerFunc(g.serveAPI),
+		NoServer: http.HandlerFunc(g.serveNoServer),
+	}
 }
 
 // Close releases the demo server and idle upstream connections.

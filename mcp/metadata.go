@@ -29,7 +29,7 @@ func (g *Gateway) serveMetadata(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteOAuthError(w, r, &httpx.OAuthError{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Description: "Use GET."})
 		return
 	}
-	const prefix = "/.well-known/oauth-protected-resource/mcp/"
+	const prefix = urls.PRMetadata + urls.MCPPrefix
 	vars := mux.Vars(r)
 	org, name := vars["org"], vars["server"]
 	switch pathProblem(r, prefix, org, name) {

@@ -109,7 +109,7 @@ func (c *serverCache) describe(srv *storage.Server) *serverInfo {
 		srv:         srv,
 		path:        srv.Path(),
 		resource:    urls.Resource(c.issuer, srv.OrgSlug, srv.Slug),
-		metadataURL: c.issuer + "/.well-known/oauth-protected-resource/mcp/" + srv.OrgSlug + "/" + srv.Slug,
+		metadataURL: urls.ResourceMetadata(c.issuer, srv.OrgSlug, srv.Slug),
 		fetched:     time.Now(),
 	}
 	if srv.Upstream != "" {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/conexor/conexor/internal/httpx"
+	"github.com/conexor/conexor/internal/urls"
 )
 
 // ServerMetadata is the RFC 8414 authorization server metadata document.
@@ -40,12 +41,12 @@ func (p *Provider) Metadata() ServerMetadata {
 	auth := []string{"client_secret_basic", "client_secret_post", "none"}
 	return ServerMetadata{
 		Issuer:                                     iss,
-		AuthorizationEndpoint:                      iss + "/oauth/consent",
-		TokenEndpoint:                              iss + "/api/oauth/token",
-		RevocationEndpoint:                         iss + "/api/oauth/revoke",
-		IntrospectionEndpoint:                      iss + "/api/oauth/introspect",
-		RegistrationEndpoint:                       iss + "/api/oauth/register",
-		JWKSURI:                                    iss + "/.well-known/jwks.json",
+		AuthorizationEndpoint:                      urls.Endpoint(iss, urls.Consent),
+		TokenEndpoint:                              urls.Endpoint(iss, urls.Token),
+		RevocationEndpoint:                         urls.Endpoint(iss, urls.Revoke),
+		IntrospectionEndpoint:                      urls.Endpoint(iss, urls.Introspect),
+		RegistrationEndpoint:                       urls.Endpoint(iss, urls.Register),
+		JWKSURI:                                    urls.Endpoint(iss, urls.JWKS),
 		ScopesSupported:                            p.cfg.Scopes.Advertised(),
 		ResponseTypesSupported:                     []string{"code"},
 		ResponseModesSupported:                     []string{"query"},

@@ -111,7 +111,7 @@ func New(ctx context.Context, cfg Config, store *storage.Store, log *slog.Logger
 		AuthorizeCodeLifespan:          cfg.AuthorizeCodeLifespan,
 		GlobalSecret:                   cfg.Keys.FositeHMAC,
 		AccessTokenIssuer:              cfg.Issuer,
-		TokenURL:                       cfg.Issuer + "/api/oauth/token",
+		TokenURL:                       urls.Endpoint(cfg.Issuer, urls.Token),
 		ScopeStrategy:                  ExactScopeStrategy,
 		AudienceMatchingStrategy:       AudienceStrategy,
 		ClientSecretsHasher:            hasher,
@@ -237,13 +237,13 @@ func (p *Provider) CanonicalResource(raw string) (canonical, org, server string,
 		hostport = host + ":" + port
 	}
 	if scheme != strings.ToLower(iss.Scheme) || hostport != strings.ToLower(iss.Host) {
-		return fail(fmt.Sprintf("The resource must be an MCP server of this authorization server (%s/mcp/{org}/{server}).", p.cfg.Issuer))
+		return fail(fmt.Sprintf("The resource must be an MCP server of this authorization server (%s).", p.ResourceURL("{org}", "{server}")))
 	}
 	path := strings.TrimSuffix(u.EscapedPath(), "/")
 	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
 	if len(parts) != 3 || parts[0] != "mcp" || parts[1] == "" || parts[2] == "" ||
 		strings.ContainsAny(parts[1]+parts[2], "%;") || parts[1] == ".." || parts[2] == ".." || parts[1] == "." || parts[2] == "." {
-		return fail(fmt.Sprintf("The resource must have the form %s/mcp/{org}/{server}.", p.cfg.Issuer))
+		return fail(fmt.Sprintf("The resource must have the form %s.", p.ResourceURL("{org}", "{server}")))
 	}
 	return p.ResourceURL(parts[1], parts[2]), parts[1], parts[2], nil
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/conexor/conexor/bench"
+	"github.com/conexor/conexor/internal/urls"
 )
 
 func newBenchCmd(_ *globals) *cobra.Command {
@@ -18,7 +19,7 @@ func newBenchCmd(_ *globals) *cobra.Command {
 		Short: "Drive the token endpoint (client credentials) with N concurrent clients for T seconds",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o.TokenURL = target + "/api/oauth/token"
+			o.TokenURL = urls.Endpoint(target, urls.Token)
 			res, err := bench.RunToken(cmd.Context(), o)
 			if err != nil {
 				return err

@@ -66,7 +66,7 @@ func newClientsCmd(g *globals) *cobra.Command {
 				"scope":       c.Scopes,
 				"grant_types": c.GetGrantTypes(),
 				"public":      c.Public,
-				"token_url":   e.cfg.Issuer + "/api/oauth/token",
+				"token_url":   urls.Endpoint(e.cfg.Issuer, urls.Token),
 			}
 			if uris := c.RedirectURIs(); len(uris) > 0 {
 				out["redirect_uris"] = uris

@@ -8,6 +8,7 @@ import (
 
 	"github.com/conexor/conexor/internal/app"
 	"github.com/conexor/conexor/internal/config"
+	"github.com/conexor/conexor/internal/urls"
 )
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -48,7 +49,7 @@ func newServeCmd(g *globals) *cobra.Command {
 				go servePprof(ctx, pprofAddr, log)
 			}
 			log.Info("conexor listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "database", a.Store.Dialect(),
-				"metadata", cfg.Issuer+"/.well-known/oauth-authorization-server")
+				"metadata", urls.Endpoint(cfg.Issuer, urls.ASMetadata))
 			return a.Serve(ctx, ln)
 		},
 	}

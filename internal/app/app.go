@@ -13,20 +13,15 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/conexor/conexor/consent"
 	"github.com/conexor/conexor/internal/config"
-	"github.com/conexor/conexor/internal/httpx"
 	"github.com/conexor/conexor/internal/secret"
 	"github.com/conexor/conexor/internal/tick"
 	"github.com/conexor/conexor/mcp"
 	"github.com/conexor/conexor/provider"
 	"github.com/conexor/conexor/storage"
-	"github.com/conexor/conexor/templates"
 )
 
 // App is a running Conexor.
@@ -186,70 +181,6 @@ func upstreamHeaders(ups map[string]config.Upstream) map[string]http.Header {
 		out[path] = h
 	}
 	return out
-}
-
-func (a *App) routes() http.Handler {
-	r := mux.NewRouter()
-	r.SkipClean(true) // never answer a POST with a redirect; odd paths simply do not match
-	metrics := httpx.NewMetrics(a.registry)
-	r.Use(metrics.Middleware)
-
-	p := a.Provider
-	r.HandleFunc("/api/oauth/token", p.TokenHandler)
-	r.Handle("/api/oauth/revoke", a.gateway.AfterRevocation(http.HandlerFunc(p.RevokeHandler)))
-	r.HandleFunc("/api/oauth/introspect", p.IntrospectHandler)
-	r.HandleFunc("/api/oauth/register", p.RegisterHandler)
-	r.HandleFunc("/.well-known/jwks.json", p.JWKSHandler).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/.well-known/oauth-authorization-server", p.MetadataHandler).Methods(http.MethodGet, http.MethodHead)
-
-	pages, err := templates.New()
-	if err != nil {
-		panic(err) // only broken embedded templates fail here, which every test catches
-	}
-	browser, err := consent.New(consent.Config{Store: a.Store, Sessions: a.Store, Provider: p,
-		SessionKey: a.sessionKey, Pages: pages, Log: a.log, Now: p.Config().Now})
-	if err != nil {
-		panic(err) // as above
-	}
-	browser.Mount(r)
-	a.gateway.Mount(r)
-
-	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		_, _ = io.WriteString(w, "ok\n")
-	}).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/readyz", a.readyz).Methods(http.MethodGet, http.MethodHead)
-	r.Handle("/metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{})).Methods(http.MethodGet, http.MethodHead)
-
-	// mux runs r.Use middleware only for matched routes: count the unmatched ones too.
-	fb := &fallback{issuer: a.cfg.Issuer, router: r, pages: pages}
-	r.NotFoundHandler = metrics.Middleware(http.HandlerFunc(fb.notFound))
-	r.MethodNotAllowedHandler = metrics.Middleware(http.HandlerFunc(fb.methodNotAllowed))
-
-	// CORS for browser-based MCP clients, outside the router so preflights never meet a
-	// route's method restriction. Not on the browser flow (/oauth/consent, /login, /logout).
-	cors := httpx.CORS(httpx.MatchPaths(
-		"/.well-known/oauth-authorization-server", "/.well-known/oauth-protected-resource",
-		"/.well-known/oauth-protected-resource/", "/.well-known/jwks.json",
-		"/api/oauth/register", "/api/oauth/token", "/api/oauth/revoke", "/mcp/", "/api/servers/",
-	), pageHeaders(r))
-	// Validate has already parsed the prefixes; behind trusted proxies, RemoteAddr becomes
-	// the client's address for every handler (login throttling, registration limits).
-	proxies, _ := httpx.ParsePrefixes(a.cfg.TrustedProxies)
-	// Recover is outermost, so no panic anywhere (router, CORS, fallbacks) leaks a trace.
-	return httpx.Recover(a.log)(httpx.TrustedProxies(proxies, cors))
-}
-
-func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain")
-	w.Header().Set("Cache-Control", "no-store")
-	if err := a.Store.Ping(r.Context()); err != nil {
-		a.log.WarnContext(r.Context(), "readiness check failed", "err", err)
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = io.WriteString(w, "database unreachable\n")
-		return
-	}
-	_, _ = io.WriteString(w, "ready\n")
 }
 
 // purge deletes expired tokens and sessions, keeping a day of them so late replays are

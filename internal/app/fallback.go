@@ -9,19 +9,17 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/conexor/conexor/internal/httpx"
+	"github.com/conexor/conexor/internal/urls"
 	"github.com/conexor/conexor/templates"
 )
 
-// browserPaths are the server-rendered pages of the browser flow. Every response on them,
-// redirects and refusals included, carries the page headers of DESIGN.md.
-var browserPaths = map[string]bool{"/oauth/consent": true, "/login": true, "/logout": true}
-
-// pageHeaders sets the HTML page headers on every response of the browser flow's paths,
-// before any handler (or the router's own 404/405) writes. Pages set them again; Set is
+// pageHeaders sets the HTML page headers of DESIGN.md on every response of the browser
+// flow's paths (the route table's page routes), redirects and refusals included, before
+// any handler (or the router's own 404/405) writes. Pages set them again; Set is
 // idempotent.
-func pageHeaders(next http.Handler) http.Handler {
+func pageHeaders(pagePaths map[string]bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if browserPaths[r.URL.Path] {
+		if pagePaths[r.URL.Path] {
 			httpx.PageHeaders(w.Header())
 		}
 		next.ServeHTTP(w, r)
@@ -50,16 +48,18 @@ func allowedMethods(r *mux.Router, req *http.Request) []string {
 // flow and for browsers, otherwise a JSON error in the RFC 6749 shape. The router's
 // defaults are a bare "404 page not found" and an empty 405 without an Allow header.
 type fallback struct {
-	issuer string
-	router *mux.Router
-	pages  *templates.Templates
+	issuer    string
+	router    *mux.Router
+	pages     *templates.Templates
+	pagePaths map[string]bool // the browser flow's paths, answered in HTML whatever Accept says
 }
 
 func (f *fallback) notFound(w http.ResponseWriter, r *http.Request) {
 	f.write(w, r, http.StatusNotFound, "not_found",
 		"Not found",
 		fmt.Sprintf("There is nothing at %s.", r.URL.Path),
-		fmt.Sprintf("The authorization server metadata at %s/.well-known/oauth-authorization-server lists every endpoint; MCP servers are at %s/mcp/{org}/{server}.", f.issuer, f.issuer))
+		fmt.Sprintf("The authorization server metadata at %s lists every endpoint; MCP servers are at %s.",
+			urls.Endpoint(f.issuer, urls.ASMetadata), urls.Resource(f.issuer, "{org}", "{server}")))
 }
 
 func (f *fallback) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
@@ -76,7 +76,7 @@ func (f *fallback) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *fallback) write(w http.ResponseWriter, r *http.Request, status int, code, title, message, action string) {
-	if browserPaths[r.URL.Path] || strings.Contains(r.Header.Get("Accept"), "text/html") {
+	if f.pagePaths[r.URL.Path] || strings.Contains(r.Header.Get("Accept"), "text/html") {
 		var buf bytes.Buffer
 		if err := f.pages.Error(&buf, templates.ErrorPage{Title: title, Message: message, Action: action}); err == nil {
 			httpx.PageHeaders(w.Header())

@@ -14,6 +14,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/conexor/conexor/internal/urls"
 )
 
 // Response is an HTTP response read in full.
@@ -122,7 +124,7 @@ func (e *Env) Token(id, secret string, scopes ...string) string {
 // unless it answers 200 with a JSON object.
 func (e *Env) Introspect(id, secret, token string) map[string]any {
 	e.tb.Helper()
-	r := e.PostForm("/api/oauth/introspect", url.Values{"token": {token}}, &Auth{ID: id, Secret: secret})
+	r := e.PostForm(urls.Introspect, url.Values{"token": {token}}, &Auth{ID: id, Secret: secret})
 	if r.StatusCode != http.StatusOK {
 		e.tb.Fatalf("introspect as %s: status %d: %s", id, r.StatusCode, r.Body)
 	}
@@ -132,15 +134,15 @@ func (e *Env) Introspect(id, secret, token string) map[string]any {
 // Revoke posts token to the revocation endpoint as client id and returns the response.
 func (e *Env) Revoke(id, secret, token string) *Response {
 	e.tb.Helper()
-	return e.PostForm("/api/oauth/revoke", url.Values{"token": {token}}, &Auth{ID: id, Secret: secret})
+	return e.PostForm(urls.Revoke, url.Values{"token": {token}}, &Auth{ID: id, Secret: secret})
 }
 
 // JWKS fetches /.well-known/jwks.json.
 func (e *Env) JWKS() jose.JSONWebKeySet {
 	e.tb.Helper()
-	r := e.Get("/.well-known/jwks.json")
+	r := e.Get(urls.JWKS)
 	if r.StatusCode != http.StatusOK {
-		e.tb.Fatalf("GET /.well-known/jwks.json: status %d: %s", r.StatusCode, r.Body)
+		e.tb.Fatalf("GET %s: status %d: %s", urls.JWKS, r.StatusCode, r.Body)
 	}
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(r.Body, &set); err != nil {

@@ -199,7 +199,7 @@ func (e *Env) ResourceURL(org, server string) string {
 }
 
 // TokenURL is the token endpoint.
-func (e *Env) TokenURL() string { return e.URL + "/api/oauth/token" }
+func (e *Env) TokenURL() string { return urls.Endpoint(e.URL, urls.Token) }
 
 // NewSecret returns a random system secret of 64 characters.
 func NewSecret() string {

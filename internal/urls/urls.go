@@ -30,6 +30,14 @@ const (
 	Dashboard  = "/dashboard"
 )
 
+// Route templates (gorilla/mux syntax) of the per-server routes; their handlers read the
+// {org} and {server} variables.
+const (
+	MCPRoute        = MCPPrefix + "{org}/{server}"
+	PRMetadataRoute = PRMetadata + MCPRoute
+	ServerAPIRoute  = ServersAPI + "{org}/{server}"
+)
+
 // MaxSlugLength is the longest org or server slug.
 const MaxSlugLength = 64
 

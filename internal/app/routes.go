@@ -1,0 +1,160 @@
+package app
+
+import (
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/conexor/conexor/consent"
+	"github.com/conexor/conexor/internal/httpx"
+	"github.com/conexor/conexor/internal/urls"
+	"github.com/conexor/conexor/mcp"
+	"github.com/conexor/conexor/templates"
+)
+
+// route is one line of the route table: where a handler answers and which policies of
+// the app apply there. Every route of Conexor is a line of routeTable; nothing else
+// registers routes, and the CORS and page-header paths are derived from the table.
+type route struct {
+	// path is a gorilla/mux template, or with prefix a path prefix.
+	path   string
+	prefix bool
+	// methods the router matches; none means every method reaches the handler, which
+	// answers a wrong one itself (the OAuth endpoints and the gateway do, in their formats).
+	// A method no line of a path accepts gets the app's 405 (fallback.go).
+	methods []string
+	// handler, wrapped in its own middleware. Nil makes no route: the line only extends a
+	// policy to paths that have none, so their 404 follows it.
+	handler http.Handler
+	// cors lets browser-based MCP clients call from any origin (httpx.CORS). A template
+	// covers every path under its literal part, so a 404 there is readable cross-origin.
+	cors bool
+	// page marks a page of the browser flow: every response, the router's 404 and 405
+	// included, carries the HTML page headers (httpx.PageHeaders) and refusals are HTML.
+	page bool
+}
+
+// routeTable is every route Conexor serves, in the order the router tries them. Every
+// route also passes through the request metrics; around the router, in this order from
+// the outside: panic recovery, trusted proxies, CORS, page headers (see routes).
+func (a *App) routeTable(browser consent.Endpoints, gw mcp.Endpoints) []route {
+	p := a.Provider
+	get := []string{http.MethodGet, http.MethodHead}
+	return []route{
+		// The authorization server (provider). The OAuth endpoints answer a wrong method
+		// with an RFC 6749 error; introspection is for resource servers, not browsers.
+		{path: urls.Token, handler: http.HandlerFunc(p.TokenHandler), cors: true},
+		// A revocation's 200 waits until this process refuses the token (AfterRevocation).
+		{path: urls.Revoke, handler: a.gateway.AfterRevocation(http.HandlerFunc(p.RevokeHandler)), cors: true},
+		{path: urls.Introspect, handler: http.HandlerFunc(p.IntrospectHandler)},
+		{path: urls.Register, handler: http.HandlerFunc(p.RegisterHandler), cors: true},
+		{path: urls.JWKS, methods: get, handler: http.HandlerFunc(p.JWKSHandler), cors: true},
+		{path: urls.ASMetadata, methods: get, handler: http.HandlerFunc(p.MetadataHandler), cors: true},
+
+		// The browser flow (consent): same-origin HTML pages, never CORS.
+		{path: urls.Consent, methods: []string{http.MethodGet}, handler: browser.Authorize, page: true},
+		{path: urls.Consent, methods: []string{http.MethodPost}, handler: browser.Decide, page: true},
+		{path: urls.Login, methods: []string{http.MethodGet}, handler: browser.LoginPage, page: true},
+		{path: urls.Login, methods: []string{http.MethodPost}, handler: browser.Login, page: true},
+		{path: urls.Logout, methods: []string{http.MethodPost}, handler: browser.Logout, page: true},
+		{path: templates.StylesheetPath, methods: get, handler: templates.Static()},
+
+		// The MCP gateway (mcp). Its handlers answer OPTIONS and wrong methods themselves.
+		{path: urls.MCPRoute, handler: gw.MCP, cors: true},
+		{path: urls.MCPRoute + "/", handler: gw.MCP, cors: true}, // the same endpoint
+		{path: urls.PRMetadataRoute, handler: gw.Metadata, cors: true},
+		{path: urls.ServerAPIRoute, handler: gw.API, cors: true},
+		{path: urls.MCPPrefix, prefix: true, handler: gw.NoServer, cors: true}, // a JSON-RPC 404
+		// No route: a browser client probing RFC 9728 metadata elsewhere reads the 404.
+		{path: urls.PRMetadata, cors: true},
+		{path: urls.PRMetadata + "/", prefix: true, cors: true},
+
+		// Operations.
+		{path: urls.Healthz, methods: get, handler: http.HandlerFunc(healthz)},
+		{path: urls.Readyz, methods: get, handler: http.HandlerFunc(a.readyz)},
+		{path: urls.Metrics, methods: get, handler: promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{})},
+	}
+}
+
+func (a *App) routes() http.Handler {
+	pages, err := templates.New()
+	if err != nil {
+		panic(err) // only broken embedded templates fail here, which every test catches
+	}
+	p := a.Provider
+	browser, err := consent.New(consent.Config{Store: a.Store, Sessions: a.Store, Provider: p,
+		SessionKey: a.sessionKey, Pages: pages, Log: a.log, Now: p.Config().Now})
+	if err != nil {
+		panic(err) // as above
+	}
+	table := a.routeTable(browser.Endpoints(), a.gateway.Endpoints())
+
+	r := mux.NewRouter()
+	r.SkipClean(true) // never answer a POST with a redirect; odd paths simply do not match
+	metrics := httpx.NewMetrics(a.registry)
+	r.Use(metrics.Middleware)
+	var corsPatterns []string
+	pagePaths := map[string]bool{}
+	for _, rt := range table {
+		if rt.handler != nil {
+			m := r.NewRoute()
+			if rt.prefix {
+				m.PathPrefix(rt.path)
+			} else {
+				m.Path(rt.path)
+			}
+			if len(rt.methods) > 0 {
+				m.Methods(rt.methods...)
+			}
+			m.Handler(rt.handler)
+		}
+		if rt.cors {
+			corsPatterns = append(corsPatterns, corsPattern(rt))
+		}
+		if rt.page {
+			pagePaths[rt.path] = true
+		}
+	}
+
+	// mux runs r.Use middleware only for matched routes: count the unmatched ones too.
+	fb := &fallback{issuer: a.cfg.Issuer, router: r, pages: pages, pagePaths: pagePaths}
+	r.NotFoundHandler = metrics.Middleware(http.HandlerFunc(fb.notFound))
+	r.MethodNotAllowedHandler = metrics.Middleware(http.HandlerFunc(fb.methodNotAllowed))
+
+	// CORS outside the router, so a preflight never meets a route's method restriction.
+	cors := httpx.CORS(httpx.MatchPaths(corsPatterns...), pageHeaders(pagePaths, r))
+	// Validate has already parsed the prefixes; behind trusted proxies, RemoteAddr becomes
+	// the client's address for every handler (login throttling, registration limits).
+	proxies, _ := httpx.ParsePrefixes(a.cfg.TrustedProxies)
+	// Recover is outermost, so no panic anywhere (router, CORS, fallbacks) leaks a trace.
+	return httpx.Recover(a.log)(httpx.TrustedProxies(proxies, cors))
+}
+
+// corsPattern is the httpx.MatchPaths pattern of a CORS route: its path, or for a prefix
+// or a template the literal part before the first variable, matched as a prefix.
+func corsPattern(rt route) string {
+	if i := strings.IndexByte(rt.path, '{'); i >= 0 {
+		return rt.path[:i]
+	}
+	return rt.path // a prefix ends in "/", which MatchPaths matches as a prefix
+}
+
+func healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain")
+	_, _ = io.WriteString(w, "ok\n")
+}
+
+func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := a.Store.Ping(r.Context()); err != nil {
+		a.log.WarnContext(r.Context(), "readiness check failed", "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, "database unreachable\n")
+		return
+	}
+	_, _ = io.WriteString(w, "ready\n")
+}
