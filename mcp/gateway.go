@@ -73,7 +73,7 @@ type Options struct {
 	SessionKey []byte
 }
 
-// Gateway is the resource server. Build it with New, Mount it on the router, Close it at
+// Gateway is the resource server. Build it with New, route its Endpoints, Close it at
 // shutdown.
 type Gateway struct {
 	issuer  string
