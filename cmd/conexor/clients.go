@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/conexor/conexor/internal/config"
 	"github.com/conexor/conexor/internal/urls"
 	"github.com/conexor/conexor/provider"
 	"github.com/conexor/conexor/storage"
@@ -284,5 +285,6 @@ func (g *globals) withScopeHint(err error) error {
 	if g.loaded.File != "" {
 		read = "read " + g.loaded.File + ", which does not define them"
 	}
-	return fmt.Errorf("%w\n(scopes beyond the built-in ones are defined in the config file the server uses; %s: pass it with --config or CONEXOR_CONFIG)", err, read)
+	return fmt.Errorf("%w\n(scopes beyond the built-in ones are defined in the config file the server uses; %s: "+
+		"pass it with --config or CONEXOR_CONFIG, or keep it beside the database as %s)", err, read, config.DefaultFileName)
 }
