@@ -43,7 +43,8 @@ type Loaded struct {
 // Load builds the configuration: defaults, then the YAML file, then the environment, then
 // flags, each read through the settings table. An empty environment variable counts as
 // unset. Every value that cannot be parsed is reported at once, each naming where it came
-// from; Validate then judges the values themselves.
+// from, followed by what Validate finds in the others; without such values, Validate is the
+// caller's (after the secret is resolved).
 func Load(src Sources) (Config, Loaded, error) {
 	cfg := Defaults()
 	env := func(name string) (string, bool) {
@@ -87,12 +88,17 @@ func Load(src Sources) (Config, Loaded, error) {
 			explicit[s.Key] = true
 		}
 	}
-	if len(problems) > 0 {
-		return cfg, loaded, &Error{Problems: problems}
-	}
 	if !explicit[keyIssuer] {
 		cfg.Issuer = IssuerForAddr(cfg.Addr)
 		loaded.IssuerDerived = true
+	}
+	if len(problems) > 0 {
+		// Judge the values that did parse too, so one start lists every problem.
+		var ve *Error
+		if errors.As(cfg.Validate(), &ve) {
+			problems = append(problems, ve.Problems...)
+		}
+		return cfg, loaded, &Error{Problems: problems}
 	}
 	return cfg, loaded, nil
 }

@@ -182,9 +182,11 @@ func TestLoadBadValues(t *testing.T) {
 		t.Errorf("environment problems (-want +got):\n%s", diff)
 	}
 
+	// The values that did parse are judged in the same pass.
 	if _, _, err := config.Load(config.Sources{Flags: map[string]string{"issuer": "x"}, LookupEnv: env("CONEXOR_CIMD_ALLOW_PRIVATE", "on")}); err == nil ||
-		err.Error() != "invalid configuration:\n  - "+`CONEXOR_CIMD_ALLOW_PRIVATE="on": want true or false` {
-		t.Errorf("bad bool next to a string flag: %v", err)
+		err.Error() != "invalid configuration:\n  - "+`CONEXOR_CIMD_ALLOW_PRIVATE="on": want true or false`+
+			"\n  - "+`issuer "x" must be an absolute http(s) URL such as http://localhost:8080` {
+		t.Errorf("bad bool next to a bad issuer: %v", err)
 	}
 
 	file := writeFile(t, filepath.Join(t.TempDir(), "c.yaml"), "api_private_upstreams: yes please\naccess_token_ttl: [1h]\nisuer: x\nscopes:\n  - name: a:b\n    descripton: typo\nlog_level: info\nlog_level: debug\n")
