@@ -64,7 +64,11 @@ func Load(src Sources) (Config, Loaded, error) {
 	}
 	if file != "" {
 		keys, err := loadFile(&cfg, file)
-		if err != nil {
+		var fileProblems *Error
+		switch {
+		case errors.As(err, &fileProblems): // listed with the others
+			problems = append(problems, fileProblems.Problems...)
+		case err != nil:
 			return cfg, loaded, err
 		}
 		loaded.File = file

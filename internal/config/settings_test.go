@@ -164,7 +164,7 @@ func TestLoadPrecedence(t *testing.T) {
 }
 
 // TestLoadBadValues: every unparseable value is reported at once, naming the variable,
-// flag or file line it came from.
+// flag or file line it came from, with what Validate finds in the rest.
 func TestLoadBadValues(t *testing.T) {
 	_, _, err := config.Load(config.Sources{
 		LookupEnv: env("CONEXOR_API_PRIVATE_UPSTREAMS", "yes please", "CONEXOR_REFRESH_TOKEN_TTL", "30 days", "CONEXOR_TRUSTED_PROXIES", ","),
@@ -190,7 +190,7 @@ func TestLoadBadValues(t *testing.T) {
 	}
 
 	file := writeFile(t, filepath.Join(t.TempDir(), "c.yaml"), "api_private_upstreams: yes please\naccess_token_ttl: [1h]\nisuer: x\nscopes:\n  - name: a:b\n    descripton: typo\nlog_level: info\nlog_level: debug\n")
-	_, _, err = config.Load(config.Sources{File: file})
+	_, _, err = config.Load(config.Sources{File: file, LookupEnv: env("CONEXOR_KEY_PUBLISH_DELAY", "soon")})
 	if !errors.As(err, &ce) {
 		t.Fatalf("file: err = %v, want a *config.Error", err)
 	}
@@ -204,6 +204,9 @@ func TestLoadBadValues(t *testing.T) {
 	for i := range want {
 		want[i] = "config file " + file + ": " + want[i]
 	}
+	// With the environment's problems, then Validate's on what did parse.
+	want = append(want, `CONEXOR_KEY_PUBLISH_DELAY="soon": want a duration such as 90s, 15m or 1h30m`,
+		`scopes: scope "a:b": needs a description (it is shown on the consent page)`)
 	if diff := cmp.Diff(want, ce.Problems); diff != "" {
 		t.Errorf("file problems (-want +got):\n%s", diff)
 	}
