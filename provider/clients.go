@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/conexor/conexor/storage"
 )
@@ -26,6 +27,33 @@ type ClientSpec struct {
 
 // ErrInvalidClientSpec wraps what is wrong with a ClientSpec.
 var ErrInvalidClientSpec = errors.New("invalid client")
+
+// SpecError lists everything wrong with a ClientSpec or a ClientUpdate at once.
+// errors.Is(err, ErrInvalidClientSpec) holds for it.
+type SpecError struct {
+	Problems []string
+	// UnknownScopes are the requested scopes that no configuration defines, so a front end
+	// can say where scopes are added.
+	UnknownScopes []string
+}
+
+func (e *SpecError) Error() string {
+	return ErrInvalidClientSpec.Error() + ": " + strings.Join(e.Problems, "; ")
+}
+
+// Is makes a SpecError an ErrInvalidClientSpec.
+func (e *SpecError) Is(target error) bool { return target == ErrInvalidClientSpec }
+
+// RevokedError is the answer for a revoked client: it can be neither changed nor revoked
+// again, and the operator is told since when.
+type RevokedError struct {
+	ClientID string
+	At       time.Time
+}
+
+func (e *RevokedError) Error() string {
+	return fmt.Sprintf("client %s was revoked on %s", e.ClientID, e.At.UTC().Format("2006-01-02 15:04 MST"))
+}
 
 // CreateClient validates spec, generates the client ID and (for confidential clients) the
 // secret, stores only the secret's keyed hash, and returns the secret once.
@@ -77,8 +105,79 @@ func (p *Provider) RotateSecret(ctx context.Context, clientID string) (string, e
 	return secret, nil
 }
 
+// ClientUpdate is a change to a client's settings; nil fields stay as they are.
+type ClientUpdate struct {
+	Name         *string
+	Scopes       *[]string
+	RedirectURIs *[]string
+}
+
+// UpdateClient changes a client's name, scopes or redirect URIs under the rules CreateClient
+// applies (validateSpec). A revoked client cannot be changed (*RevokedError), nor can one
+// whose client ID metadata document decides its settings. Tokens already issued keep the
+// scopes they were granted.
+func (p *Provider) UpdateClient(ctx context.Context, clientID string, u ClientUpdate) (*storage.Client, error) {
+	c, err := p.store.ClientByID(ctx, clientID)
+	if err != nil {
+		return nil, err
+	}
+	if c.Revoked() {
+		return nil, fmt.Errorf("%w: a revoked client cannot be changed", &RevokedError{ClientID: c.ID, At: *c.RevokedAt})
+	}
+	if c.Source == storage.ClientSourceMetadata {
+		return nil, &SpecError{Problems: []string{"the client's metadata document decides its settings: change the document"}}
+	}
+	spec := ClientSpec{
+		Name: c.Name, Scopes: c.GetScopes(), GrantTypes: c.GetGrantTypes(), RedirectURIs: c.RedirectURIs(),
+		Public: c.Public, TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, Source: c.Source,
+	}
+	if c.ServerID != nil {
+		spec.ServerID = *c.ServerID
+	}
+	if u.Name != nil {
+		spec.Name = *u.Name
+	}
+	if u.Scopes != nil {
+		spec.Scopes = *u.Scopes
+	}
+	if u.RedirectURIs != nil {
+		spec.RedirectURIs = *u.RedirectURIs
+	}
+	if err := p.validateSpec(&spec); err != nil {
+		return nil, err
+	}
+	c.Name = spec.Name
+	c.Scopes = strings.Join(spec.Scopes, " ")
+	c.SetRedirectURIs(spec.RedirectURIs)
+	if err := p.store.UpdateClient(ctx, c); err != nil {
+		return nil, err
+	}
+	p.log.InfoContext(ctx, "client updated", "client_id", c.ID, "name", c.Name, "scope", c.Scopes)
+	return c, nil
+}
+
+// RevokeClient revokes a client and every token issued to it. A client revoked before is
+// left as it was, and the *RevokedError says since when.
+func (p *Provider) RevokeClient(ctx context.Context, clientID string) error {
+	c, err := p.store.ClientByID(ctx, clientID)
+	if err != nil {
+		return err
+	}
+	if c.Revoked() {
+		return &RevokedError{ClientID: c.ID, At: *c.RevokedAt}
+	}
+	if err := p.store.RevokeClient(ctx, clientID); err != nil {
+		return err
+	}
+	p.log.InfoContext(ctx, "client revoked", "client_id", clientID)
+	return nil
+}
+
+// validateSpec is the one check of a client's settings, for creation and every update. It
+// fills in the defaults: a public client or one with a redirect URI gets the code and
+// refresh grants, any other client credentials.
 func (p *Provider) validateSpec(spec *ClientSpec) error {
-	var problems []string
+	var problems, unknown []string
 	spec.Name = strings.TrimSpace(spec.Name)
 	if spec.Name == "" {
 		spec.Name = "Unnamed client"
@@ -88,11 +187,12 @@ func (p *Provider) validateSpec(spec *ClientSpec) error {
 	}
 	for _, s := range spec.Scopes {
 		if !p.cfg.Scopes.Known(s) {
+			unknown = append(unknown, s)
 			problems = append(problems, fmt.Sprintf("unknown scope %q (known: %s)", s, strings.Join(p.cfg.Scopes.Names(), ", ")))
 		}
 	}
 	if len(spec.GrantTypes) == 0 {
-		if spec.Public {
+		if spec.Public || len(spec.RedirectURIs) > 0 {
 			spec.GrantTypes = []string{"authorization_code", "refresh_token"}
 		} else {
 			spec.GrantTypes = []string{"client_credentials"}
@@ -131,7 +231,7 @@ func (p *Provider) validateSpec(spec *ClientSpec) error {
 		}
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("%w: %s", ErrInvalidClientSpec, strings.Join(problems, "; "))
+		return &SpecError{Problems: problems, UnknownScopes: unknown}
 	}
 	return nil
 }

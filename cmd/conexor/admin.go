@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
@@ -26,27 +27,21 @@ type env struct {
 	p     *provider.Provider
 }
 
+// open loads the configuration and opens the existing database for an admin command. Only
+// serve and migrate create a database: an admin command run in the wrong directory must not
+// quietly make an empty one (and a new secret beside it) and report on that.
 func (g *globals) open(cmd *cobra.Command, withProvider bool) (*env, error) {
 	cfg, err := g.loadConfig(cmd)
 	if err != nil {
 		return nil, err
 	}
-	log := g.logger(cfg)
-	// An admin command pointed at a SQLite file that does not exist would otherwise quietly
-	// create an empty database (and a new secret) there and report on that one.
-	var created string
-	if path := cfg.SQLitePath(); path != "" {
-		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-			created = path
-		}
+	if err := requireDatabase(cfg); err != nil {
+		return nil, err
 	}
+	log := g.logger(cfg)
 	store, err := app.Open(cmd.Context(), &cfg, log)
 	if err != nil {
 		return nil, err
-	}
-	if created != "" {
-		log.Warn("created a new, empty database: if you meant an existing one, pass its --database-url (or set CONEXOR_DATABASE_URL) and run this command from the server's working directory",
-			"database", cfg.DatabaseURL)
 	}
 	e := &env{cfg: cfg, log: log, store: store}
 	if withProvider {
@@ -57,6 +52,23 @@ func (g *globals) open(cmd *cobra.Command, withProvider bool) (*env, error) {
 		}
 	}
 	return e, nil
+}
+
+// requireDatabase refuses a SQLite file that does not exist, saying where it looked.
+func requireDatabase(cfg config.Config) error {
+	path := cfg.SQLitePath()
+	if path == "" {
+		return nil
+	}
+	_, err := os.Stat(path)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	return fmt.Errorf("no database at %s (only serve and migrate create one): run this command in the server's directory, "+
+		"or point at its database with --database-url sqlite://PATH or CONEXOR_DATABASE_URL", path)
 }
 
 func (e *env) Close() { e.store.Close() }

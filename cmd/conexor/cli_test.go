@@ -25,8 +25,9 @@ import (
 )
 
 // cliEnv isolates a test from CONEXOR_* variables of the machine and points the CLI at a new
-// SQLite file with a fixed secret, through the environment. It returns the database URL and
-// the secret.
+// SQLite database with a fixed secret, through the environment, created by `conexor migrate`
+// as an operator would (the admin commands do not create one). It returns the database URL
+// and the secret.
 func cliEnv(t *testing.T) (dbURL, secret string) {
 	t.Helper()
 	for _, kv := range os.Environ() {
@@ -39,6 +40,7 @@ func cliEnv(t *testing.T) (dbURL, secret string) {
 	secret = testenv.NewSecret()
 	t.Setenv("CONEXOR_DATABASE_URL", dbURL)
 	t.Setenv("CONEXOR_SECRET", secret)
+	mustRun(t, "", "migrate")
 	return dbURL, secret
 }
 
@@ -211,6 +213,18 @@ func TestClientsLifecycle(t *testing.T) {
 	if got := e.Introspect(e.ClientID, e.ClientSecret, tok)["active"]; got != false {
 		t.Errorf("token of a revoked client: active = %v, want false", got)
 	}
+	// Revoking it again changes nothing, says so and succeeds: the client is revoked either way.
+	c, err := e.Store.ClientByID(context.Background(), id)
+	if err != nil || c.RevokedAt == nil {
+		t.Fatalf("client after revoke: %+v, %v", c, err)
+	}
+	wantAgain := id + " was already revoked on " + c.RevokedAt.UTC().Format("2006-01-02 15:04 MST") + "\n"
+	if out := mustRun(t, "", "clients", "revoke", id); out != wantAgain {
+		t.Errorf("clients revoke of a revoked client printed %q, want %q", out, wantAgain)
+	}
+	if again, err := e.Store.ClientByID(context.Background(), id); err != nil || !again.RevokedAt.Equal(*c.RevokedAt) {
+		t.Errorf("revoking again changed the revocation time: %v -> %v (%v)", c.RevokedAt, again.RevokedAt, err)
+	}
 	if _, _, err := run(t, "", "clients", "revoke", "client_nope"); err == nil || err.Error() != "no client client_nope" {
 		t.Errorf("revoke unknown client: %v", err)
 	}
@@ -247,6 +261,97 @@ func TestClientsCreateRefusals(t *testing.T) {
 		if strings.Contains(out, "secret_") {
 			t.Errorf("a failed clients create printed a secret: %q", out)
 		}
+	}
+}
+
+// TestClientsRedirectURIImpliesCode: a redirect URI without --grant-types makes a client of
+// the code and refresh grants, confidential or public; without one a confidential client is
+// a client_credentials client.
+func TestClientsRedirectURIImpliesCode(t *testing.T) {
+	cliEnv(t)
+	mustRun(t, "", "servers", "create", "acme/sales-api", "--name", "Sales")
+	base := []string{"clients", "create", "--server", "acme/sales-api", "--name", "N", "--scopes", "mcp:tools:read", "--json"}
+	for _, tc := range []struct {
+		extra      []string
+		wantGrants []any
+		wantSecret bool
+	}{
+		{[]string{"--redirect-uri", "https://app.example/cb"}, []any{"authorization_code", "refresh_token"}, true},
+		{[]string{"--redirect-uri", "http://127.0.0.1:3000/cb", "--public"}, []any{"authorization_code", "refresh_token"}, false},
+		{nil, []any{"client_credentials"}, true},
+		{[]string{"--redirect-uri", "https://app.example/cb", "--grant-types", "client_credentials"}, []any{"client_credentials"}, true},
+	} {
+		var c map[string]any
+		if err := json.Unmarshal([]byte(mustRun(t, "", append(base, tc.extra...)...)), &c); err != nil {
+			t.Fatal(err)
+		}
+		_, hasSecret := c["client_secret"]
+		if !cmp.Equal(c["grant_types"], tc.wantGrants) || hasSecret != tc.wantSecret {
+			t.Errorf("clients create %v: grant_types %v, secret %t; want %v, %t", tc.extra, c["grant_types"], hasSecret, tc.wantGrants, tc.wantSecret)
+		}
+	}
+}
+
+// TestClientsUpdate changes a client's name, scopes and redirect URIs with the CLI; the
+// result is stored and checked by the rules of create; revoked and unknown clients are
+// refused.
+func TestClientsUpdate(t *testing.T) {
+	dbURL, _ := cliEnv(t)
+	ctx := context.Background()
+	mustRun(t, "", "servers", "create", "acme/sales-api", "--name", "Sales")
+	var c map[string]any
+	if err := json.Unmarshal([]byte(mustRun(t, "", "clients", "create", "--server", "acme/sales-api", "--name", "Web app",
+		"--scopes", "mcp:tools:read", "--redirect-uri", "https://app.example/cb", "--json")), &c); err != nil {
+		t.Fatal(err)
+	}
+	id := c["client_id"].(string)
+
+	out := mustRun(t, "", "clients", "update", id, "--name", "Web app v2", "--scopes", "mcp:tools:read,mcp:tools:execute",
+		"--redirect-uri", "https://app.example/cb2", "--redirect-uri", "http://127.0.0.1/cb")
+	want := "updated " + id + "\nname:          Web app v2\nscopes:        mcp:tools:read mcp:tools:execute\n" +
+		"grant types:   authorization_code refresh_token\nredirect URIs: https://app.example/cb2 http://127.0.0.1/cb\n"
+	if out != want {
+		t.Errorf("clients update printed %q, want %q", out, want)
+	}
+	stored, err := openStore(t, dbURL).ClientByID(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored.Name != "Web app v2" || stored.Scopes != "mcp:tools:read mcp:tools:execute" ||
+		!cmp.Equal(stored.RedirectURIs(), []string{"https://app.example/cb2", "http://127.0.0.1/cb"}) {
+		t.Errorf("stored client = %+v, redirect URIs %v", stored, stored.RedirectURIs())
+	}
+
+	// Only the flags given change.
+	var updated map[string]any
+	if err := json.Unmarshal([]byte(mustRun(t, "", "clients", "update", id, "--name", "Web app v3", "--json")), &updated); err != nil {
+		t.Fatal(err)
+	}
+	if updated["name"] != "Web app v3" || updated["scope"] != "mcp:tools:read mcp:tools:execute" || len(updated["redirect_uris"].([]any)) != 2 {
+		t.Errorf("clients update --name --json = %v", updated)
+	}
+
+	for _, tc := range []struct {
+		args    []string
+		wantErr string
+	}{
+		{[]string{"clients", "update", id}, "nothing to change"},
+		{[]string{"clients", "update", id, "--scopes", "mcp:everything"}, `unknown scope "mcp:everything"`},
+		{[]string{"clients", "update", id, "--redirect-uri", "http://app.example/cb"}, "http://app.example/cb:"},
+		{[]string{"clients", "update", id, "--name", " "}, "--name must not be empty"},
+		{[]string{"clients", "update", id, "--scopes", ","}, "--scopes must name at least one scope"},
+		{[]string{"clients", "update", "client_nope", "--name", "X"}, "no client client_nope"},
+	} {
+		if _, _, err := run(t, "", tc.args...); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("conexor %s: err = %v, want it to contain %q", strings.Join(tc.args, " "), err, tc.wantErr)
+		}
+	}
+	mustRun(t, "", "clients", "revoke", id)
+	if _, _, err := run(t, "", "clients", "update", id, "--name", "X"); err == nil || !strings.Contains(err.Error(), "was revoked on") || !strings.Contains(err.Error(), "cannot be changed") {
+		t.Errorf("update of a revoked client: %v", err)
+	}
+	if again, _ := openStore(t, dbURL).ClientByID(ctx, id); again.Name != "Web app v3" {
+		t.Errorf("a refused update changed the client: %+v", again)
 	}
 }
 
@@ -316,19 +421,39 @@ func TestUsersCreate(t *testing.T) {
 	}
 }
 
-// TestAdminCommandNewDatabase: an admin command pointed at a SQLite file that does not exist
-// says that it created a new, empty database, so a wrong working directory or URL is noticed.
-func TestAdminCommandNewDatabase(t *testing.T) {
+// TestAdminCommandsNeedADatabase: only serve and migrate create a database. Every other
+// command pointed at a SQLite file that does not exist says where it looked and how to point
+// at the right one, and leaves no file behind (no empty database, no new secret).
+func TestAdminCommandsNeedADatabase(t *testing.T) {
 	cliEnv(t)
-	stdout, stderr, err := run(t, "", "servers", "list")
-	if err != nil {
-		t.Fatal(err)
+	os.Unsetenv("CONEXOR_SECRET") // else no secret file would be written anyway
+	dir := t.TempDir()
+	t.Chdir(dir)
+	t.Setenv("CONEXOR_DATABASE_URL", "sqlite://conexor.db") // relative, as the default is
+	want := "no database at " + filepath.Join(dir, "conexor.db") + " (only serve and migrate create one): run this command in the server's directory, " +
+		"or point at its database with --database-url sqlite://PATH or CONEXOR_DATABASE_URL"
+	for _, args := range [][]string{
+		{"servers", "list"},
+		{"servers", "create", "acme/x", "--name", "X"},
+		{"clients", "create", "--server", "acme/x", "--name", "N", "--scopes", "mcp:tools:read"},
+		{"clients", "update", "client_x", "--name", "N"},
+		{"clients", "list", "--server", "acme/x"},
+		{"clients", "revoke", "client_x"},
+		{"clients", "rotate-secret", "client_x"},
+		{"users", "create", "--email", "a@example.com", "--org", "acme", "--password-stdin"},
+		{"keys", "rotate"},
+	} {
+		if _, _, err := run(t, "a long enough password\n", args...); err == nil || err.Error() != want {
+			t.Errorf("conexor %s: err = %v, want %q", strings.Join(args, " "), err, want)
+		}
 	}
-	if !strings.Contains(stderr, "created a new, empty database") || strings.Contains(stdout, "created a new") {
-		t.Errorf("servers list on a new database: stdout %q, stderr %q; want the warning on stderr", stdout, stderr)
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+		t.Errorf("admin commands left files in %s: %v (%v)", dir, entries, err)
 	}
-	if _, stderr, _ = run(t, "", "servers", "list"); strings.Contains(stderr, "created a new, empty database") {
-		t.Errorf("servers list on an existing database warns: %q", stderr)
+	// migrate creates it; then the same command works.
+	mustRun(t, "", "migrate")
+	if out := mustRun(t, "", "servers", "list"); !strings.HasPrefix(out, "SERVER") {
+		t.Errorf("servers list after migrate printed %q", out)
 	}
 }
 
@@ -336,7 +461,9 @@ func TestAdminCommandNewDatabase(t *testing.T) {
 // database, so the first start's one-time banner (admin password, client secret) is not
 // spent on a server that never ran.
 func TestServeBusyAddress(t *testing.T) {
-	dbURL, _ := cliEnv(t)
+	cliEnv(t)
+	dbURL := "sqlite://" + filepath.Join(t.TempDir(), "new.db")
+	t.Setenv("CONEXOR_DATABASE_URL", dbURL)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -407,6 +534,7 @@ func TestEnvironmentBinding(t *testing.T) {
 	if out != "created env/api: https://auth.example.com/mcp/env/api\n" {
 		t.Errorf("CONEXOR_ISSUER not honoured: %q", out)
 	}
+	mustRun(t, "", "--database-url", flagURL, "migrate")
 	mustRun(t, "", "--database-url", flagURL, "servers", "create", "flag/api", "--name", "From flag")
 
 	ctx := context.Background()
@@ -435,26 +563,64 @@ func TestEnvironmentBinding(t *testing.T) {
 	}
 }
 
-// TestConfigFileScopes: a scope added in the config file can be given to clients.
+// TestConfigFileScopes: a scope added in the config file can be given to clients. The
+// admin commands read the file serve reads: conexor.yaml beside the database without any
+// flag, or the one --config or CONEXOR_CONFIG names. Without it, the error says where
+// scopes come from.
 func TestConfigFileScopes(t *testing.T) {
-	cliEnv(t)
-	cfgPath := filepath.Join(t.TempDir(), "conexor.yaml")
+	dbURL, _ := cliEnv(t)
 	yaml := "scopes:\n  - name: crm:read\n    description: Read CRM records\n    methods: [tools/call]\n"
-	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	mustRun(t, "", "servers", "create", "acme/crm", "--name", "CRM")
 	args := []string{"clients", "create", "--server", "acme/crm", "--name", "N", "--scopes", "crm:read mcp:tools:read", "--json"}
-	if _, _, err := run(t, "", args...); err == nil || !strings.Contains(err.Error(), `unknown scope "crm:read"`) {
-		t.Fatalf("without the config file: err = %v, want unknown scope", err)
+	_, _, err := run(t, "", args...)
+	if err == nil || !strings.Contains(err.Error(), `unknown scope "crm:read"`) || !strings.Contains(err.Error(), "no config file was read: pass it with --config or CONEXOR_CONFIG") {
+		t.Fatalf("without the config file: err = %v, want unknown scope and a hint at --config", err)
 	}
-	t.Setenv("CONEXOR_CONFIG", cfgPath)
-	var created map[string]any
-	if err := json.Unmarshal([]byte(mustRun(t, "", args...)), &created); err != nil {
+	created := func(args ...string) {
+		t.Helper()
+		var c map[string]any
+		if err := json.Unmarshal([]byte(mustRun(t, "", args...)), &c); err != nil {
+			t.Fatal(err)
+		}
+		if c["scope"] != "crm:read mcp:tools:read" {
+			t.Errorf("scope = %v", c["scope"])
+		}
+	}
+
+	// conexor.yaml beside the database: read with no flag.
+	beside := filepath.Join(filepath.Dir(strings.TrimPrefix(dbURL, "sqlite://")), "conexor.yaml")
+	if err := os.WriteFile(beside, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if created["scope"] != "crm:read mcp:tools:read" {
-		t.Errorf("scope = %v", created["scope"])
+	created(args...)
+
+	// A file named by CONEXOR_CONFIG or --config is read instead.
+	other := filepath.Join(t.TempDir(), "other.yaml")
+	if err := os.WriteFile(beside, []byte("log_level: info\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(other, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := run(t, "", args...); err == nil || !strings.Contains(err.Error(), "read "+beside+", which does not define them") {
+		t.Fatalf("with a config file without the scope: err = %v, want it to name the file read", err)
+	}
+	created(append([]string{"--config", other}, args...)...)
+	t.Setenv("CONEXOR_CONFIG", other)
+	created(args...)
+}
+
+// TestAddrDerivesIssuer: with no issuer configured, the URLs printed use the port of the
+// listen address, for serve and for the admin commands that share its settings.
+func TestAddrDerivesIssuer(t *testing.T) {
+	cliEnv(t)
+	t.Setenv("CONEXOR_ADDR", ":8091")
+	if out := mustRun(t, "", "servers", "create", "acme/a", "--name", "A"); out != "created acme/a: http://localhost:8091/mcp/acme/a\n" {
+		t.Errorf("with CONEXOR_ADDR=:8091: %q", out)
+	}
+	t.Setenv("CONEXOR_ISSUER", "https://auth.example.com")
+	if out := mustRun(t, "", "servers", "create", "acme/b", "--name", "B"); out != "created acme/b: https://auth.example.com/mcp/acme/b\n" {
+		t.Errorf("an explicit issuer is kept: %q", out)
 	}
 }
 
@@ -502,6 +668,9 @@ func TestServe(t *testing.T) {
 		}
 	}
 
+	if !strings.Contains(errOut.String(), " issuer=http://"+addr+" ") {
+		t.Errorf("the issuer is not derived from the address listened on (%s):\n%s", addr, errOut.String())
+	}
 	banner := out.String()
 	id := regexp.MustCompile(`client_id:\s+(client_\S+)`).FindStringSubmatch(banner)
 	sec := regexp.MustCompile(`client_secret:\s+(secret_\S+)`).FindStringSubmatch(banner)

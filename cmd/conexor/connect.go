@@ -30,8 +30,12 @@ CONEXOR_SCOPES.`,
 		Example: `  CONEXOR_CLIENT_ID=client_... CONEXOR_CLIENT_SECRET=secret_... conexor connect https://app.example/mcp/acme/sales-api`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := g.loadConfig(cmd) // for --log-level
+			if err != nil {
+				return err
+			}
 			level := slog.LevelInfo
-			_ = level.UnmarshalText([]byte(g.logLevel))
+			_ = level.UnmarshalText([]byte(cfg.LogLevel))
 			log := slog.New(slog.NewTextHandler(g.errOut, &slog.HandlerOptions{Level: level}))
 			return connect.Run(cmd.Context(), connect.Options{
 				URL:          args[0],

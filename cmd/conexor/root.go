@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -17,20 +16,23 @@ import (
 // globals are the flags every command shares.
 type globals struct {
 	configPath  string
-	databaseURL string
-	issuer      string
-	logLevel    string
-	logFormat   string
 	in          io.Reader
 	out, errOut io.Writer
+	// loaded says where the last loaded configuration came from.
+	loaded config.Loaded
 }
 
 func newRootCmd(in io.Reader, out, errOut io.Writer) *cobra.Command {
 	g := &globals{in: in, out: out, errOut: errOut}
-	def := config.Defaults()
 	root := &cobra.Command{
-		Use:           "conexor",
-		Short:         "OAuth 2.0 authorization server and gateway for hosted MCP servers",
+		Use:   "conexor",
+		Short: "OAuth 2.0 authorization server and gateway for hosted MCP servers",
+		Long: `Conexor is an OAuth 2.0 authorization server and gateway for hosted MCP servers.
+
+Every command reads its settings from defaults, then a YAML file, then CONEXOR_*
+environment variables, then flags. The file is --config or CONEXOR_CONFIG, else
+conexor.yaml beside the SQLite database if one is there, so serve and the admin
+commands run against the same database see the same scopes.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -41,11 +43,8 @@ func newRootCmd(in io.Reader, out, errOut io.Writer) *cobra.Command {
 	root.SetOut(out)
 	root.SetErr(errOut)
 	pf := root.PersistentFlags()
-	pf.StringVar(&g.configPath, "config", "", "YAML config file (env CONEXOR_CONFIG)")
-	pf.StringVar(&g.databaseURL, "database-url", def.DatabaseURL, "sqlite://PATH, sqlite://:memory: or postgres://... (env CONEXOR_DATABASE_URL)")
-	pf.StringVar(&g.issuer, "issuer", def.Issuer, "public base URL, no trailing slash (env CONEXOR_ISSUER)")
-	pf.StringVar(&g.logLevel, "log-level", def.LogLevel, "debug, info, warn or error (env CONEXOR_LOG_LEVEL)")
-	pf.StringVar(&g.logFormat, "log-format", def.LogFormat, "text or json (env CONEXOR_LOG_FORMAT)")
+	pf.StringVar(&g.configPath, "config", "", "YAML config file (env "+config.EnvConfigFile+"; default: "+config.DefaultFileName+" beside the SQLite database, if it exists)")
+	addSettingFlags(pf, "")
 
 	root.AddCommand(
 		newServeCmd(g),
@@ -61,12 +60,36 @@ func newRootCmd(in io.Reader, out, errOut io.Writer) *cobra.Command {
 	return root
 }
 
-// bindEnv gives every flag that was not set on the command line the value of
-// CONEXOR_<FLAG> (dashes as underscores), so `CONEXOR_DATABASE_URL=... conexor serve` works.
+// addSettingFlags adds the flags of the settings table that belong to command ("" for the
+// flags every command has). Their values are read back by loadConfig, through the table.
+func addSettingFlags(fs *pflag.FlagSet, command string) {
+	for _, s := range config.Settings() {
+		if s.Flag != "" && s.Command == command {
+			fs.String(s.Flag, s.Default(), s.Usage+" (env "+s.Env+")")
+		}
+	}
+}
+
+// isSetting reports whether flag is read through the settings table (which reads its
+// environment variable itself) or is --config (whose variable config.Load reads).
+func isSetting(flag string) bool {
+	if flag == "config" {
+		return true
+	}
+	for _, s := range config.Settings() {
+		if s.Flag == flag {
+			return true
+		}
+	}
+	return false
+}
+
+// bindEnv gives every other flag (a command's own options, such as connect's --client-id)
+// that was not set on the command line the value of CONEXOR_<FLAG> (dashes as underscores).
 func bindEnv(cmd *cobra.Command) error {
 	var errs []string
 	cmd.Flags().VisitAll(func(f *pflag.Flag) {
-		if f.Changed {
+		if f.Changed || isSetting(f.Name) {
 			return
 		}
 		name := "CONEXOR_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
@@ -84,60 +107,18 @@ func bindEnv(cmd *cobra.Command) error {
 	return nil
 }
 
-// loadConfig layers defaults, the config file, environment-only settings and flags.
+// loadConfig reads the settings through config.Load: defaults, the file, the environment
+// and the settings' flags set on cmd's command line.
 func (g *globals) loadConfig(cmd *cobra.Command) (config.Config, error) {
-	cfg := config.Defaults()
-	if g.configPath != "" {
-		if err := config.LoadFile(&cfg, g.configPath); err != nil {
-			return cfg, err
+	flags := map[string]string{}
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if isSetting(f.Name) {
+			flags[f.Name] = f.Value.String()
 		}
-	}
-	// Secrets come from the environment or the file, never from flags (ps shows flags).
-	envStr := map[string]*string{
-		"CONEXOR_SECRET":         &cfg.Secret,
-		"CONEXOR_ADMIN_PASSWORD": &cfg.AdminPassword,
-		"CONEXOR_SIGNING_ALG":    &cfg.SigningAlg,
-	}
-	for k, p := range envStr {
-		if v, ok := os.LookupEnv(k); ok && v != "" {
-			*p = v
-		}
-	}
-	envDur := map[string]*time.Duration{
-		"CONEXOR_ACCESS_TOKEN_TTL":   &cfg.AccessTokenTTL,
-		"CONEXOR_REFRESH_TOKEN_TTL":  &cfg.RefreshTokenTTL,
-		"CONEXOR_AUTHORIZE_CODE_TTL": &cfg.AuthorizeCodeTTL,
-		"CONEXOR_KEY_PUBLISH_DELAY":  &cfg.KeyPublishDelay,
-	}
-	for k, p := range envDur {
-		if v, ok := os.LookupEnv(k); ok && v != "" {
-			d, err := time.ParseDuration(v)
-			if err != nil {
-				return cfg, fmt.Errorf("%s=%q: %v", k, v, err)
-			}
-			*p = d
-		}
-	}
-	if v := os.Getenv("CONEXOR_TRUSTED_PROXIES"); v != "" {
-		cfg.TrustedProxies = strings.Split(v, ",")
-	}
-	if v := os.Getenv("CONEXOR_API_PRIVATE_UPSTREAMS"); v == "true" || v == "1" {
-		cfg.APIPrivateUpstreams = true
-	}
-	if v := os.Getenv("CONEXOR_CIMD_ALLOW_PRIVATE"); v == "true" || v == "1" {
-		cfg.CIMDAllowPrivate = true
-	}
-	flags := cmd.Flags()
-	set := func(name string, dst *string, v string) {
-		if flags.Changed(name) {
-			*dst = v
-		}
-	}
-	set("database-url", &cfg.DatabaseURL, g.databaseURL)
-	set("issuer", &cfg.Issuer, g.issuer)
-	set("log-level", &cfg.LogLevel, g.logLevel)
-	set("log-format", &cfg.LogFormat, g.logFormat)
-	return cfg, nil
+	})
+	cfg, loaded, err := config.Load(config.Sources{File: g.configPath, LookupEnv: os.LookupEnv, Flags: flags})
+	g.loaded = loaded
+	return cfg, err
 }
 
 func (g *globals) logger(cfg config.Config) *slog.Logger {

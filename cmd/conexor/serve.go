@@ -12,8 +12,6 @@ import (
 )
 
 func newServeCmd(g *globals) *cobra.Command {
-	var addr string
-	var signingAlg string
 	var pprofAddr string
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -24,12 +22,6 @@ func newServeCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cmd.Flags().Changed("addr") {
-				cfg.Addr = addr
-			}
-			if cmd.Flags().Changed("signing-alg") {
-				cfg.SigningAlg = signingAlg
-			}
 			log := g.logger(cfg)
 			ctx := cmd.Context()
 			// Take the address before touching the database: a busy port must not cost a
@@ -38,6 +30,12 @@ func newServeCmd(g *globals) *cobra.Command {
 			ln, err := net.Listen("tcp", cfg.Addr)
 			if err != nil {
 				return fmt.Errorf("listen on %s: %w (set another address with --addr or CONEXOR_ADDR)", cfg.Addr, err)
+			}
+			if g.loaded.IssuerDerived { // the port actually taken, for --addr HOST:0
+				cfg.Issuer = config.IssuerForAddr(ln.Addr().String())
+			}
+			if g.loaded.File != "" {
+				log.Info("read config file", "file", g.loaded.File)
 			}
 			a, err := app.New(ctx, cfg, log, app.Options{Out: g.out})
 			if err != nil {
@@ -53,9 +51,7 @@ func newServeCmd(g *globals) *cobra.Command {
 			return a.Serve(ctx, ln)
 		},
 	}
-	def := config.Defaults()
-	cmd.Flags().StringVar(&addr, "addr", def.Addr, "listen address (env CONEXOR_ADDR)")
-	cmd.Flags().StringVar(&signingAlg, "signing-alg", def.SigningAlg, "ES256, RS256 or HS256 (env CONEXOR_SIGNING_ALG)")
+	addSettingFlags(cmd.Flags(), "serve")
 	cmd.Flags().StringVar(&pprofAddr, "pprof-addr", "", "serve Go profiling on this address, e.g. 127.0.0.1:6060 (off by default; env CONEXOR_PPROF_ADDR)")
 	return cmd
 }

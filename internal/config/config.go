@@ -1,68 +1,64 @@
 // Package config is Conexor's typed configuration: defaults, an optional YAML file, then
-// CONEXOR_* environment variables and command-line flags, checked by one Validate pass that
-// reports every problem at once.
+// CONEXOR_* environment variables and command-line flags, all read through one settings
+// table (settings.go), and checked by one Validate pass that reports every problem at once.
 package config
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"net/url"
-	"os"
 	"strings"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/conexor/conexor/internal/httpx"
 	"github.com/conexor/conexor/internal/netguard"
 	"github.com/conexor/conexor/provider"
 )
 
-// Config is everything `conexor serve` can be told.
+// Config is everything `conexor serve` can be told. Where each field is read from (YAML key,
+// environment variable, flag) is in the settings table, settings.go.
 type Config struct {
 	// Issuer is the public base URL: no path, no trailing slash. Tokens carry it as iss.
-	Issuer string `yaml:"issuer"`
+	Issuer string
 	// Addr is the listen address.
-	Addr string `yaml:"addr"`
+	Addr string
 	// DatabaseURL is sqlite://PATH, sqlite://:memory: or postgres://...
-	DatabaseURL string `yaml:"database_url"`
+	DatabaseURL string
 	// Secret is the system secret (>= 32 bytes) every key is derived from.
-	Secret string `yaml:"secret"`
+	Secret string
 	// AdminPassword is the demo admin's password on first start; generated if empty.
-	AdminPassword string `yaml:"admin_password"`
+	AdminPassword string
 
-	AccessTokenTTL   time.Duration `yaml:"access_token_ttl"`
-	RefreshTokenTTL  time.Duration `yaml:"refresh_token_ttl"`
-	AuthorizeCodeTTL time.Duration `yaml:"authorize_code_ttl"`
+	AccessTokenTTL   time.Duration
+	RefreshTokenTTL  time.Duration
+	AuthorizeCodeTTL time.Duration
 	// KeyPublishDelay is how long a rotated signing key is published in the JWKS before
 	// tokens are signed with it, so verifiers that cache the JWKS have seen it.
-	KeyPublishDelay time.Duration `yaml:"key_publish_delay"`
+	KeyPublishDelay time.Duration
 	// SigningAlg is ES256 (default), RS256 or HS256.
-	SigningAlg string `yaml:"signing_alg"`
+	SigningAlg string
 
 	// Scopes adds scopes to the five built-in ones.
-	Scopes []provider.Scope `yaml:"scopes"`
+	Scopes []provider.Scope
 
 	// Upstreams configures proxied servers by "org/server": headers sent upstream (API
 	// keys). They are never shown back through any API.
-	Upstreams map[string]Upstream `yaml:"upstreams"`
+	Upstreams map[string]Upstream
 
 	// TrustedProxies are the reverse proxies (CIDR prefixes or addresses) whose
 	// X-Forwarded-For is believed, so per-address limits see clients, not the proxy.
-	TrustedProxies []string `yaml:"trusted_proxies"`
+	TrustedProxies []string
 
 	// APIPrivateUpstreams lets the server API (PATCH /api/servers, a token with
 	// mcp:server:manage) point servers at loopback, private or link-local addresses.
-	APIPrivateUpstreams bool `yaml:"api_private_upstreams"`
+	APIPrivateUpstreams bool
 
 	// CIMDAllowPrivate lets client metadata documents be fetched from loopback and private
 	// addresses. For tests only.
-	CIMDAllowPrivate bool `yaml:"cimd_allow_private"`
+	CIMDAllowPrivate bool
 
 	// LogLevel is debug, info, warn or error; LogFormat text or json.
-	LogLevel  string `yaml:"log_level"`
-	LogFormat string `yaml:"log_format"`
+	LogLevel  string
+	LogFormat string
 }
 
 // Upstream is the configuration of one proxied MCP server.
@@ -84,22 +80,6 @@ func Defaults() Config {
 		LogLevel:         "info",
 		LogFormat:        "text",
 	}
-}
-
-// LoadFile merges a YAML file over cfg. Unknown keys are errors: a typo in a security
-// setting must not be silently ignored.
-func LoadFile(cfg *Config, path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("config file: %w", err)
-	}
-	defer f.Close()
-	dec := yaml.NewDecoder(f)
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) { // an empty file is fine
-		return fmt.Errorf("config file %s: %w", path, err)
-	}
-	return nil
 }
 
 // IsSQLite reports whether the database is the embedded SQLite.
