@@ -66,7 +66,6 @@ type Handler struct {
 	provider Authorizer
 	pages    *templates.Templates
 	log      *slog.Logger
-	now      func() time.Time
 	throttle *throttle
 	// dummyHash is verified when an email is unknown, so that answer takes as long as a
 	// wrong password (computed once: hashing costs ~30 ms).
@@ -116,7 +115,6 @@ func New(cfg Config) (*Handler, error) {
 		provider:  cfg.Provider,
 		pages:     cfg.Pages,
 		log:       cfg.Log,
-		now:       cfg.Now,
 		throttle:  newThrottle(cfg.Now),
 		dummyHash: password.DummyHash(),
 	}, nil

@@ -63,9 +63,6 @@ func (h *Handler) ensureCSRF(w http.ResponseWriter, r *http.Request, sess *sessi
 	}
 	t := secret.RandomToken(32)
 	sess.Values[keyCSRF] = t
-	if sess.IsNew {
-		sess.Options.MaxAge = int(preLoginTTL.Seconds())
-	}
 	if err := sess.Save(r, w); err != nil {
 		h.serverError(w, r, "save session", err)
 		return "", false
@@ -129,13 +126,12 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	succeeded() // only failures cost: a person who types the password right is never slowed
 	// A fresh session ID and CSRF token at login: whatever was known about the pre-login
-	// session (a planted cookie, a token seen in a page) is useless afterwards.
+	// session (a planted cookie, a token seen in a page) is useless afterwards. Saving it
+	// with a user starts its lifetime (login_at).
 	sess.Values = map[any]any{
-		keyUserID:  user.ID,
-		keyCSRF:    secret.RandomToken(32),
-		keyLoginAt: h.now().UTC().Format(time.RFC3339),
+		keyUserID: user.ID,
+		keyCSRF:   secret.RandomToken(32),
 	}
-	sess.Options.MaxAge = h.sessions.options.MaxAge
 	if err := h.sessions.Renew(r, w, sess); err != nil {
 		h.serverError(w, r, "renew session", err)
 		return

@@ -33,35 +33,35 @@ type SessionRows interface {
 // secret), so a forged or tampered cookie is rejected before the database is asked. Rows
 // are keyed by SHA-256 of the ID, so a copy of the table holds no usable session.
 type DBStore struct {
-	rows    SessionRows
-	codecs  []securecookie.Codec
-	options sessions.Options
-	now     func() time.Time
+	rows     SessionRows
+	codecs   []securecookie.Codec
+	options  sessions.Options
+	lifetime lifetime
 }
 
 var _ sessions.Store = (*DBStore)(nil)
 
-// NewDBStore builds the store. cookieKey signs the cookie; ttl is the session lifetime (the
-// cookie's Max-Age and the row's expiry); secure sets the cookie's Secure flag (the issuer is
-// https).
+// NewDBStore builds the store. cookieKey signs the cookie; ttl is how long a login lasts (see
+// lifetime); secure sets the cookie's Secure flag (the issuer is https).
 func NewDBStore(rows SessionRows, cookieKey []byte, ttl time.Duration, secure bool, now func() time.Time) *DBStore {
 	if now == nil {
 		now = time.Now
 	}
 	codec := securecookie.New(cookieKey, nil)
-	codec.MaxAge(int(ttl.Seconds()))
+	// No age check in the cookie: securecookie would compare its signed timestamp with the
+	// wall clock, a second lifetime on another clock. The row decides (lifetime.live).
+	codec.MaxAge(0)
 	codec.SetSerializer(securecookie.JSONEncoder{})
 	return &DBStore{
 		rows:   rows,
 		codecs: []securecookie.Codec{codec},
 		options: sessions.Options{
 			Path:     "/",
-			MaxAge:   int(ttl.Seconds()),
 			Secure:   secure,
 			HttpOnly: true,
 			SameSite: http.SameSiteLaxMode,
 		},
-		now: now,
+		lifetime: lifetime{ttl: ttl, now: now},
 	}
 }
 
@@ -93,12 +93,12 @@ func (s *DBStore) New(r *http.Request, name string) (*sessions.Session, error) {
 	if err != nil {
 		return sess, fmt.Errorf("consent: load session: %w", err)
 	}
-	if !row.ExpiresAt.After(s.now()) {
-		return sess, nil
-	}
 	var values map[string]string
 	if err := json.Unmarshal(row.Data, &values); err != nil {
 		return sess, nil // unreadable: start over rather than fail the page
+	}
+	if !s.lifetime.live(values, row.ExpiresAt) {
+		return sess, nil
 	}
 	for k, v := range values {
 		sess.Values[k] = v
@@ -107,18 +107,10 @@ func (s *DBStore) New(r *http.Request, name string) (*sessions.Session, error) {
 	return sess, nil
 }
 
-// Save writes the session row and sets the cookie. A negative MaxAge deletes the row and
-// expires the cookie. Values must be strings (they are stored as JSON).
+// Save writes the session row and sets the cookie, both ending when lifetime says. A
+// negative MaxAge (Destroy), or a session already past its end, deletes the row and expires
+// the cookie. Values must be strings (they are stored as JSON).
 func (s *DBStore) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Session) error {
-	if sess.Options.MaxAge < 0 {
-		if sess.ID != "" {
-			if err := s.rows.DeleteSession(r.Context(), rowID(sess.ID)); err != nil {
-				return fmt.Errorf("consent: delete session: %w", err)
-			}
-		}
-		http.SetCookie(w, sessions.NewCookie(sess.Name(), "", sess.Options))
-		return nil
-	}
 	values := make(map[string]string, len(sess.Values))
 	for k, v := range sess.Values {
 		ks, ok1 := k.(string)
@@ -128,6 +120,24 @@ func (s *DBStore) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Se
 		}
 		values[ks] = vs
 	}
+	now := s.lifetime.now()
+	if values[keyUserID] != "" && values[keyLoginAt] == "" {
+		values[keyLoginAt] = now.UTC().Format(time.RFC3339Nano)
+		sess.Values[keyLoginAt] = values[keyLoginAt]
+	}
+	end := s.lifetime.end(values)
+	if sess.Options.MaxAge >= 0 && !end.After(now) {
+		sess.Options.MaxAge = -1
+	}
+	if sess.Options.MaxAge < 0 {
+		if sess.ID != "" {
+			if err := s.rows.DeleteSession(r.Context(), rowID(sess.ID)); err != nil {
+				return fmt.Errorf("consent: delete session: %w", err)
+			}
+		}
+		http.SetCookie(w, sessions.NewCookie(sess.Name(), "", sess.Options))
+		return nil
+	}
 	data, err := json.Marshal(values)
 	if err != nil {
 		return err
@@ -135,9 +145,8 @@ func (s *DBStore) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Se
 	if sess.ID == "" {
 		sess.ID = secret.RandomToken(32)
 	}
-	ttl := time.Duration(sess.Options.MaxAge) * time.Second
 	if err := s.rows.SaveSession(r.Context(), &storage.HTTPSession{
-		ID: rowID(sess.ID), Data: data, ExpiresAt: s.now().Add(ttl),
+		ID: rowID(sess.ID), Data: data, ExpiresAt: end,
 	}); err != nil {
 		return fmt.Errorf("consent: save session: %w", err)
 	}
@@ -145,8 +154,16 @@ func (s *DBStore) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Se
 	if err != nil {
 		return err
 	}
-	http.SetCookie(w, sessions.NewCookie(sess.Name(), encoded, sess.Options))
+	sess.Options.MaxAge = maxAge(end.Sub(now))
+	c := sessions.NewCookie(sess.Name(), encoded, sess.Options)
+	c.Expires = end.UTC() // NewCookie computes it from the wall clock
+	http.SetCookie(w, c)
 	return nil
+}
+
+// maxAge is d in whole seconds, rounded up, so the cookie never ends before the row.
+func maxAge(d time.Duration) int {
+	return int((d + time.Second - 1) / time.Second)
 }
 
 // Renew gives the session a new ID, deleting the old row, and saves it: at login, so an ID
@@ -172,4 +189,42 @@ func (s *DBStore) Destroy(r *http.Request, w http.ResponseWriter, sess *sessions
 func rowID(id string) string {
 	sum := sha256.Sum256([]byte(id))
 	return hex.EncodeToString(sum[:])
+}
+
+// lifetime is the one rule for when a browser session ends, on the injected clock. Everything
+// that expires a session follows from it: the row's expires_at (which the store's Session
+// query and the periodic purge compare), the cookie's Max-Age and Expires, and the check in
+// DBStore.New. The cookie's signature carries no age of its own.
+//
+// A logged-in session ends ttl after login_at, the time it was first saved with a user, and
+// saving it again never extends it (an absolute lifetime, no idle timeout). login_at is read
+// on every load too, so a lowered ttl ends older sessions at once. A pre-login session (a
+// visitor's CSRF token for the login form) ends preLoginTTL after it is saved; it is saved
+// once, when the token is made.
+type lifetime struct {
+	ttl time.Duration
+	now func() time.Time
+}
+
+// end returns when a session with these values ends. A logged-in session without a readable
+// login_at has already ended.
+func (l lifetime) end(values map[string]string) time.Time {
+	if values[keyUserID] == "" {
+		return l.now().Add(preLoginTTL)
+	}
+	at, err := time.Parse(time.RFC3339Nano, values[keyLoginAt])
+	if err != nil {
+		return time.Time{}
+	}
+	return at.Add(l.ttl)
+}
+
+// live reports whether a stored session has not ended: its row has not expired and, when it
+// is logged in, neither has its login.
+func (l lifetime) live(values map[string]string, rowExpires time.Time) bool {
+	now := l.now()
+	if !now.Before(rowExpires) {
+		return false
+	}
+	return values[keyUserID] == "" || now.Before(l.end(values))
 }

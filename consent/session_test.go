@@ -2,7 +2,6 @@ package consent
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -161,35 +160,5 @@ func TestDBStoreValuesMustBeStrings(t *testing.T) {
 	sess.Values["n"] = 1
 	if err := st.Save(req, httptest.NewRecorder(), sess); err == nil {
 		t.Error("a non-string value was saved")
-	}
-}
-
-// TestExpiredSessionsPurged: pre-login sessions are created for every visitor of the login
-// page, so expired rows must not pile up: the periodic purge deletes them.
-func TestExpiredSessionsPurged(t *testing.T) {
-	dir := t.TempDir()
-	db := openStoreAt(t, dir)
-	ctx := context.Background()
-	now := time.Now()
-	for id, exp := range map[string]time.Time{"old": now.Add(-48 * time.Hour), "live": now.Add(time.Hour)} {
-		if err := db.SaveSession(ctx, &storage.HTTPSession{ID: id, Data: []byte("{}"), ExpiresAt: exp}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := db.PurgeExpired(ctx, now.Add(-24*time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Session(ctx, "live"); err != nil {
-		t.Errorf("live session purged: %v", err)
-	}
-	// Session hides expired rows, so look at the table itself.
-	raw, err := sql.Open("sqlite3", filepath.Join(dir, "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	var n int
-	if err := raw.QueryRow(`SELECT COUNT(*) FROM http_sessions WHERE id = 'old'`).Scan(&n); err != nil || n != 0 {
-		t.Errorf("expired session row still there (%d, %v)", n, err)
 	}
 }

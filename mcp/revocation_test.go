@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -53,66 +54,79 @@ func (f *fakeTokens) count() int {
 	return len(f.queries)
 }
 
+// TestRevocationFreshness: on synthetic time (a synctest bubble), the set is answered from
+// memory up to exactly revocationRefreshAfter after its last query started, refreshed in the
+// background from then on, and never trusted past revocationMaxAge: a request then waits for
+// a query, and is refused if the database cannot answer.
 func TestRevocationFreshness(t *testing.T) {
+	synctest.Test(t, testRevocationFreshness)
+}
+
+func testRevocationFreshness(t *testing.T) {
 	ctx := context.Background()
 	store := &fakeTokens{revoked: map[string]time.Time{}}
 	rv := newRevocations(store, time.Hour, slog.New(slog.DiscardHandler))
+	check := func(hash string, want bool) {
+		t.Helper()
+		got, err := rv.revoked(ctx, hash)
+		if err != nil || got != want {
+			t.Fatalf("revoked(%s) = %v, %v; want %v, nil", hash, got, err, want)
+		}
+	}
+	queries := func(want int) {
+		t.Helper()
+		synctest.Wait() // background refreshes have run
+		if got := store.count(); got != want {
+			t.Fatalf("%d queries, want %d", got, want)
+		}
+	}
 
-	// Never loaded: the first check waits for a query.
+	// Never loaded: the first check waits for a query, and fails closed without one.
 	store.fail = errors.New("database down")
 	if _, err := rv.revoked(ctx, "a"); err == nil {
-		t.Fatal("a stale set with an unreachable database must fail closed")
+		t.Fatal("a never-loaded set was trusted while the database was down")
 	}
 	store.fail = nil
 	dbNow := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	store.revoke("a", dbNow)
-	if got, err := rv.revoked(ctx, "a"); err != nil || !got {
-		t.Fatalf("revoked(a) = %v, %v after the first load", got, err)
-	}
+	check("a", true) // the load happens now: time 0 below
 	if !store.queries[1].IsZero() {
 		t.Errorf("first load since %v, want everything (zero time)", store.queries[1])
 	}
+	queries(2)
 
-	// Fresh: answered from memory.
-	n := store.count()
-	for range 100 {
-		if got, _ := rv.revoked(ctx, "b"); got {
-			t.Fatal("b is not revoked")
-		}
-	}
-	if store.count() != n {
-		t.Errorf("%d queries while the set was fresh", store.count()-n)
-	}
-
-	// Past the refresh point: the answer comes from the current set, and a background
-	// query picks up the new revocation.
+	// Fresh up to exactly revocationRefreshAfter: answered from memory.
 	store.revoke("b", dbNow.Add(time.Second))
-	time.Sleep(revocationRefreshAfter + 20*time.Millisecond)
-	if _, err := rv.revoked(ctx, "b"); err != nil {
-		t.Fatalf("revoked(b): %v", err)
-	}
-	deadline := time.Now().Add(time.Second)
-	for {
-		if got, _ := rv.revoked(ctx, "b"); got {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the background refresh never picked up b")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	time.Sleep(revocationRefreshAfter)
+	check("b", false)
+	queries(2)
+
+	// A nanosecond later: this request still answers from the set it has, and starts one
+	// background query, which picks up b.
+	time.Sleep(time.Nanosecond)
+	check("b", false)
+	queries(3)
+	check("b", true)
 	// It asked from the newest revocation seen, minus the overlap.
-	store.mu.Lock()
-	last := store.queries[len(store.queries)-1]
-	store.mu.Unlock()
-	if want := dbNow.Add(-revocationOverlap); !last.Equal(want) {
+	if last, want := store.queries[2], dbNow.Add(-revocationOverlap); !last.Equal(want) {
 		t.Errorf("refresh since %v, want %v", last, want)
 	}
 
-	// Too old and the database is down: refuse rather than trust an old set.
+	// The database goes down. Background refreshes fail, and the set (loaded at
+	// revocationRefreshAfter+1ns) is still used up to exactly revocationMaxAge after that...
 	store.fail = errors.New("database down")
-	time.Sleep(revocationMaxAge + 20*time.Millisecond)
+	time.Sleep(revocationMaxAge)
+	check("a", true)
+	queries(4)
+	// ...and not a nanosecond longer: the request waits for a query, which fails.
+	time.Sleep(time.Nanosecond)
 	if _, err := rv.revoked(ctx, "c"); err == nil {
 		t.Error("a set older than revocationMaxAge was trusted while the database was down")
 	}
+	queries(5)
+	// Once the database answers, the waiting request's query brings the set up to date.
+	store.fail = nil
+	store.revoke("c", dbNow.Add(2*time.Second))
+	check("c", true)
+	queries(6)
 }

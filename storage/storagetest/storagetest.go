@@ -63,6 +63,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) *storage.Store) {
 		{"Sessions", testSessions},
 		{"ClientDocuments", testClientDocuments},
 		{"HostileKeys", testHostileKeys},
+		{"PurgeExpired", testPurgeExpired},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
