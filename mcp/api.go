@@ -9,8 +9,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	jsonv2 "github.com/go-json-experiment/json"
 
@@ -129,8 +127,10 @@ func (g *Gateway) patchServer(w http.ResponseWriter, r *http.Request, info *serv
 			"The body must be one JSON object with only name, description, enabled and upstream (exact names, each once).")
 		return
 	}
-	if problems := patch.validate(); len(problems) > 0 {
-		bad(http.StatusBadRequest, errInvalidRequest, strings.Join(problems, " "))
+	change := provider.ServerChange{Name: patch.Name, Description: patch.Description, Upstream: patch.Upstream,
+		Enabled: patch.Enabled, ByAPI: true}
+	if problems := change.Validate(); len(problems) > 0 {
+		bad(http.StatusBadRequest, errInvalidRequest, "Invalid server: "+problems.Error()+".")
 		return
 	}
 	if patch.Upstream != nil && *patch.Upstream != "" && !g.apiPrivateUpstreams {
@@ -138,78 +138,55 @@ func (g *Gateway) patchServer(w http.ResponseWriter, r *http.Request, info *serv
 			g.log.WarnContext(r.Context(), "server update refused: upstream on a non-public address",
 				"server", info.path, "address", addr, "client_id", p.Claims.ClientID, "sub", p.Claims.Subject)
 			bad(http.StatusForbidden, "forbidden", "Through the API an upstream must be on a public address; "+
-				addr+" is loopback, private or link-local. An operator sets internal upstreams (conexor servers create --upstream).")
+				addr+" is loopback, private or link-local. An operator sets internal upstreams (conexor servers create|update --upstream).")
 			return
 		}
 	}
-	var updated *storage.Server
-	err = g.servers.store.InTx(r.Context(), func(ctx context.Context) error {
-		srv, err := g.servers.store.ServerByPath(ctx, info.srv.OrgSlug, info.srv.Slug)
-		if err != nil {
-			return err
-		}
-		if patch.Upstream != nil && len(info.headers) > 0 && !sameOrigin(srv.Upstream, *patch.Upstream) {
+	change.Check = func(current *storage.Server) error {
+		if patch.Upstream != nil && len(info.headers) > 0 && !sameOrigin(current.Upstream, *patch.Upstream) {
 			return errUpstreamLocked
 		}
-		patch.apply(srv)
-		if err := g.servers.store.UpdateServer(ctx, srv); err != nil {
-			return err
-		}
-		updated = srv
 		return nil
-	})
+	}
+	updated, err := g.editor.UpdateServer(r.Context(), info.srv.OrgSlug, info.srv.Slug, change)
 	g.servers.forget(info.path)
-	if errors.Is(err, errUpstreamLocked) {
+	switch {
+	case errors.Is(err, errUpstreamLocked):
 		g.log.WarnContext(r.Context(), "server update refused: upstream with configured headers moved to another origin",
 			"server", info.path, "client_id", p.Claims.ClientID, "sub", p.Claims.Subject)
 		bad(http.StatusForbidden, "forbidden", "This server sends configured credentials (upstream headers) to its upstream, "+
 			"so the API can move its upstream only within the same origin or back to the built-in demo; an operator must make this change.")
 		return
-	}
-	if errors.Is(err, storage.ErrNotFound) {
+	case errors.Is(err, storage.ErrNotFound):
 		bad(http.StatusNotFound, "not_found", "The server no longer exists.")
 		return
-	}
-	if err != nil {
+	case err != nil:
 		g.log.ErrorContext(r.Context(), "update server", "server", info.path, "err", err)
 		bad(http.StatusInternalServerError, "server_error", "The server could not be updated. Try again later.")
 		return
 	}
-	g.log.InfoContext(r.Context(), "server updated", "server", info.path, "fields", strings.Join(patch.fields(), ","),
+	g.log.InfoContext(r.Context(), "server updated", "server", info.path, "fields", strings.Join(change.Fields(), ","),
 		"enabled", updated.Enabled, "kind", kind(updated), "client_id", p.Claims.ClientID, "sub", p.Claims.Subject)
 	httpx.WriteJSON(w, http.StatusOK, g.view(updated, p))
 }
 
-func (p *ServerPatch) validate() []string {
-	var problems []string
-	if p.Name != nil {
-		n := strings.TrimSpace(*p.Name)
-		p.Name = &n
-		if n == "" || utf8.RuneCountInString(n) > 200 || hasControl(n, false) {
-			problems = append(problems, "name must be 1-200 characters without control characters.")
-		}
-	}
-	if p.Description != nil && (utf8.RuneCountInString(*p.Description) > 2000 || hasControl(*p.Description, true)) {
-		problems = append(problems, "description must be at most 2000 characters without control characters other than newlines and tabs.")
-	}
-	if p.Upstream != nil && *p.Upstream != "" {
-		if _, err := ParseUpstream(*p.Upstream); err != nil {
-			problems = append(problems, "upstream must be an absolute http(s) URL of a Streamable HTTP MCP endpoint, without user info or fragment (or \"\" for the built-in demo).")
-		}
-	}
-	return problems
+// ServerEditor changes a server through Conexor's one entry point for it
+// (*provider.Provider), so the API validates exactly what the CLI and the dashboard do.
+type ServerEditor interface {
+	UpdateServer(ctx context.Context, org, slug string, change provider.ServerChange) (*storage.Server, error)
 }
 
-// nonPublicUpstream checks where an upstream named through the API points: the host's literal
-// address or every address it resolves to must be public (netguard.IsPublicAddr), so a
-// token cannot turn the proxy against the network Conexor runs in. A host that does not
-// resolve is let through: nothing can be reached there, and the proxy answers 502. It
-// returns the offending address and false when one is not public. (A name that resolves
-// to a public address now and a private one later is the operator's DNS to keep honest.)
+// nonPublicUpstream is the API's early, friendly check of where an upstream points: the
+// host's literal address or every address it resolves to now must be public
+// (netguard.IsPublicAddr), so a token holder hears at once that the gateway will not go
+// there. It is not the guard: the proxy applies netguard.Public when it dials, on the
+// address it actually connects to (a name may resolve elsewhere later). A host that does
+// not resolve is let through, as is a URL the validation refuses anyway. It returns the
+// offending address and false when one is not public.
 func (g *Gateway) nonPublicUpstream(ctx context.Context, upstream string) (string, bool) {
-	u, err := ParseUpstream(upstream)
+	u, err := netguard.ParseUpstream(upstream)
 	if err != nil {
-		return upstream, false
+		return upstream, true
 	}
 	host := u.Hostname()
 	if a, err := netip.ParseAddr(host); err == nil {
@@ -241,8 +218,8 @@ func sameOrigin(old, next string) bool {
 	if next == "" {
 		return true
 	}
-	a, errA := ParseUpstream(old)
-	b, errB := ParseUpstream(next)
+	a, errA := netguard.ParseUpstream(old)
+	b, errB := netguard.ParseUpstream(next)
 	if old == "" || errA != nil || errB != nil {
 		return false
 	}
@@ -256,43 +233,6 @@ func sameOrigin(old, next string) bool {
 		return "80"
 	}
 	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && port(a) == port(b)
-}
-
-func (p *ServerPatch) apply(srv *storage.Server) {
-	if p.Name != nil {
-		srv.Name = *p.Name
-	}
-	if p.Description != nil {
-		srv.Description = *p.Description
-	}
-	if p.Enabled != nil {
-		srv.Enabled = *p.Enabled
-	}
-	if p.Upstream != nil {
-		srv.Upstream = *p.Upstream
-	}
-}
-
-func (p *ServerPatch) fields() []string {
-	var f []string
-	for _, c := range []struct {
-		name string
-		set  bool
-	}{{"name", p.Name != nil}, {"description", p.Description != nil}, {"enabled", p.Enabled != nil}, {"upstream", p.Upstream != nil}} {
-		if c.set {
-			f = append(f, c.name)
-		}
-	}
-	return f
-}
-
-func hasControl(s string, allowWhitespace bool) bool {
-	for _, r := range s {
-		if unicode.IsControl(r) && !(allowWhitespace && (r == '\n' || r == '\t' || r == '\r')) {
-			return true
-		}
-	}
-	return !utf8.ValidString(s)
 }
 
 func kind(srv *storage.Server) string {

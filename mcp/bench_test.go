@@ -58,7 +58,7 @@ func benchTargets(b *testing.B) (urls map[string]string, token string) {
 	// The standalone gateways verify tokens of e's issuer and serve its servers; they only
 	// listen elsewhere (the path, not the host, names the server).
 	for name, exact := range map[string]bool{"gate": false, "exact": true} {
-		g, err := mcp.New(mcp.Options{Issuer: e.URL, Verifier: e.Provider, Servers: e.Store, Tokens: e.Store,
+		g, err := mcp.New(mcp.Options{Issuer: e.URL, Verifier: e.Provider, Servers: e.Store, Tokens: e.Store, Editor: e.Provider,
 			Scopes: e.Provider.Scopes(), Demo: d.Handler(), ExactRevocationCheck: exact})
 		if err != nil {
 			b.Fatal(err)
@@ -240,7 +240,7 @@ func BenchmarkGateInProcess(b *testing.B) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		w.WriteHeader(http.StatusOK)
 	})
-	g, err := mcp.New(mcp.Options{Issuer: e.URL, Verifier: e.Provider, Servers: e.Store, Tokens: e.Store,
+	g, err := mcp.New(mcp.Options{Issuer: e.URL, Verifier: e.Provider, Servers: e.Store, Tokens: e.Store, Editor: e.Provider,
 		Scopes: e.Provider.Scopes(), Demo: noop})
 	if err != nil {
 		b.Fatal(err)

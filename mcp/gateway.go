@@ -53,15 +53,20 @@ type Options struct {
 	// Demo serves servers without an upstream; nil builds the built-in demo server (one
 	// instance for all of them: it ignores the path).
 	Demo http.Handler
-	// UpstreamTransport replaces NewUpstreamTransport(5s, 60s).
+	// UpstreamTransport replaces both NewUpstreamTransport(policy, 5s, 60s), and with them
+	// the per-server address policy.
 	UpstreamTransport http.RoundTripper
 	// MaxBodyBytes caps POST bodies (default DefaultMaxBodyBytes).
 	MaxBodyBytes int64
-	// APIPrivateUpstreams lets PATCH /api/servers point a server at loopback, private or
-	// link-local addresses. Off by default: a token holder (not an operator) would otherwise
-	// make the gateway a way into the network it runs in. Operators set internal upstreams
-	// with `conexor servers create --upstream` whatever this says.
+	// APIPrivateUpstreams lets PATCH /api/servers point a server at loopback or private
+	// addresses. Off by default: a token holder (not an operator) would otherwise make the
+	// gateway a way into the network it runs in; the proxy checks it when it dials, on the
+	// resolved address. Operators set internal upstreams with `conexor servers create|update
+	// --upstream` whatever this says. Link-local addresses are refused for everyone.
 	APIPrivateUpstreams bool
+	// Editor applies server API changes through the one entry point the CLI and dashboard
+	// use (*provider.Provider).
+	Editor ServerEditor
 	// ExactRevocationCheck asks storage about every request's token instead of using the
 	// revocation set. Exact, and far slower (see the package benchmarks).
 	ExactRevocationCheck bool
@@ -87,6 +92,7 @@ type Gateway struct {
 	proxy   *proxy
 	demo    http.Handler
 	maxBody int64
+	editor  ServerEditor
 	// apiPrivateUpstreams: see Options.APIPrivateUpstreams.
 	apiPrivateUpstreams bool
 	// lookupIP resolves upstream hosts named through the API (net.DefaultResolver).
@@ -102,7 +108,7 @@ func New(opts Options) (*Gateway, error) {
 		ok   bool
 	}{
 		{"Issuer", opts.Issuer != ""}, {"Verifier", opts.Verifier != nil}, {"Servers", opts.Servers != nil},
-		{"Tokens", opts.Tokens != nil}, {"Scopes", opts.Scopes != nil},
+		{"Tokens", opts.Tokens != nil}, {"Scopes", opts.Scopes != nil}, {"Editor", opts.Editor != nil},
 	} {
 		if !f.ok {
 			missing = append(missing, f.name)
@@ -132,6 +138,7 @@ func New(opts Options) (*Gateway, error) {
 		scopes:  opts.Scopes,
 		demo:    opts.Demo,
 		maxBody: opts.MaxBodyBytes,
+		editor:  opts.Editor,
 
 		apiPrivateUpstreams: opts.APIPrivateUpstreams,
 		lookupIP: func(ctx context.Context, host string) ([]netip.Addr, error) {
@@ -155,13 +162,9 @@ func New(opts Options) (*Gateway, error) {
 	}
 	g.auth = &authenticator{verifier: opts.Verifier, tokens: opts.Tokens, revoked: g.revoked, now: now,
 		exact: opts.ExactRevocationCheck, maxCache: int64(maxCache)}
-	transport := opts.UpstreamTransport
-	if transport == nil {
-		t := NewUpstreamTransport(DefaultUpstreamDialTimeout, DefaultUpstreamResponseHeaderTimeout)
-		transport = t
-		g.closers = append(g.closers, func() error { t.CloseIdleConnections(); return nil })
-	}
-	g.proxy = newProxy(transport, log, newSessionBinder(opts.SessionKey))
+	transports, closeIdle := newUpstreamTransports(opts.UpstreamTransport)
+	g.closers = append(g.closers, closeIdle)
+	g.proxy = newProxy(transports, opts.APIPrivateUpstreams, log, newSessionBinder(opts.SessionKey))
 	if g.demo == nil {
 		// The demo's DNS-rebinding guard refuses loopback requests whose Host is not
 		// loopback. Behind the gate it protects nothing (a rebinding page has no token)

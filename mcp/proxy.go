@@ -12,8 +12,10 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/conexor/conexor/internal/netguard"
+	"github.com/conexor/conexor/storage"
 )
 
 // Upstream timeouts. An upstream that is down answers 502 within dial time, never hangs;
@@ -64,22 +66,25 @@ type upstreamKey struct{}
 type upstreamCall struct {
 	info      *serverInfo
 	principal *principal
-	id        []byte // the JSON-RPC id, for the error body
-	failed    bool   // the proxy answered 502 itself
+	id        []byte          // the JSON-RPC id, for the error body
+	policy    netguard.Policy // which addresses the upstream may be on
+	failed    bool            // the proxy answered 502 itself
 }
 
-// proxy forwards MCP traffic to the upstream of servers created with --upstream.
+// proxy forwards MCP traffic to the upstream of servers that have one.
 type proxy struct {
 	rp       *httputil.ReverseProxy
 	log      *slog.Logger
 	sessions *sessionBinder
+	// apiPrivateUpstreams: see Options.APIPrivateUpstreams.
+	apiPrivateUpstreams bool
 }
 
-func newProxy(transport http.RoundTripper, log *slog.Logger, sessions *sessionBinder) *proxy {
-	p := &proxy{log: log, sessions: sessions}
+func newProxy(transports upstreamTransports, apiPrivateUpstreams bool, log *slog.Logger, sessions *sessionBinder) *proxy {
+	p := &proxy{log: log, sessions: sessions, apiPrivateUpstreams: apiPrivateUpstreams}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
-		Transport:      transport,
+		Transport:      transports,
 		FlushInterval:  -1, // flush every write: SSE events reach the client as they arrive
 		ModifyResponse: p.modifyResponse,
 		ErrorHandler:   p.fail,
@@ -88,15 +93,19 @@ func newProxy(transport http.RoundTripper, log *slog.Logger, sessions *sessionBi
 	return p
 }
 
-// NewUpstreamTransport is the transport the proxy uses unless Options.UpstreamTransport
-// replaces it: bounded dial and response-header waits, no transparent decompression (so
-// bytes stream through as they come), and no connections to link-local addresses, where
-// cloud metadata services live (an administrator who may set an upstream URL must not be
-// able to read them through the gateway).
-func NewUpstreamTransport(dialTimeout, headerTimeout time.Duration) *http.Transport {
-	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second, Control: refuseMetadataAddresses}
+// NewUpstreamTransport is an upstream transport: bounded dial and response-header waits,
+// no transparent decompression (so bytes stream through as they come), and a dialer that
+// applies policy to every address it connects to, after DNS resolution (so a name that
+// resolves elsewhere later, DNS rebinding, is caught). Under netguard.Public no proxy from
+// the environment is used: it would dial on the gateway's behalf, past the check.
+func NewUpstreamTransport(policy netguard.Policy, dialTimeout, headerTimeout time.Duration) *http.Transport {
+	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second, Control: policy.Control}
+	proxyFunc := http.ProxyFromEnvironment
+	if policy == netguard.Public {
+		proxyFunc = nil
+	}
 	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
+		Proxy:                 proxyFunc,
 		DialContext:           dialer.DialContext,
 		ForceAttemptHTTP2:     true,
 		TLSHandshakeTimeout:   10 * time.Second,
@@ -109,22 +118,45 @@ func NewUpstreamTransport(dialTimeout, headerTimeout time.Duration) *http.Transp
 	}
 }
 
-var errForbiddenAddress = errors.New("upstream address is link-local, multicast or unspecified")
+// upstreamTransports holds one transport per address policy. Connections are pooled per
+// transport, so one dialed for an operator's internal upstream is never reused for an
+// upstream a token holder named on the same host and port.
+type upstreamTransports struct {
+	public, internal http.RoundTripper
+}
 
-func refuseMetadataAddresses(_, address string, _ syscall.RawConn) error {
-	host, _, err := net.SplitHostPort(address)
-	if err != nil {
-		return err
+// newUpstreamTransports builds the transports with the default timeouts, or uses override
+// for both (Options.UpstreamTransport: it then brings its own address policy). The
+// function returned closes idle connections.
+func newUpstreamTransports(override http.RoundTripper) (upstreamTransports, func() error) {
+	if override != nil {
+		return upstreamTransports{public: override, internal: override}, func() error { return nil }
 	}
-	ip := net.ParseIP(host)
-	if ip == nil {
+	pub := NewUpstreamTransport(netguard.Public, DefaultUpstreamDialTimeout, DefaultUpstreamResponseHeaderTimeout)
+	internal := NewUpstreamTransport(netguard.Internal, DefaultUpstreamDialTimeout, DefaultUpstreamResponseHeaderTimeout)
+	return upstreamTransports{public: pub, internal: internal}, func() error {
+		pub.CloseIdleConnections()
+		internal.CloseIdleConnections()
 		return nil
 	}
-	if ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified() ||
-		ip.Equal(net.ParseIP("fd00:ec2::254")) {
-		return errForbiddenAddress
+}
+
+// RoundTrip sends the request on the transport of the call's policy.
+func (t upstreamTransports) RoundTrip(r *http.Request) (*http.Response, error) {
+	if call, ok := r.Context().Value(upstreamKey{}).(*upstreamCall); ok && call.policy == netguard.Internal {
+		return t.internal.RoundTrip(r)
 	}
-	return nil
+	return t.public.RoundTrip(r)
+}
+
+// policyFor is the address policy of srv's upstream: internal addresses are for upstreams
+// an operator set, or any when api_private_upstreams says the API may set them too.
+// Link-local addresses are refused under both.
+func (p *proxy) policyFor(srv *storage.Server) netguard.Policy {
+	if srv.UpstreamByAPI && !p.apiPrivateUpstreams {
+		return netguard.Public
+	}
+	return netguard.Internal
 }
 
 // serve forwards one admitted request of principal pr. A session ID the client sends must be
@@ -143,7 +175,7 @@ func (p *proxy) serve(w http.ResponseWriter, r *http.Request, info *serverInfo, 
 		}
 		r.Header.Set("Mcp-Session-Id", upstreamID)
 	}
-	call := &upstreamCall{info: info, principal: pr, id: id}
+	call := &upstreamCall{info: info, principal: pr, id: id, policy: p.policyFor(info.srv)}
 	r = r.WithContext(context.WithValue(r.Context(), upstreamKey{}, call))
 	p.rp.ServeHTTP(w, r)
 	return call.failed
@@ -261,9 +293,10 @@ func (p *proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 		call.failed = true
 	}
 	var (
-		msg  = "The upstream MCP server is unreachable."
-		path = ""
-		us   *errUpstreamStatus
+		msg    = "The upstream MCP server is unreachable."
+		logMsg = "upstream request failed"
+		path   = ""
+		us     *errUpstreamStatus
 	)
 	if call != nil {
 		path = call.info.path
@@ -271,10 +304,15 @@ func (p *proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &us):
 		msg = "The upstream MCP server gave an answer the gateway does not relay."
+	case errors.Is(err, netguard.ErrRefusedAddress):
+		// An upstream set through the API that resolves to an internal address (now, if
+		// not when it was set), or any upstream on a link-local one.
+		msg = "The upstream MCP server is on an address the gateway does not connect to for this server."
+		logMsg = "upstream refused by the network policy"
 	case isTimeout(err):
 		msg = "The upstream MCP server did not answer in time."
 	}
-	p.log.WarnContext(r.Context(), "upstream request failed", "server", path, "method", r.Method, "err", err)
+	p.log.WarnContext(r.Context(), logMsg, "server", path, "method", r.Method, "err", err)
 	var id []byte
 	if call != nil {
 		id = call.id

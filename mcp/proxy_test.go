@@ -2,13 +2,16 @@ package mcp_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +20,7 @@ import (
 
 	"github.com/conexor/conexor/internal/config"
 	"github.com/conexor/conexor/internal/testenv"
+	"github.com/conexor/conexor/mcp"
 	"github.com/conexor/conexor/provider"
 )
 
@@ -86,7 +90,7 @@ func proxiedEnv(t *testing.T, upstreamURL string) (*testenv.Env, string) {
 	t.Helper()
 	e := testenv.New(t, testenv.Options{Configure: func(c *config.Config) {
 		c.Upstreams = map[string]config.Upstream{"acme/proxied": {Headers: map[string]string{"X-Api-Key": "upstream-secret"}}}
-		c.APIPrivateUpstreams = true // the test upstreams listen on loopback
+		c.APIPrivateUpstreams = true // the tests that PATCH the upstream point it at loopback
 	}})
 	srv := e.CreateServer("acme/proxied")
 	srv.Upstream = upstreamURL
@@ -416,5 +420,73 @@ func TestProxyEmptyAnswers(t *testing.T) {
 	}
 	if r := rpc(t, e, "/mcp/acme/proxied", token, toolsList); r.StatusCode != http.StatusBadGateway {
 		t.Errorf("a body without a content type: status %d, want 502: %s", r.StatusCode, r.Body)
+	}
+}
+
+// TestProxyDialPolicy: the address policy acts when the proxy dials, on the address the
+// upstream's host resolves to then. An upstream a token holder named through the API that
+// resolves to an internal address (localhost here: as if its DNS answer changed after the
+// API's early check) is refused with a 502 JSON-RPC error and a log line, and nothing
+// reaches it. The same URL set by an operator works, and so does the API's with
+// api_private_upstreams.
+func TestProxyDialPolicy(t *testing.T) {
+	var hits atomic.Int32
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}`)
+	}))
+	t.Cleanup(upstream.Close)
+	_, port, _ := net.SplitHostPort(upstream.Listener.Addr().String())
+	local := "http://localhost:" + port + "/mcp"
+	for _, tc := range []struct {
+		name              string
+		byAPI, apiPrivate bool
+		refused           bool
+	}{
+		{"set through the API", true, false, true},
+		{"set by an operator", false, false, false},
+		{"set through the API with api_private_upstreams", true, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs syncBuffer
+			e := testenv.New(t, testenv.Options{Log: slog.New(slog.NewJSONHandler(&logs, nil)),
+				Configure: func(c *config.Config) { c.APIPrivateUpstreams = tc.apiPrivate }})
+			e.CreateServer("acme/proxied")
+			if _, err := e.Provider.UpdateServer(context.Background(), "acme", "proxied",
+				provider.ServerChange{Upstream: &local, ByAPI: tc.byAPI}); err != nil {
+				t.Fatal(err)
+			}
+			id, secret := e.CreateServerClient("acme/proxied", provider.ScopeToolsRead)
+			before := hits.Load()
+			r := rpc(t, e, "/mcp/acme/proxied", e.Token(id, secret), toolsList)
+			if !tc.refused {
+				if r.StatusCode != http.StatusOK || hits.Load() != before+1 {
+					t.Fatalf("status %d, %d upstream hits: %s", r.StatusCode, hits.Load()-before, r.Body)
+				}
+				return
+			}
+			if r.StatusCode != http.StatusBadGateway {
+				t.Fatalf("status %d, want 502: %s", r.StatusCode, r.Body)
+			}
+			if got := decodeRPCError(t, r); got.Error.Code != mcp.CodeUnavailable || string(got.ID) != "1" ||
+				got.Error.Message != "The upstream MCP server is on an address the gateway does not connect to for this server." {
+				t.Errorf("body: %s", r.Body)
+			}
+			if n := hits.Load() - before; n != 0 {
+				t.Errorf("%d requests reached the upstream", n)
+			}
+			var logged bool
+			for _, line := range strings.Split(logs.String(), "\n") {
+				var m map[string]any
+				if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == "upstream refused by the network policy" &&
+					m["server"] == "acme/proxied" && strings.Contains(fmt.Sprint(m["err"]), "is not a public address") {
+					logged = true
+				}
+			}
+			if !logged {
+				t.Errorf("no log line for the refusal:\n%s", logs.String())
+			}
+		})
 	}
 }

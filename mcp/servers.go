@@ -11,15 +11,15 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/conexor/conexor/internal/netguard"
 	"github.com/conexor/conexor/internal/urls"
 	"github.com/conexor/conexor/storage"
 )
 
-// ServerStore is what the gateway asks storage about MCP servers.
+// ServerStore is what the gateway asks storage about MCP servers (it changes them through
+// the ServerEditor).
 type ServerStore interface {
 	ServerByPath(ctx context.Context, org, server string) (*storage.Server, error)
-	UpdateServer(ctx context.Context, srv *storage.Server) error
-	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 }
 
 // serverTTL is how long a server's row (or its absence) is trusted without asking the
@@ -39,7 +39,7 @@ type serverInfo struct {
 	resource    string          // canonical URL, the tokens' aud
 	metadataURL string          // RFC 9728 document
 	upstream    *url.URL        // nil for the built-in demo
-	upstreamErr error           // the stored upstream URL does not parse
+	upstreamErr error           // the stored upstream URL breaks netguard.ParseUpstream (a row from before it)
 	headers     http.Header     // configured upstream headers
 	fetched     time.Time
 }
@@ -113,7 +113,7 @@ func (c *serverCache) describe(srv *storage.Server) *serverInfo {
 		fetched:     time.Now(),
 	}
 	if srv.Upstream != "" {
-		info.upstream, info.upstreamErr = ParseUpstream(srv.Upstream)
+		info.upstream, info.upstreamErr = netguard.ParseUpstream(srv.Upstream)
 	}
 	// Also for a server that is the demo right now: the API must know that headers wait to
 	// be sent wherever its upstream is set (errUpstreamLocked).
@@ -129,20 +129,4 @@ func (c *serverCache) forget(path string) {
 	if old, had := c.entries.LoadAndDelete(path); had && old.(*serverInfo).srv == nil {
 		c.negative.Add(-1)
 	}
-}
-
-// ErrInvalidUpstream is returned for an upstream URL the proxy will not use.
-var ErrInvalidUpstream = errors.New("the upstream must be an absolute http or https URL without user info or fragment")
-
-// ParseUpstream validates an upstream MCP endpoint URL.
-func ParseUpstream(raw string) (*url.URL, error) {
-	if len(raw) > 2000 {
-		return nil, ErrInvalidUpstream
-	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" ||
-		u.User != nil || u.Fragment != "" || u.Opaque != "" {
-		return nil, ErrInvalidUpstream
-	}
-	return u, nil
 }

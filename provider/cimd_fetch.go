@@ -9,17 +9,12 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/conexor/conexor/internal/netguard"
 )
-
-// errPrivateAddress is returned by the dialer for an address that is not public.
-var errPrivateAddress = errors.New("address is not public")
 
 // fetchError is a failed fetch: reason is safe to show the person authorizing, err is for
 // the logs.
@@ -43,12 +38,12 @@ type fetchedDocument struct {
 }
 
 // newHTTPClient builds the fetcher's client: no proxy (a proxy would dial on our behalf,
-// past the address check), no redirects, a total timeout, and a dialer that refuses
-// non-public addresses after DNS resolution, on every connection attempt, so a name that
+// past the address check), no redirects, a total timeout, and a dialer that applies the
+// network policy after DNS resolution, on every connection attempt, so a name that
 // resolves differently the second time (DNS rebinding) is caught too. roots nil means the
 // system's roots.
 func (d *clientDocuments) newHTTPClient(roots *x509.CertPool) *http.Client {
-	dialer := &net.Dialer{Timeout: d.timeout, Control: d.checkAddress}
+	dialer := &net.Dialer{Timeout: d.timeout, Control: d.policy().Control}
 	tr := &http.Transport{
 		Proxy:                  nil,
 		DialContext:            dialer.DialContext,
@@ -75,20 +70,13 @@ func (d *clientDocuments) useTestTransport(roots *x509.CertPool, timeout time.Du
 	d.client = d.newHTTPClient(roots)
 }
 
-// checkAddress is the dialer's Control hook: it sees the resolved IP about to be dialed.
-func (d *clientDocuments) checkAddress(_, address string, _ syscall.RawConn) error {
+// policy is the network policy of the fetcher's dialer, netguard's: public addresses only,
+// or (CIMDAllowPrivate, for tests) loopback and private ones too.
+func (d *clientDocuments) policy() netguard.Policy {
 	if d.allowPrivate {
-		return nil
+		return netguard.Internal
 	}
-	host, _, err := net.SplitHostPort(address)
-	if err != nil {
-		return fmt.Errorf("%w: %s", errPrivateAddress, address)
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil || !netguard.IsPublicAddr(ip) {
-		return fmt.Errorf("%w: %s", errPrivateAddress, host)
-	}
-	return nil
+	return netguard.Public
 }
 
 // fetch GETs a metadata document.
@@ -103,7 +91,7 @@ func (d *clientDocuments) fetch(ctx context.Context, id string) (*fetchedDocumen
 	if err != nil {
 		var ne net.Error
 		switch {
-		case errors.Is(err, errPrivateAddress):
+		case errors.Is(err, netguard.ErrRefusedAddress):
 			return nil, &fetchError{reason: "its host resolves to a private, loopback or link-local address, which is never fetched", err: err}
 		case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
 			return nil, &fetchError{reason: fmt.Sprintf("it did not arrive within %s", d.timeout), err: err}

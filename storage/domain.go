@@ -88,7 +88,7 @@ func (s *Store) ListServers(ctx context.Context) ([]Server, error) {
 
 // UpdateServer saves the editable fields of a server.
 func (s *Store) UpdateServer(ctx context.Context, srv *Server) error {
-	return s.conn(ctx).Model(srv).Select("name", "description", "enabled", "upstream", "upstream_headers", "updated_at").
+	return s.conn(ctx).Model(srv).Select("name", "description", "enabled", "upstream", "upstream_by_api", "upstream_headers", "updated_at").
 		Updates(srv).Error
 }
 

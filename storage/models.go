@@ -45,6 +45,11 @@ type Server struct {
 	// Upstream is the Streamable HTTP MCP endpoint this server proxies to; empty means the
 	// built-in demo server.
 	Upstream string `gorm:"size:2000"`
+	// UpstreamByAPI records that a token holder (the server API, the dashboard), not an
+	// operator (the CLI), named Upstream: the proxy then connects to public addresses only,
+	// unless api_private_upstreams is on. False for rows from before the column: those
+	// upstreams were checked when they were entered, as they are now.
+	UpstreamByAPI bool `gorm:"column:upstream_by_api;not null;default:false"`
 	// UpstreamHeaders holds headers sent upstream (API keys), sealed with the system secret.
 	UpstreamHeaders []byte
 	Enabled         bool `gorm:"not null"`

@@ -1,20 +1,19 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/conexor/conexor/internal/urls"
+	"github.com/conexor/conexor/provider"
 	"github.com/conexor/conexor/storage"
 )
 
-// newServersCmd is `conexor servers create|list`.
+// newServersCmd is `conexor servers create|update|list`.
 func newServersCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "servers", Short: "Manage MCP servers"}
 	var name, upstream, description string
@@ -30,26 +29,13 @@ func newServersCmd(g *globals) *cobra.Command {
 			if strings.TrimSpace(name) == "" {
 				return errors.New("--name is required")
 			}
-			if upstream != "" {
-				if u, err := url.Parse(upstream); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-					return fmt.Errorf("--upstream %q must be an http(s) URL of a Streamable HTTP MCP endpoint", upstream)
-				}
-			}
-			e, err := g.open(cmd, false)
+			e, err := g.open(cmd, true)
 			if err != nil {
 				return err
 			}
 			defer e.Close()
-			ctx := cmd.Context()
-			srv := &storage.Server{Slug: slug, Name: name, Description: description, Upstream: upstream, Enabled: true}
-			err = e.store.InTx(ctx, func(ctx context.Context) error {
-				org, err := e.store.EnsureOrg(ctx, orgSlug, orgSlug)
-				if err != nil {
-					return err
-				}
-				srv.OrgID, srv.OrgSlug = org.ID, org.Slug
-				return e.store.CreateServer(ctx, srv)
-			})
+			srv, err := e.p.CreateServer(cmd.Context(), provider.ServerSpec{
+				Org: orgSlug, Slug: slug, Name: name, Description: description, Upstream: upstream})
 			if errors.Is(err, storage.ErrConflict) {
 				return fmt.Errorf("server %s already exists", args[0])
 			}
@@ -63,6 +49,51 @@ func newServersCmd(g *globals) *cobra.Command {
 	create.Flags().StringVar(&name, "name", "", "display name (required)")
 	create.Flags().StringVar(&upstream, "upstream", "", "proxy MCP traffic to this Streamable HTTP endpoint")
 	create.Flags().StringVar(&description, "description", "", "description shown to users")
+
+	var enabled bool
+	update := &cobra.Command{
+		Use:   "update ORG/SERVER [--name NAME] [--description TEXT] [--upstream URL] [--enabled=true|false]",
+		Short: "Change an MCP server; --upstream \"\" switches it back to the built-in demo",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var change provider.ServerChange
+			flags := cmd.Flags()
+			if flags.Changed("name") {
+				change.Name = &name
+			}
+			if flags.Changed("description") {
+				change.Description = &description
+			}
+			if flags.Changed("upstream") {
+				change.Upstream = &upstream
+			}
+			if flags.Changed("enabled") {
+				change.Enabled = &enabled
+			}
+			fields := change.Fields()
+			if len(fields) == 0 {
+				return errors.New("nothing to change: pass --name, --description, --upstream or --enabled")
+			}
+			e, err := g.open(cmd, true)
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			srv, err := e.server(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if srv, err = e.p.UpdateServer(cmd.Context(), srv.OrgSlug, srv.Slug, change); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "updated %s: %s\n", srv.Path(), strings.Join(fields, ", "))
+			return nil
+		},
+	}
+	update.Flags().StringVar(&name, "name", "", "new display name")
+	update.Flags().StringVar(&description, "description", "", "new description")
+	update.Flags().StringVar(&upstream, "upstream", "", `proxy to this Streamable HTTP endpoint ("" for the built-in demo)`)
+	update.Flags().BoolVar(&enabled, "enabled", true, "whether the server answers MCP requests (--enabled=false refuses them)")
 
 	list := &cobra.Command{
 		Use:   "list",
@@ -90,6 +121,6 @@ func newServersCmd(g *globals) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	cmd.AddCommand(create, list)
+	cmd.AddCommand(create, update, list)
 	return cmd
 }

@@ -132,7 +132,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 			res.Print(opts.Out, cfg.Issuer)
 		}
 	}
-	a.gateway, err = mcp.New(mcp.Options{Issuer: cfg.Issuer, Verifier: p, Servers: store, Tokens: store,
+	a.gateway, err = mcp.New(mcp.Options{Issuer: cfg.Issuer, Verifier: p, Servers: store, Tokens: store, Editor: p,
 		Scopes: p.Scopes(), UpstreamHeaders: upstreamHeaders(cfg.Upstreams), SessionKey: keys.sessionBinding,
 		Now: opts.Now, Logger: log, Registerer: reg, APIPrivateUpstreams: cfg.APIPrivateUpstreams})
 	if err != nil {

@@ -1,8 +1,10 @@
-// Package netguard is Conexor's one network-address policy: which hosts count as loopback
-// and which IP addresses are public. Every outbound connection a remote party can steer (a
-// client metadata document's URL, an MCP server's upstream) is checked against it, at dial
-// time, on the address actually dialed, so DNS rebinding cannot slip past a check made
-// earlier on a name. It imports nothing of Conexor's.
+// Package netguard is Conexor's one network-address policy: which hosts count as loopback,
+// which IP addresses are public, which addresses an outbound connection may reach (Policy:
+// Public for destinations a remote party names, Internal for an operator's), and what an
+// upstream URL must look like (ParseUpstream). Every outbound connection a remote party can
+// steer (a client metadata document's URL, an MCP server's upstream) is checked at dial
+// time, on the address actually dialed (Policy.Control), so DNS rebinding cannot slip past
+// a check made earlier on a name. It imports nothing of Conexor's.
 package netguard
 
 import (

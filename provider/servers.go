@@ -1,0 +1,180 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/conexor/conexor/internal/netguard"
+	"github.com/conexor/conexor/internal/urls"
+	"github.com/conexor/conexor/storage"
+)
+
+// Server field bounds (the columns' sizes).
+const (
+	MaxServerNameLength        = 200
+	MaxServerDescriptionLength = 2000
+)
+
+// ServerSpec describes an MCP server to create.
+type ServerSpec struct {
+	Org, Slug   string
+	Name        string
+	Description string
+	// Upstream is the Streamable HTTP MCP endpoint to proxy to; "" serves the built-in demo.
+	Upstream string
+}
+
+// ServerChange is a change to an MCP server: nil fields stay as they are, Upstream ""
+// switches the server to the built-in demo.
+type ServerChange struct {
+	Name        *string
+	Description *string
+	Upstream    *string
+	Enabled     *bool
+	// ByAPI marks a change made by a token holder (the server API, the dashboard) rather
+	// than an operator (the CLI): an upstream it sets is dialed on public addresses only
+	// (storage.Server.UpstreamByAPI), so it cannot turn the gateway against the network
+	// Conexor runs in.
+	ByAPI bool
+	// Check, when set, runs inside the transaction on the stored server before the change;
+	// an error aborts the change and is returned as is.
+	Check func(current *storage.Server) error
+}
+
+// ErrInvalidServer is matched (errors.Is) by ServerProblems.
+var ErrInvalidServer = errors.New("invalid server")
+
+// ServerProblems lists what is wrong with a server's fields, each saying how to fix it.
+type ServerProblems []string
+
+func (p ServerProblems) Error() string { return strings.Join(p, "; ") }
+
+// Is makes errors.Is(err, ErrInvalidServer) true.
+func (p ServerProblems) Is(target error) bool { return target == ErrInvalidServer }
+
+// CreateServer validates spec and creates the server enabled, and its org if missing. A
+// server that exists already is storage.ErrConflict.
+func (p *Provider) CreateServer(ctx context.Context, spec ServerSpec) (*storage.Server, error) {
+	var problems ServerProblems
+	if !urls.ValidSlug(spec.Org) || !urls.ValidSlug(spec.Slug) {
+		problems = append(problems, fmt.Sprintf("%q must be ORG/SERVER, each %s", spec.Org+"/"+spec.Slug, urls.SlugRule))
+	}
+	problems = append(problems, validateServerFields(&spec.Name, &spec.Description, &spec.Upstream)...)
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	srv := &storage.Server{Slug: spec.Slug, Name: spec.Name, Description: spec.Description, Upstream: spec.Upstream, Enabled: true}
+	err := p.store.InTx(ctx, func(ctx context.Context) error {
+		org, err := p.store.EnsureOrg(ctx, spec.Org, spec.Org)
+		if err != nil {
+			return err
+		}
+		srv.OrgID, srv.OrgSlug = org.ID, org.Slug
+		return p.store.CreateServer(ctx, srv)
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.log.InfoContext(ctx, "server created", "server", srv.Path(), "proxy", srv.Upstream != "")
+	return srv, nil
+}
+
+// UpdateServer validates change and applies it to the server at org/slug, in one
+// transaction; storage.ErrNotFound if there is none.
+func (p *Provider) UpdateServer(ctx context.Context, org, slug string, change ServerChange) (*storage.Server, error) {
+	if problems := change.Validate(); len(problems) > 0 {
+		return nil, problems
+	}
+	var updated *storage.Server
+	err := p.store.InTx(ctx, func(ctx context.Context) error {
+		srv, err := p.store.ServerByPath(ctx, org, slug)
+		if err != nil {
+			return err
+		}
+		if change.Check != nil {
+			if err := change.Check(srv); err != nil {
+				return err
+			}
+		}
+		change.apply(srv)
+		if err := p.store.UpdateServer(ctx, srv); err != nil {
+			return err
+		}
+		updated = srv
+		return nil
+	})
+	return updated, err
+}
+
+// Validate checks the fields change sets (and trims the name), so a front end can answer
+// before doing more work; UpdateServer calls it too.
+func (c *ServerChange) Validate() ServerProblems {
+	return validateServerFields(c.Name, c.Description, c.Upstream)
+}
+
+// Fields names the fields change sets, for logs.
+func (c *ServerChange) Fields() []string {
+	var f []string
+	for _, s := range []struct {
+		name string
+		set  bool
+	}{{"name", c.Name != nil}, {"description", c.Description != nil}, {"enabled", c.Enabled != nil}, {"upstream", c.Upstream != nil}} {
+		if s.set {
+			f = append(f, s.name)
+		}
+	}
+	return f
+}
+
+func (c *ServerChange) apply(srv *storage.Server) {
+	if c.Name != nil {
+		srv.Name = *c.Name
+	}
+	if c.Description != nil {
+		srv.Description = *c.Description
+	}
+	if c.Enabled != nil {
+		srv.Enabled = *c.Enabled
+	}
+	if c.Upstream != nil {
+		srv.Upstream = *c.Upstream
+		srv.UpstreamByAPI = c.ByAPI && srv.Upstream != ""
+	}
+}
+
+// validateServerFields is the one rule for a server's editable fields; nil means not set.
+// The name is trimmed in place. The upstream rule is netguard.ParseUpstream, which the
+// gateway applies again to what it reads from the database.
+func validateServerFields(name, description, upstream *string) ServerProblems {
+	var problems ServerProblems
+	if name != nil {
+		*name = strings.TrimSpace(*name)
+		if *name == "" || utf8.RuneCountInString(*name) > MaxServerNameLength || hasControl(*name, false) {
+			problems = append(problems, fmt.Sprintf("name must be 1-%d characters without control characters", MaxServerNameLength))
+		}
+	}
+	if description != nil && (utf8.RuneCountInString(*description) > MaxServerDescriptionLength || hasControl(*description, true)) {
+		problems = append(problems, fmt.Sprintf("description must be at most %d characters without control characters other than newlines and tabs", MaxServerDescriptionLength))
+	}
+	if upstream != nil && *upstream != "" {
+		if _, err := netguard.ParseUpstream(*upstream); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	return problems
+}
+
+// hasControl reports control characters (newlines and tabs allowed when allowWhitespace)
+// or invalid UTF-8.
+func hasControl(s string, allowWhitespace bool) bool {
+	for _, r := range s {
+		if unicode.IsControl(r) && !(allowWhitespace && (r == '\n' || r == '\t' || r == '\r')) {
+			return true
+		}
+	}
+	return !utf8.ValidString(s)
+}
