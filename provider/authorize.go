@@ -207,7 +207,7 @@ func (p *Provider) IssueCode(ctx context.Context, ar *AuthorizeRequest, userID s
 	}
 	far := fosite.NewAuthorizeRequest()
 	far.RequestedAt = p.now().UTC()
-	far.Client = ar.Client
+	far.Client = p.fositeClient(ar.Client)
 	far.ResponseTypes = fosite.Arguments{"code"}
 	far.RedirectURI = redirect
 	far.State = ar.State

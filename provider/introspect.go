@@ -31,6 +31,7 @@ type introspection struct {
 // gets {"active":false} for everything else, as for revoked, expired and unknown tokens.
 // (fosite accepts any valid access token as the caller's credential and checks no ownership.)
 func (p *Provider) IntrospectHandler(w http.ResponseWriter, r *http.Request) {
+	r = r.WithContext(storage.WithClientCache(r.Context())) // the caller is often the token's client too
 	ctx := r.Context()
 	if oe := parseOAuthForm(w, r, "introspection"); oe != nil {
 		WriteOAuthError(w, r, oe)
@@ -101,12 +102,8 @@ func (p *Provider) mayIntrospect(caller fosite.Client, ar fosite.Requester) bool
 	if ar.GetClient().GetID() == caller.GetID() {
 		return true
 	}
-	c, ok := caller.(*storage.Client)
-	if !ok || len(c.Audience) == 0 {
-		return false
-	}
 	for _, a := range ar.GetGrantedAudience() {
-		if ExactScopeStrategy(c.Audience, a) {
+		if ExactScopeStrategy(caller.GetAudience(), a) {
 			return true
 		}
 	}
