@@ -57,21 +57,34 @@ func (p *Provider) IntrospectHandler(w http.ResponseWriter, r *http.Request) {
 		WriteOAuthError(w, r, oauthErr(http.StatusBadRequest, "invalid_request", "The token parameter is required."))
 		return
 	}
-	writeJSON(w, http.StatusOK, p.introspect(ctx, caller, token, r.PostForm.Get("token_type_hint")))
+	out, err := p.introspect(ctx, caller, token, r.PostForm.Get("token_type_hint"))
+	if err != nil {
+		// Only a database failure: "inactive" would tell a resource server to refuse a
+		// token that may be valid.
+		p.log.ErrorContext(ctx, "introspection failed", "client_id", caller.GetID(), "detail", debugOf(err))
+		WriteOAuthError(w, r, errUnavailable)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
-func (p *Provider) introspect(ctx context.Context, caller fosite.Client, token, hint string) introspection {
+// introspect answers for token; the error is storage.ErrUnavailable's, every other failure
+// is an inactive token.
+func (p *Provider) introspect(ctx context.Context, caller fosite.Client, token, hint string) (introspection, error) {
 	use := fosite.AccessToken
 	if hint == "refresh_token" {
 		use = fosite.RefreshToken
 	}
 	tu, ar, err := p.oauth.IntrospectToken(ctx, token, use, NewSession(""))
+	if errors.Is(err, storage.ErrUnavailable) {
+		return introspection{}, err
+	}
 	if err != nil {
-		return introspection{Active: false}
+		return introspection{Active: false}, nil
 	}
 	if !p.mayIntrospect(caller, ar) {
 		p.log.InfoContext(ctx, "introspection of a foreign token answered inactive", "client_id", caller.GetID(), "token_client_id", ar.GetClient().GetID())
-		return introspection{Active: false}
+		return introspection{Active: false}, nil
 	}
 	out := introspection{
 		Active:   true,
@@ -93,7 +106,7 @@ func (p *Provider) introspect(ctx context.Context, caller fosite.Client, token, 
 		out.Exp = ar.GetSession().GetExpiresAt(fosite.RefreshToken).Unix()
 		out.Iat = ar.GetRequestedAt().Unix()
 	}
-	return out
+	return out, nil
 }
 
 // mayIntrospect: a client may see tokens issued to itself, or tokens whose audience is the
