@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"fmt"
 
 	"gorm.io/gorm"
 )
@@ -25,11 +26,12 @@ func (s *Store) OnStatement(fn func(Statement)) {
 	observe := func(db *gorm.DB) {
 		fn(Statement{Ctx: db.Statement.Context, Table: db.Statement.Table, SQL: db.Statement.SQL.String()})
 	}
+	name := fmt.Sprintf("conexor:observe:%d", s.observers.Add(1)) // GORM keeps one callback per name
 	cb := s.db.Callback()
-	_ = cb.Create().After("gorm:create").Register("conexor:observe", observe)
-	_ = cb.Query().After("gorm:query").Register("conexor:observe", observe)
-	_ = cb.Update().After("gorm:update").Register("conexor:observe", observe)
-	_ = cb.Delete().After("gorm:delete").Register("conexor:observe", observe)
-	_ = cb.Row().After("gorm:row").Register("conexor:observe", observe)
-	_ = cb.Raw().After("gorm:raw").Register("conexor:observe", observe)
+	_ = cb.Create().After("gorm:create").Register(name, observe)
+	_ = cb.Query().After("gorm:query").Register(name, observe)
+	_ = cb.Update().After("gorm:update").Register(name, observe)
+	_ = cb.Delete().After("gorm:delete").Register(name, observe)
+	_ = cb.Row().After("gorm:row").Register(name, observe)
+	_ = cb.Raw().After("gorm:raw").Register(name, observe)
 }

@@ -27,6 +27,8 @@ type Store struct {
 	now     func() time.Time
 	// closed is set by Close: later errors mean "unavailable" (see unavailable.go).
 	closed atomic.Bool
+	// observers counts OnStatement registrations, to name their callbacks.
+	observers atomic.Int64
 }
 
 // Option configures a Store at Open.
