@@ -169,8 +169,12 @@ func (h *Handler) authorizeFailed(w http.ResponseWriter, r *http.Request, sess *
 		return
 	}
 	status := http.StatusBadRequest
-	if e.Code == "server_error" {
+	switch e.Code {
+	case "server_error":
 		status = http.StatusInternalServerError
+	case "temporarily_unavailable":
+		status = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", "1")
 	}
 	h.errorPage(w, r, status, templates.ErrorPage{
 		Title:   "This connection request cannot be used",

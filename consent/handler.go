@@ -198,13 +198,29 @@ func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, status int, 
 }
 
 // serverError logs an internal failure with context and shows a page that reveals nothing
-// about it.
+// about it: 503 with Retry-After when the database is unavailable, else 500.
 func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, what string, err error) {
 	h.log.ErrorContext(r.Context(), "consent flow: "+what, "path", r.URL.Path, "err", err)
+	if errors.Is(err, storage.ErrUnavailable) {
+		h.unavailable(w, r)
+		return
+	}
 	h.errorPage(w, r, http.StatusInternalServerError, templates.ErrorPage{
 		Title:   "Something went wrong",
 		Message: "Conexor could not complete this step because of a problem on our side.",
 		Action:  "Wait a moment and try again. If it keeps happening, contact your administrator.",
+	})
+}
+
+// unavailable answers a browser request the database could not serve: the same condition as
+// the OAuth endpoints' temporarily_unavailable, as a page.
+func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Retry-After", "1")
+	h.errorPage(w, r, http.StatusServiceUnavailable, templates.ErrorPage{
+		Title:   "Conexor is briefly unavailable",
+		Message: "Conexor cannot reach its database right now.",
+		Action:  "Wait a moment and reload the page. If it keeps happening, contact your administrator.",
+		Code:    "temporarily_unavailable",
 	})
 }
 

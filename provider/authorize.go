@@ -90,6 +90,9 @@ func (p *Provider) ParseAuthorize(ctx context.Context, q url.Values) (*Authorize
 			return nil, ae
 		}
 		p.log.ErrorContext(ctx, "authorize: client lookup failed", "client_id", httpx.Truncate(clientID, 128), "err", err)
+		if errors.Is(err, storage.ErrUnavailable) {
+			return page(errUnavailable.Code, "The application could not be looked up right now. Try again in a moment.")
+		}
 		return page("server_error", "The application could not be looked up right now. Try again in a moment.")
 	}
 	ar := &AuthorizeRequest{Client: client, State: q.Get("state")}
@@ -166,6 +169,9 @@ func (p *Provider) ParseAuthorize(ctx context.Context, q url.Values) (*Authorize
 		res, srv, err := p.ResolveResource(ctx, resources[0])
 		if err != nil {
 			oe := toOAuthError(err)
+			if oe.Status >= 500 {
+				p.log.ErrorContext(ctx, "authorize: resource lookup failed", "client_id", client.ID, "err", err)
+			}
 			return fail(oe.Code, oe.Description)
 		}
 		if client.ServerID != nil && *client.ServerID != srv.ID {
@@ -175,7 +181,12 @@ func (p *Provider) ParseAuthorize(ctx context.Context, q url.Values) (*Authorize
 	case client.ServerID != nil:
 		srv, err := p.store.ServerByID(ctx, *client.ServerID)
 		if err != nil {
-			return fail("server_error", "The application's MCP server could not be loaded right now; try again in a moment.")
+			p.log.ErrorContext(ctx, "authorize: server lookup failed", "client_id", client.ID, "err", err)
+			code := "server_error"
+			if errors.Is(err, storage.ErrUnavailable) {
+				code = errUnavailable.Code
+			}
+			return fail(code, "The application's MCP server could not be loaded right now; try again in a moment.")
 		}
 		ar.Resource, ar.Server = p.ResourceURL(srv.OrgSlug, srv.Slug), srv
 	default:
@@ -208,7 +219,7 @@ func (p *Provider) IssueCode(ctx context.Context, ar *AuthorizeRequest, userID s
 	}
 	far := fosite.NewAuthorizeRequest()
 	far.RequestedAt = p.now().UTC()
-	far.Client = ar.Client
+	far.Client = p.fositeClient(ar.Client)
 	far.ResponseTypes = fosite.Arguments{"code"}
 	far.RedirectURI = redirect
 	far.State = ar.State

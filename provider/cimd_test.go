@@ -53,7 +53,7 @@ func databases(t *testing.T, run func(t *testing.T, databaseURL string)) {
 func newCIMDProviderOn(t testing.TB, databaseURL string, allowPrivate bool, clock *cimdClock) *Provider {
 	t.Helper()
 	ctx := context.Background()
-	store, err := storage.Open(ctx, databaseURL, storage.WithIssuer(cimdIssuer), storage.WithClock(clock.Now))
+	store, err := storage.Open(ctx, databaseURL, storage.WithClock(clock.Now))
 	if err != nil {
 		t.Fatal(err)
 	}

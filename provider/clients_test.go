@@ -74,7 +74,7 @@ func testUpdateClient(t *testing.T, opts testenv.Options) {
 	}
 	for _, cl := range []*storage.Client{got, stored} {
 		if cl.Name != "Web v2" || cl.Scopes != "mcp:tools:read mcp:tools:execute" || !cmp.Equal(cl.RedirectURIs(), []string{"https://app.example/cb"}) ||
-			cl.GrantTypes != "authorization_code refresh_token" || cl.SecretHash != c.SecretHash || len(cl.Audience) != 1 {
+			cl.GrantTypes != "authorization_code refresh_token" || cl.SecretHash != c.SecretHash || cl.ServerPath != "acme/sales-api" {
 			t.Errorf("after updating name and scopes: %+v (redirect URIs %v)", cl, cl.RedirectURIs())
 		}
 	}

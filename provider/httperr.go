@@ -29,9 +29,20 @@ func WriteOAuthError(w http.ResponseWriter, r *http.Request, e *OAuthError) {
 	httpx.WriteOAuthError(w, r, e)
 }
 
-// errUnavailable answers a request the database could not serve: the client should retry.
+// errUnavailable answers a request the database could not serve (storage.ErrUnavailable:
+// unreachable, locked past its busy timeout, read-only): RFC 6749's temporarily_unavailable,
+// 503 with Retry-After (WriteOAuthError), so the client retries instead of giving up.
 var errUnavailable = oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable",
 	"The server cannot reach its database right now; retry the request in a moment.")
+
+// serverFailure is the answer to a request that failed on the server's side: errUnavailable
+// when the database is unavailable, else fallback.
+func serverFailure(err error, fallback *OAuthError) *OAuthError {
+	if errors.Is(err, storage.ErrUnavailable) {
+		return errUnavailable
+	}
+	return fallback
+}
 
 // toOAuthError converts a fosite error. Internal details stay in fosite's debug field, which
 // is logged and never sent.
@@ -41,7 +52,8 @@ func toOAuthError(err error) *OAuthError {
 		return oe
 	}
 	if errors.Is(err, storage.ErrUnavailable) {
-		// fosite reports a failed client lookup as invalid_client; the credentials may be fine.
+		// Whatever fosite made of it (invalid_client for a failed client lookup,
+		// server_error, "The error is unrecognizable"): the request may well be fine.
 		return errUnavailable
 	}
 	rfc := fosite.ErrorToRFC6749Error(err)

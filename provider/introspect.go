@@ -32,6 +32,7 @@ type introspection struct {
 // gets {"active":false} for everything else, as for revoked, expired and unknown tokens.
 // (fosite accepts any valid access token as the caller's credential and checks no ownership.)
 func (p *Provider) IntrospectHandler(w http.ResponseWriter, r *http.Request) {
+	r = r.WithContext(storage.WithClientCache(r.Context())) // the caller is often the token's client too
 	ctx := r.Context()
 	if oe := parseOAuthForm(w, r, "introspection"); oe != nil {
 		WriteOAuthError(w, r, oe)
@@ -57,21 +58,34 @@ func (p *Provider) IntrospectHandler(w http.ResponseWriter, r *http.Request) {
 		WriteOAuthError(w, r, oauthErr(http.StatusBadRequest, "invalid_request", "The token parameter is required."))
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, p.introspect(ctx, caller, token, r.PostForm.Get("token_type_hint")))
+	out, err := p.introspect(ctx, caller, token, r.PostForm.Get("token_type_hint"))
+	if err != nil {
+		// Only a database failure: "inactive" would tell a resource server to refuse a
+		// token that may be valid.
+		p.log.ErrorContext(ctx, "introspection failed", "client_id", caller.GetID(), "detail", debugOf(err))
+		WriteOAuthError(w, r, errUnavailable)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
 }
 
-func (p *Provider) introspect(ctx context.Context, caller fosite.Client, token, hint string) introspection {
+// introspect answers for token; the error is storage.ErrUnavailable's, every other failure
+// is an inactive token.
+func (p *Provider) introspect(ctx context.Context, caller fosite.Client, token, hint string) (introspection, error) {
 	use := fosite.AccessToken
 	if hint == "refresh_token" {
 		use = fosite.RefreshToken
 	}
 	tu, ar, err := p.oauth.IntrospectToken(ctx, token, use, NewSession(""))
+	if errors.Is(err, storage.ErrUnavailable) {
+		return introspection{}, err
+	}
 	if err != nil {
-		return introspection{Active: false}
+		return introspection{Active: false}, nil
 	}
 	if !p.mayIntrospect(caller, ar) {
 		p.log.InfoContext(ctx, "introspection of a foreign token answered inactive", "client_id", caller.GetID(), "token_client_id", ar.GetClient().GetID())
-		return introspection{Active: false}
+		return introspection{Active: false}, nil
 	}
 	out := introspection{
 		Active:   true,
@@ -93,7 +107,7 @@ func (p *Provider) introspect(ctx context.Context, caller fosite.Client, token, 
 		out.Exp = ar.GetSession().GetExpiresAt(fosite.RefreshToken).Unix()
 		out.Iat = ar.GetRequestedAt().Unix()
 	}
-	return out
+	return out, nil
 }
 
 // mayIntrospect: a client may see tokens issued to itself, or tokens whose audience is the
@@ -102,12 +116,8 @@ func (p *Provider) mayIntrospect(caller fosite.Client, ar fosite.Requester) bool
 	if ar.GetClient().GetID() == caller.GetID() {
 		return true
 	}
-	c, ok := caller.(*storage.Client)
-	if !ok || len(c.Audience) == 0 {
-		return false
-	}
 	for _, a := range ar.GetGrantedAudience() {
-		if ExactScopeStrategy(c.Audience, a) {
+		if ExactScopeStrategy(caller.GetAudience(), a) {
 			return true
 		}
 	}

@@ -129,9 +129,10 @@ func New(ctx context.Context, cfg Config, store *storage.Store, log *slog.Logger
 		lifespan:     cfg.AccessTokenLifespan,
 		now:          cfg.Now,
 	}
-	oauth := compose.Compose(fcfg, store, strategy,
+	fstore := &fositeStore{Store: store}
+	oauth := compose.Compose(fcfg, fstore, strategy,
 		compose.OAuth2AuthorizeExplicitFactory,
-		compose.OAuth2PKCEFactory, // must follow the explicit factory
+		pkceFactory, // must follow the explicit factory
 		compose.OAuth2ClientCredentialsGrantFactory,
 		compose.OAuth2RefreshTokenGrantFactory,
 		compose.OAuth2TokenRevocationFactory,
@@ -141,6 +142,7 @@ func New(ctx context.Context, cfg Config, store *storage.Store, log *slog.Logger
 		cfg: cfg, store: store, oauth: oauth.(*fosite.Fosite), keys: keys, strategy: strategy,
 		hasher: hasher, log: log, metrics: metrics, now: cfg.Now,
 	}
+	fstore.p = p
 	p.register = newRegistrar()
 	p.cimd = newClientDocuments(p, cfg.CIMDAllowPrivate)
 	return p, nil

@@ -201,7 +201,7 @@ func (p *Provider) RegisterHandler(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		p.log.ErrorContext(ctx, "client registration failed", "ip", ip, "err", err)
-		WriteOAuthError(w, r, oauthErr(http.StatusInternalServerError, "server_error", "The client could not be registered right now. Try again later."))
+		WriteOAuthError(w, r, serverFailure(err, oauthErr(http.StatusInternalServerError, "server_error", "The client could not be registered right now. Try again later.")))
 		return
 	}
 	md.ClientName = c.Name

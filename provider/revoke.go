@@ -14,6 +14,7 @@ import (
 // failure is 503 so the client retries, never a 200 that leaves the token alive (fosite's
 // own writer answers 200 there).
 func (p *Provider) RevokeHandler(w http.ResponseWriter, r *http.Request) {
+	r = r.WithContext(storage.WithClientCache(r.Context())) // authentication and the token name the same client
 	ctx := r.Context()
 	refuse := func(oe *OAuthError, detail string) {
 		p.metrics.Revoked.WithLabelValues(oe.Code).Inc()

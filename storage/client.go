@@ -41,9 +41,9 @@ type Client struct {
 	CreatedAt time.Time
 	UpdatedAt time.Time
 
-	// Audience is the canonical URL of ServerID's MCP server, filled in by the store.
-	Audience []string `gorm:"-"`
-	// ServerPath is "org/server" for a bound client, filled in by the store.
+	// ServerPath is "org/server" of ServerID's MCP server, filled in by the store. The
+	// server's resource URL (the client's audience) is the provider's to compute: only it
+	// knows the issuer.
 	ServerPath string `gorm:"-"`
 }
 
@@ -97,8 +97,10 @@ func (c *Client) GetScopes() fosite.Arguments { return strings.Fields(c.Scopes) 
 // IsPublic implements fosite.Client.
 func (c *Client) IsPublic() bool { return c.Public }
 
-// GetAudience implements fosite.Client.
-func (c *Client) GetAudience() fosite.Arguments { return c.Audience }
+// GetAudience implements fosite.Client. It is always empty: the storage layer does not know
+// the issuer, so the provider wraps the clients it hands to fosite with their audience
+// (provider.fositeClient); a Client carried in a stored request is never asked for it.
+func (c *Client) GetAudience() fosite.Arguments { return nil }
 
 // Revoked reports whether an operator revoked the client.
 func (c *Client) Revoked() bool { return c.RevokedAt != nil }
@@ -110,8 +112,13 @@ func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error)
 	if errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrUnavailable) {
+		// fosite turns every error of a client lookup into invalid_client: whatever went
+		// wrong, the credentials may be fine, so the caller must hear "retry".
 		return nil, fmt.Errorf("%w: load client: %w", ErrUnavailable, err)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if c.Revoked() {
 		return nil, fosite.ErrNotFound
@@ -119,12 +126,17 @@ func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error)
 	return c, nil
 }
 
-// ClientByID loads a client, revoked or not, with its audience filled in. One query with
+// ClientByID loads a client, revoked or not, with its ServerPath filled in. One query with
 // the server joined: every token request authenticates its client here, and a second round
-// trip for the server was a sixth of the token endpoint's CPU time.
+// trip for the server was a sixth of the token endpoint's CPU time. In a context from
+// WithClientCache a client is loaded once.
 func (s *Store) ClientByID(ctx context.Context, id string) (*Client, error) {
 	if !keyable(id) {
 		return nil, ErrNotFound
+	}
+	cached, cache := cachedClient(ctx, id)
+	if cached != nil {
+		return cached, nil
 	}
 	var row struct {
 		Client
@@ -146,9 +158,9 @@ func (s *Store) ClientByID(ctx context.Context, id string) (*Client, error) {
 		if row.SrvOrgSlug == nil || row.SrvSlug == nil {
 			return nil, ErrNotFound // bound to a server that no longer exists
 		}
-		c.Audience = []string{urls.Resource(s.issuer, *row.SrvOrgSlug, *row.SrvSlug)}
-		c.ServerPath = *row.SrvOrgSlug + "/" + *row.SrvSlug
+		c.ServerPath = urls.ServerPath(*row.SrvOrgSlug, *row.SrvSlug)
 	}
+	cache.put(&c)
 	return &c, nil
 }
 

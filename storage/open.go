@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"gorm.io/driver/postgres"
@@ -23,18 +24,15 @@ import (
 type Store struct {
 	db      *gorm.DB
 	dialect string
-	issuer  string
 	now     func() time.Time
+	// closed is set by Close: later errors mean "unavailable" (see unavailable.go).
+	closed atomic.Bool
+	// observers counts OnStatement registrations, to name their callbacks.
+	observers atomic.Int64
 }
 
 // Option configures a Store at Open.
 type Option func(*Store)
-
-// WithIssuer sets the public base URL used to compute each MCP server's canonical resource URL,
-// which is the audience fosite sees on clients bound to a server.
-func WithIssuer(issuer string) Option {
-	return func(s *Store) { s.issuer = strings.TrimRight(issuer, "/") }
-}
 
 // WithClock replaces time.Now, for tests of expiry.
 func WithClock(now func() time.Time) Option {
@@ -44,7 +42,7 @@ func WithClock(now func() time.Time) Option {
 // Open connects to databaseURL (sqlite://PATH, sqlite://:memory: or postgres://...) and
 // returns a Store. It does not migrate; call Migrate.
 func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, error) {
-	s := &Store{issuer: "http://localhost:8080", now: time.Now}
+	s := &Store{now: time.Now}
 	for _, o := range opts {
 		o(s)
 	}
@@ -86,6 +84,7 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 		return nil, fmt.Errorf("storage: open %s: %w", s.dialectName(), err)
 	}
 	s.db = db
+	s.classifyErrors()
 	if err := s.Ping(ctx); err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("storage: %s unreachable: %w", s.dialectName(), err)
@@ -189,7 +188,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	return sqlDB.PingContext(ctx)
+	return s.unavailable(sqlDB.PingContext(ctx))
 }
 
 // Close releases the connection pool.
@@ -198,6 +197,7 @@ func (s *Store) Close() error {
 	if err != nil {
 		return err
 	}
+	s.closed.Store(true)
 	return sqlDB.Close()
 }
 
@@ -227,7 +227,7 @@ func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
 	}
 	tx := s.db.WithContext(ctx).Begin(&sql.TxOptions{})
 	if tx.Error != nil {
-		return ctx, tx.Error
+		return ctx, s.unavailable(tx.Error)
 	}
 	return context.WithValue(ctx, txKey{}, tx), nil
 }
@@ -238,7 +238,7 @@ func (s *Store) Commit(ctx context.Context) error {
 	if !ok {
 		return errors.New("storage: commit without a transaction")
 	}
-	return tx.Commit().Error
+	return s.unavailable(tx.Commit().Error)
 }
 
 // Rollback implements fosite's storage.Transactional.
@@ -251,7 +251,7 @@ func (s *Store) Rollback(ctx context.Context) error {
 	if errors.Is(err, sql.ErrTxDone) {
 		return nil
 	}
-	return err
+	return s.unavailable(err)
 }
 
 // InTx runs fn in one transaction (or the one already in ctx) and commits if fn returns nil.

@@ -62,7 +62,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...sto
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	store, err := storage.Open(ctx, cfg.DatabaseURL, append([]storage.Option{storage.WithIssuer(cfg.Issuer)}, opts...)...)
+	store, err := storage.Open(ctx, cfg.DatabaseURL, opts...)
 	if err != nil {
 		return nil, err
 	}

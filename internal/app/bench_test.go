@@ -1,53 +1,139 @@
 package app_test
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/conexor/conexor/internal/app"
 	"github.com/conexor/conexor/internal/testenv"
 )
 
-// BenchmarkTokenClientCredentials issues client-credentials JWTs through the real router over
-// loopback HTTP, 32 concurrent clients per CPU, on SQLite:
+// The token benchmarks drive the real router over loopback HTTP, 32 concurrent clients per
+// CPU; every request must succeed, and tokens/s is reported beside ns/op:
 //
-//	go test -run '^$' -bench TokenClientCredentials -benchtime 5s ./internal/app
+//	go test -run '^$' -bench Token -benchtime 5s ./internal/app
 //
-// Every request must succeed; tokens/s is reported beside ns/op.
+// The authorization-code and refresh benchmarks run on SQLite and, when
+// CONEXOR_TEST_POSTGRES_DSN is set, on Postgres.
+
+const benchParallelism = 32
+
+// BenchmarkTokenClientCredentials issues client-credentials JWTs on SQLite.
 func BenchmarkTokenClientCredentials(b *testing.B) {
 	e := testenv.New(b, testenv.Options{})
 	body := url.Values{"grant_type": {"client_credentials"}, "scope": {"mcp:tools:read mcp:tools:execute"}}.Encode()
+	runTokenBench(b, e, func(*tokenWorker) (string, bool) { return body, true }, nil)
+}
+
+// BenchmarkTokenAuthorizationCode exchanges authorization codes (with PKCE) of the seeded
+// public client; the codes are issued before the timer starts.
+func BenchmarkTokenAuthorizationCode(b *testing.B) {
+	forEachDatabase(b, func(b *testing.B, e *testenv.Env) {
+		codes := make(chan string, b.N)
+		for range b.N {
+			codes <- benchCode(b, e)
+		}
+		close(codes)
+		runTokenBench(b, e, func(*tokenWorker) (string, bool) {
+			code, ok := <-codes
+			return url.Values{"grant_type": {"authorization_code"}, "code": {code}, "client_id": {e.PublicClientID},
+				"redirect_uri": {app.DemoRedirectURI}, "code_verifier": {benchVerifier}}.Encode(), ok
+		}, nil)
+	})
+}
+
+// BenchmarkTokenRefresh refreshes tokens of the seeded public client: each worker starts
+// from its own refresh token (obtained before the timer starts) and follows the rotation.
+func BenchmarkTokenRefresh(b *testing.B) {
+	forEachDatabase(b, func(b *testing.B, e *testenv.Env) {
+		workers := benchParallelism * runtime.GOMAXPROCS(0)
+		start := make(chan string, workers)
+		for range workers {
+			resp := postToken(b, e, url.Values{"grant_type": {"authorization_code"}, "code": {benchCode(b, e)},
+				"client_id": {e.PublicClientID}, "redirect_uri": {app.DemoRedirectURI}, "code_verifier": {benchVerifier}})
+			start <- resp.RefreshToken
+		}
+		runTokenBench(b, e, func(w *tokenWorker) (string, bool) {
+			if w.refresh == "" {
+				w.refresh = <-start
+			}
+			return url.Values{"grant_type": {"refresh_token"}, "refresh_token": {w.refresh}, "client_id": {e.PublicClientID}}.Encode(), true
+		}, func(w *tokenWorker, r tokenResponse) { w.refresh = r.RefreshToken })
+	})
+}
+
+func forEachDatabase(b *testing.B, run func(*testing.B, *testenv.Env)) {
+	for _, db := range []string{"sqlite", "postgres"} {
+		b.Run(db, func(b *testing.B) {
+			run(b, testenv.New(b, testenv.Options{Postgres: db == "postgres"}))
+		})
+	}
+}
+
+// tokenWorker is one benchmark goroutine's state (the refresh token it holds).
+type tokenWorker struct{ refresh string }
+
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+}
+
+// runTokenBench posts the bodies next returns (until it reports false) to the token endpoint
+// from benchParallelism goroutines per CPU, hands each successful response to done, and fails
+// the benchmark if any request failed.
+func runTokenBench(b *testing.B, e *testenv.Env, next func(*tokenWorker) (string, bool), done func(*tokenWorker, tokenResponse)) {
 	tr := &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 512}
 	b.Cleanup(tr.CloseIdleConnections)
 	client := &http.Client{Transport: tr}
 	var failed atomic.Int64
 	var firstFailure atomic.Value
+	fail := func(msg string) {
+		failed.Add(1)
+		firstFailure.CompareAndSwap(nil, msg)
+	}
 
-	b.SetParallelism(32)
+	b.SetParallelism(benchParallelism)
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
+		var w tokenWorker
 		for pb.Next() {
+			body, ok := next(&w)
+			if !ok {
+				fail("benchmark ran out of prepared grants")
+				continue
+			}
 			req, err := http.NewRequest(http.MethodPost, e.TokenURL(), strings.NewReader(body))
 			if err != nil {
 				panic(err)
 			}
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.SetBasicAuth(e.ClientID, e.ClientSecret)
+			if strings.Contains(body, "client_credentials") {
+				req.SetBasicAuth(e.ClientID, e.ClientSecret)
+			}
 			resp, err := client.Do(req)
 			if err != nil {
-				failed.Add(1)
-				firstFailure.CompareAndSwap(nil, err.Error())
+				fail(err.Error())
 				continue
 			}
 			got, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK || !strings.Contains(string(got), `"access_token":"ey`) {
-				failed.Add(1)
-				firstFailure.CompareAndSwap(nil, resp.Status+" "+string(got))
+			var out tokenResponse
+			if resp.StatusCode != http.StatusOK || json.Unmarshal(got, &out) != nil || !strings.HasPrefix(out.AccessToken, "ey") {
+				fail(resp.Status + " " + string(got))
+				continue
+			}
+			if done != nil {
+				done(&w, out)
 			}
 		}
 	})
@@ -56,4 +142,46 @@ func BenchmarkTokenClientCredentials(b *testing.B) {
 		b.Fatalf("%d of %d token requests failed; first: %v", n, b.N, firstFailure.Load())
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+}
+
+const benchVerifier = "bench-verifier-bench-verifier-bench-verifier-0123456789"
+
+// benchCode issues an authorization code for the seeded public client as the consent page
+// does once the demo admin approved it.
+func benchCode(b *testing.B, e *testenv.Env) string {
+	b.Helper()
+	ctx := context.Background()
+	sum := sha256.Sum256([]byte(benchVerifier))
+	ar, aerr := e.Provider.ParseAuthorize(ctx, url.Values{
+		"client_id": {e.PublicClientID}, "response_type": {"code"}, "redirect_uri": {app.DemoRedirectURI},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
+		"state": {"bench-state-0123"}, "scope": {"mcp:tools:read mcp:tools:execute"},
+		"resource": {e.ResourceURL(app.DemoOrg, app.DemoServer)},
+	})
+	if aerr != nil {
+		b.Fatalf("ParseAuthorize: %v", aerr)
+	}
+	u, err := e.Store.UserByEmail(ctx, app.DemoAdminEmail)
+	if err != nil {
+		b.Fatal(err)
+	}
+	redirect, err := e.Provider.IssueCode(ctx, ar, u.ID, ar.Scopes)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ru, err := url.Parse(redirect)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return ru.Query().Get("code")
+}
+
+func postToken(b *testing.B, e *testenv.Env, form url.Values) tokenResponse {
+	b.Helper()
+	r := e.PostForm("/api/oauth/token", form, nil)
+	var tr tokenResponse
+	if r.StatusCode != http.StatusOK || json.Unmarshal([]byte(r.Body), &tr) != nil || tr.RefreshToken == "" {
+		b.Fatalf("token: %d %s", r.StatusCode, r.Body)
+	}
+	return tr
 }

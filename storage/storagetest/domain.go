@@ -147,8 +147,8 @@ func testClients(t *testing.T, e *Env) {
 	noErr(t, "CreateClient(unbound)", s.CreateClient(ctx, unbound))
 	c, err := s.GetClient(ctx, unbound.ID)
 	noErr(t, "GetClient(unbound)", err)
-	if aud := c.GetAudience(); len(aud) != 0 {
-		t.Fatalf("unbound client audience = %q, want none", aud)
+	if p := c.(*storage.Client).ServerPath; p != "" {
+		t.Fatalf("unbound client ServerPath = %q, want none", p)
 	}
 	e.NewClient(t, "client-second")
 	list, err := s.ListClients(ctx, e.Server.ID)

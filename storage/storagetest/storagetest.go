@@ -28,13 +28,13 @@ import (
 	"github.com/conexor/conexor/storage"
 )
 
-// Issuer is the public base URL the suite configures on every store, so audiences of
-// server-bound clients are urls.Resource(Issuer, org, server).
+// Issuer is the public base URL the suite's requests name their audience under
+// (urls.Resource(Issuer, org, server)). The store itself knows no issuer.
 const Issuer = "https://auth.conexor.test"
 
 // RunTests runs the whole conformance suite. newStore must return a fresh, migrated store
 // for each call (each subtest gets its own) and arrange its own cleanup with t.Cleanup.
-// The suite configures the store's issuer and clock itself (see Issuer and Clock).
+// The suite configures the store's clock itself (see Clock).
 func RunTests(t *testing.T, newStore func(t *testing.T) *storage.Store) {
 	t.Helper()
 	tests := []struct {
@@ -64,6 +64,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) *storage.Store) {
 		{"ClientDocuments", testClientDocuments},
 		{"HostileKeys", testHostileKeys},
 		{"PurgeExpired", testPurgeExpired},
+		{"ClientCache", testClientCache},
+		{"Unavailable", testUnavailable},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -92,7 +94,7 @@ func (c *Clock) Advance(d time.Duration) {
 	c.offset += d
 }
 
-// Env is one subtest's world: a store with a known issuer and clock, plus a server-bound
+// Env is one subtest's world: a store with a known clock, plus a server-bound
 // client to hang tokens on.
 type Env struct {
 	Store  *storage.Store
@@ -103,13 +105,12 @@ type Env struct {
 	Client *storage.Client
 }
 
-// NewEnv configures s with Issuer and a fresh Clock (options are applied right after Open,
+// NewEnv configures s with a fresh Clock (options are applied right after Open,
 // before anything else touches s) and creates org "acme", server "files" and a public client
 // bound to it.
 func NewEnv(t *testing.T, s *storage.Store) *Env {
 	t.Helper()
 	clk := &Clock{}
-	storage.WithIssuer(Issuer)(s)
 	storage.WithClock(clk.Now)(s)
 	e := &Env{Store: s, Clock: clk, Ctx: context.Background()}
 	org, err := s.EnsureOrg(e.Ctx, "acme", "Acme Inc.")

@@ -1,0 +1,136 @@
+package provider_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/conexor/conexor/internal/testenv"
+	"github.com/conexor/conexor/storage"
+)
+
+// statementCounter counts the SQL statements the store runs for requests it marks, and how
+// many of them read the clients table.
+type statementCounter struct {
+	mu      sync.Mutex
+	total   int
+	clients int
+	sql     []string
+}
+
+type countKey struct{}
+
+func countStatements(e *testenv.Env) *statementCounter {
+	c := &statementCounter{}
+	e.Store.OnStatement(func(st storage.Statement) {
+		if st.Ctx == nil || st.Ctx.Value(countKey{}) != c {
+			return
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.total++
+		if st.Table == "clients" && strings.HasPrefix(strings.TrimSpace(strings.ToUpper(st.SQL)), "SELECT") {
+			c.clients++
+		}
+		c.sql = append(c.sql, st.SQL)
+	})
+	return c
+}
+
+// post runs one token request through the handler with a context the counter recognises
+// and returns the counts of that request alone.
+func (c *statementCounter) post(t *testing.T, e *testenv.Env, form url.Values, auth *testenv.Auth) (status, total, clients int, body string) {
+	t.Helper()
+	return c.serve(t, e.Provider.TokenHandler, form, auth)
+}
+
+// serve runs one request through handler as post does.
+func (c *statementCounter) serve(t *testing.T, handler http.HandlerFunc, form url.Values, auth *testenv.Auth) (status, total, clients int, body string) {
+	t.Helper()
+	c.mu.Lock()
+	c.total, c.clients, c.sql = 0, 0, nil
+	c.mu.Unlock()
+	req := httptest.NewRequestWithContext(context.WithValue(context.Background(), countKey{}, c),
+		http.MethodPost, "/api/oauth/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if auth != nil {
+		req.SetBasicAuth(auth.ID, auth.Secret)
+	}
+	rec := httptest.NewRecorder()
+	handler(rec, req)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t.Logf("statements:\n  %s", strings.Join(c.sql, "\n  "))
+	return rec.Code, c.total, c.clients, rec.Body.String()
+}
+
+// Each grant, introspection and revocation load their client once, and the statements per
+// request stay within what was measured when that was made so (before, client credentials,
+// code exchange and refresh took 2, 11 and 6 statements with 1, 4 and 2 client loads;
+// introspection and revocation loaded the client twice): a second client load, or a new
+// query on the hot path, fails here.
+func TestTokenStatementsPerRequest(t *testing.T) {
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			e := testenv.New(t, testenv.Options{Postgres: db == "postgres"})
+			c := countStatements(e)
+			const redirect = "http://127.0.0.1:9999/callback"
+			id := registerPublic(t, e, redirect)
+
+			check := func(name string, status, total, clients int, body string, maxTotal int) {
+				t.Helper()
+				if status != http.StatusOK {
+					t.Fatalf("%s: %d %s", name, status, body)
+				}
+				t.Logf("%s: %d statements, %d client queries", name, total, clients)
+				if clients != 1 {
+					t.Errorf("%s: %d client queries, want 1", name, clients)
+				}
+				if total > maxTotal {
+					t.Errorf("%s: %d statements, want at most %d", name, total, maxTotal)
+				}
+			}
+
+			confidential := &testenv.Auth{ID: e.ClientID, Secret: e.ClientSecret}
+			status, total, clients, body := c.post(t, e, url.Values{"grant_type": {"client_credentials"}}, confidential)
+			check("client_credentials", status, total, clients, body, 2)
+			access := jsonField(t, body, "access_token")
+
+			// Introspection and revocation authenticate the client and load a token naming it.
+			status, total, clients, body = c.serve(t, e.Provider.IntrospectHandler, url.Values{"token": {access}}, confidential)
+			check("introspect", status, total, clients, body, 2)
+
+			code := issueCode(t, e, authorizeQuery(e, id, redirect))
+			status, total, clients, body = c.post(t, e, url.Values{"grant_type": {"authorization_code"}, "code": {code},
+				"redirect_uri": {redirect}, "code_verifier": {testVerifier}, "client_id": {id}}, nil)
+			check("authorization_code", status, total, clients, body, 8)
+			refresh := jsonField(t, body, "refresh_token")
+
+			status, total, clients, body = c.post(t, e, url.Values{"grant_type": {"refresh_token"},
+				"refresh_token": {refresh}, "client_id": {id}}, nil)
+			check("refresh_token", status, total, clients, body, 5)
+
+			status, total, clients, body = c.serve(t, e.Provider.RevokeHandler, url.Values{"token": {jsonField(t, body, "refresh_token")},
+				"token_type_hint": {"refresh_token"}, "client_id": {id}}, nil)
+			check("revoke", status, total, clients, body, 4)
+		})
+	}
+}
+
+func jsonField(t *testing.T, body, field string) string {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(body), &m); err != nil {
+		t.Fatalf("%v: %s", err, body)
+	}
+	s, _ := m[field].(string)
+	if s == "" {
+		t.Fatalf("no %s in %s", field, body)
+	}
+	return s
+}

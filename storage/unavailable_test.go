@@ -1,0 +1,63 @@
+package storage
+
+import (
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/mattn/go-sqlite3"
+	"gorm.io/gorm"
+)
+
+// The driver errors that mean "the database cannot serve this now" become ErrUnavailable,
+// with the cause kept; everything else (a missing row, a constraint, bad input) is unchanged.
+func TestUnavailableClassification(t *testing.T) {
+	s := &Store{}
+	for _, tt := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"sqlite busy", sqlite3.Error{Code: sqlite3.ErrBusy}, true},
+		{"sqlite locked", sqlite3.Error{Code: sqlite3.ErrLocked}, true},
+		{"sqlite read-only", sqlite3.Error{Code: sqlite3.ErrReadonly}, true},
+		{"sqlite cannot open", sqlite3.Error{Code: sqlite3.ErrCantOpen}, true},
+		{"sqlite constraint", sqlite3.Error{Code: sqlite3.ErrConstraint}, false},
+		{"postgres connection failure (08006)", &pgconn.PgError{Code: "08006"}, true},
+		{"postgres too many connections (53300)", &pgconn.PgError{Code: "53300"}, true},
+		{"postgres admin shutdown (57P01)", &pgconn.PgError{Code: "57P01"}, true},
+		{"postgres cannot connect now (57P03)", &pgconn.PgError{Code: "57P03"}, true},
+		{"postgres read-only transaction (25006)", &pgconn.PgError{Code: "25006"}, true},
+		{"postgres query canceled (57014)", &pgconn.PgError{Code: "57014"}, false},
+		{"postgres unique violation (23505)", &pgconn.PgError{Code: "23505"}, false},
+		{"postgres invalid text (22021)", &pgconn.PgError{Code: "22021"}, false},
+		{"connect error", &pgconn.ConnectError{}, true},
+		{"network error", &net.OpError{Op: "dial", Err: errors.New("connection refused")}, true},
+		{"bad connection", fmt.Errorf("query: %w", driver.ErrBadConn), true},
+		{"connection done", sql.ErrConnDone, true},
+		{"record not found", gorm.ErrRecordNotFound, false},
+		{"not found", ErrNotFound, false},
+		{"other", errors.New("something else"), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := s.unavailable(tt.err)
+			if errors.Is(got, ErrUnavailable) != tt.want {
+				t.Fatalf("unavailable(%v) = %v, want ErrUnavailable: %v", tt.err, got, tt.want)
+			}
+			if !errors.Is(got, tt.err) && got != tt.err {
+				t.Fatalf("unavailable(%v) lost the cause: %v", tt.err, got)
+			}
+		})
+	}
+	if s.unavailable(nil) != nil {
+		t.Fatal("unavailable(nil) != nil")
+	}
+	s.closed.Store(true)
+	if err := s.unavailable(errors.New("sql: database is closed")); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("after Close: %v, want ErrUnavailable", err)
+	}
+}
