@@ -166,9 +166,6 @@ func AudienceStrategy(haystack, needle []string) error {
 	return nil
 }
 
-// OAuth2 exposes the composed fosite provider to the consent flow.
-func (p *Provider) OAuth2() *fosite.Fosite { return p.oauth }
-
 // Keys exposes the keyring (JWKS, rotation, background reload).
 func (p *Provider) Keys() *Keyring { return p.keys }
 
@@ -183,9 +180,6 @@ func (p *Provider) Issuer() string { return p.cfg.Issuer }
 
 // Config returns the provider's configuration.
 func (p *Provider) Config() Config { return p.cfg }
-
-// Metrics returns the provider's metrics.
-func (p *Provider) Metrics() *Metrics { return p.metrics }
 
 // VerifyAccessToken checks an access token's signature, typ, issuer and expiry. Audience
 // and revocation are checked by the resource server.

@@ -50,9 +50,10 @@ func Seed(ctx context.Context, store *storage.Store, p *provider.Provider, cfg c
 		if err != nil {
 			return err
 		}
-		srv := &storage.Server{OrgID: org.ID, OrgSlug: org.Slug, Slug: DemoServer, Name: "Sales API",
-			Description: "Demo sales data: customers, products and orders, with how-to skills.", Enabled: true}
-		if err := store.CreateServer(ctx, srv); err != nil {
+		// The same entry point as the CLI and the server API; it joins this transaction.
+		srv, err := p.CreateServer(ctx, provider.ServerSpec{Org: DemoOrg, Slug: DemoServer, Name: "Sales API",
+			Description: "Demo sales data: customers, products and orders, with how-to skills."})
+		if err != nil {
 			return err
 		}
 		u, err := store.CreateUser(ctx, DemoAdminEmail, hash)

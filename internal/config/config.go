@@ -49,7 +49,8 @@ type Config struct {
 	TrustedProxies []string
 
 	// APIPrivateUpstreams lets the server API (PATCH /api/servers, a token with
-	// mcp:server:manage) point servers at loopback, private or link-local addresses.
+	// mcp:server:manage) point servers at loopback and private addresses. Link-local
+	// addresses (cloud metadata) stay refused for everyone (internal/netguard).
 	APIPrivateUpstreams bool
 
 	// CIMDAllowPrivate lets client metadata documents be fetched from loopback and private

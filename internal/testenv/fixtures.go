@@ -16,16 +16,7 @@ func (e *Env) CreateServer(path string) *storage.Server {
 	if !ok || orgSlug == "" || slug == "" || strings.Contains(slug, "/") {
 		e.tb.Fatalf("testenv: CreateServer(%q): want ORG/SERVER", path)
 	}
-	ctx := context.Background()
-	srv := &storage.Server{Slug: slug, Name: path, Enabled: true}
-	err := e.Store.InTx(ctx, func(ctx context.Context) error {
-		org, err := e.Store.EnsureOrg(ctx, orgSlug, orgSlug)
-		if err != nil {
-			return err
-		}
-		srv.OrgID, srv.OrgSlug = org.ID, org.Slug
-		return e.Store.CreateServer(ctx, srv)
-	})
+	srv, err := e.Provider.CreateServer(context.Background(), provider.ServerSpec{Org: orgSlug, Slug: slug, Name: path})
 	if err != nil {
 		e.tb.Fatalf("testenv: CreateServer(%q): %v", path, err)
 	}
