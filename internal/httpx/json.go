@@ -15,12 +15,12 @@ import (
 // sniffed as anything but JSON.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
+	h.Set("Content-Type", "application/json") // RFC 8259 defines no charset parameter: JSON is UTF-8
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	encode(w, v)
 }
 
 // WriteDocument answers 200 with a public document (server metadata, a key set) that
@@ -31,7 +31,15 @@ func WriteDocument(w http.ResponseWriter, contentType string, maxAge time.Durati
 	h.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(maxAge.Seconds())))
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
-	_ = json.NewEncoder(w).Encode(v)
+	encode(w, v)
+}
+
+// encode writes v as JSON without HTML escaping: these are API answers, never embedded in
+// a page, and URLs with '&' (a metadata document's, an error's) stay readable as sent.
+func encode(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
 }
 
 // ReadBody reads a request body of at most limit bytes. A larger body is an

@@ -24,7 +24,7 @@ func TestWriteJSON(t *testing.T) {
 			t.Errorf("%s = %q, want %q", k, got, v)
 		}
 	}
-	if w.Code != http.StatusCreated || w.Body.String() != `{"a":"\u003cb\u003e"}`+"\n" {
+	if w.Code != http.StatusCreated || w.Body.String() != `{"a":"<b>"}`+"\n" {
 		t.Errorf("status %d, body %q", w.Code, w.Body.String())
 	}
 }
