@@ -322,7 +322,11 @@ func TestClientsUpdate(t *testing.T) {
 		t.Errorf("stored client = %+v, redirect URIs %v", stored, stored.RedirectURIs())
 	}
 
-	// Only the flags given change.
+	// Only the flags given on the command line change: variables exported for other
+	// commands (CONEXOR_SCOPES is connect's) are not read by update.
+	t.Setenv("CONEXOR_SCOPES", "mcp:tools:read")
+	t.Setenv("CONEXOR_REDIRECT_URI", "http://127.0.0.1/other")
+	t.Setenv("CONEXOR_NAME", "From the environment")
 	var updated map[string]any
 	if err := json.Unmarshal([]byte(mustRun(t, "", "clients", "update", id, "--name", "Web app v3", "--json")), &updated); err != nil {
 		t.Fatal(err)

@@ -271,6 +271,7 @@ func newClientsUpdateCmd(g *globals) *cobra.Command {
 	f.StringVar(&scopes, "scopes", "", "the scopes the client may request from now on (space- or comma-separated; replaces the list)")
 	f.StringArrayVar(&redirects, "redirect-uri", nil, "redirect URI (repeatable; replaces the list)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	commandLineOnly(f, "name", "scopes", "redirect-uri")
 	return cmd
 }
 

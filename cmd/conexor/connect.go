@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -30,12 +32,12 @@ CONEXOR_SCOPES.`,
 		Example: `  CONEXOR_CLIENT_ID=client_... CONEXOR_CLIENT_SECRET=secret_... conexor connect https://app.example/mcp/acme/sales-api`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := g.loadConfig(cmd) // for --log-level
+			// connect is a client: of the server's settings it reads only the log level, so
+			// a server's conexor.yaml or CONEXOR_* variables in the same shell cannot stop it.
+			level, err := connectLogLevel(cmd)
 			if err != nil {
 				return err
 			}
-			level := slog.LevelInfo
-			_ = level.UnmarshalText([]byte(cfg.LogLevel))
 			log := slog.New(slog.NewTextHandler(g.errOut, &slog.HandlerOptions{Level: level}))
 			return connect.Run(cmd.Context(), connect.Options{
 				URL:          args[0],
@@ -54,4 +56,19 @@ CONEXOR_SCOPES.`,
 	f.StringVar(&clientSecret, "client-secret", "", "OAuth client secret: client credentials grant (env CONEXOR_CLIENT_SECRET; prefer the environment, ps shows flags)")
 	f.StringVar(&scopes, "scopes", "", "space- or comma-separated scopes (env CONEXOR_SCOPES; default: the client's, or what the server advertises)")
 	return cmd
+}
+
+// connectLogLevel is --log-level, else CONEXOR_LOG_LEVEL, else info.
+func connectLogLevel(cmd *cobra.Command) (slog.Level, error) {
+	level, src := "info", ""
+	if f := cmd.Flags().Lookup("log-level"); f != nil && f.Changed {
+		level, src = f.Value.String(), "--log-level"
+	} else if v, ok := os.LookupEnv("CONEXOR_LOG_LEVEL"); ok && v != "" {
+		level, src = v, "CONEXOR_LOG_LEVEL"
+	}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return l, fmt.Errorf("%s=%q: want debug, info, warn or error", src, level)
+	}
+	return l, nil
 }

@@ -84,12 +84,24 @@ func isSetting(flag string) bool {
 	return false
 }
 
+// annotationNoEnv marks a flag that only the command line sets (see commandLineOnly).
+const annotationNoEnv = "conexor/no-env"
+
+// commandLineOnly exempts a command's flags from CONEXOR_<FLAG>: the update commands change
+// exactly the fields named on their command line, so a CONEXOR_SCOPES exported for
+// `conexor connect` must not quietly rewrite a client's scopes.
+func commandLineOnly(fs *pflag.FlagSet, names ...string) {
+	for _, n := range names {
+		_ = fs.SetAnnotation(n, annotationNoEnv, []string{"true"})
+	}
+}
+
 // bindEnv gives every other flag (a command's own options, such as connect's --client-id)
 // that was not set on the command line the value of CONEXOR_<FLAG> (dashes as underscores).
 func bindEnv(cmd *cobra.Command) error {
 	var errs []string
 	cmd.Flags().VisitAll(func(f *pflag.Flag) {
-		if f.Changed || isSetting(f.Name) {
+		if f.Changed || isSetting(f.Name) || f.Annotations[annotationNoEnv] != nil {
 			return
 		}
 		name := "CONEXOR_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))

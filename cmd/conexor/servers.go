@@ -94,6 +94,7 @@ func newServersCmd(g *globals) *cobra.Command {
 	update.Flags().StringVar(&description, "description", "", "new description")
 	update.Flags().StringVar(&upstream, "upstream", "", `proxy to this Streamable HTTP endpoint ("" for the built-in demo)`)
 	update.Flags().BoolVar(&enabled, "enabled", true, "whether the server answers MCP requests (--enabled=false refuses them)")
+	commandLineOnly(update.Flags(), "name", "description", "upstream", "enabled")
 
 	list := &cobra.Command{
 		Use:   "list",

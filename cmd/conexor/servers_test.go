@@ -54,6 +54,10 @@ func TestServersUpdate(t *testing.T) {
 		t.Errorf("after update: %+v", srv)
 	}
 
+	// Variables named like the update's flags are not read: only the command line changes a server.
+	t.Setenv("CONEXOR_ENABLED", "false")
+	t.Setenv("CONEXOR_NAME", "From the environment")
+	t.Setenv("CONEXOR_UPSTREAM", "https://elsewhere.example/mcp")
 	mustRun(t, "", "servers", "update", "acme/crm", "--upstream", "", "--enabled=true")
 	if srv, err = s.ServerByPath(ctx, "acme", "crm"); err != nil || srv.Upstream != "" || !srv.Enabled || srv.Name != "CRM v2" {
 		t.Errorf("back to the demo: %+v, %v", srv, err)
