@@ -39,7 +39,7 @@ func (g *globals) open(cmd *cobra.Command, withProvider bool) (*env, error) {
 		return nil, err
 	}
 	log := g.logger(cfg)
-	store, err := app.Open(cmd.Context(), &cfg, log)
+	store, err := app.Open(cmd.Context(), &cfg, log, false)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
@@ -458,6 +459,21 @@ func TestAdminCommandsNeedADatabase(t *testing.T) {
 	mustRun(t, "", "migrate")
 	if out := mustRun(t, "", "servers", "list"); !strings.HasPrefix(out, "SERVER") {
 		t.Errorf("servers list after migrate printed %q", out)
+	}
+
+	// A database whose secret is not beside it (it was created with CONEXOR_SECRET): an
+	// admin command without the variable refuses, and writes no secret file of its own.
+	other := t.TempDir()
+	t.Chdir(other)
+	t.Setenv("CONEXOR_SECRET", testenv.NewSecret())
+	mustRun(t, "", "migrate")
+	os.Unsetenv("CONEXOR_SECRET")
+	wantSecret := "no CONEXOR_SECRET set and no secret file at " + filepath.Join(other, "conexor.secret")
+	if _, _, err := run(t, "", "clients", "list", "--server", "acme/x"); err == nil || !strings.HasPrefix(err.Error(), wantSecret) {
+		t.Errorf("an admin command without the secret: err = %v, want it to start with %q", err, wantSecret)
+	}
+	if _, err := os.Stat(filepath.Join(other, "conexor.secret")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("an admin command wrote a secret file: %v", err)
 	}
 }
 

@@ -66,7 +66,7 @@ func newMigrateCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			store, err := app.Open(cmd.Context(), &cfg, g.logger(cfg))
+			store, err := app.Open(cmd.Context(), &cfg, g.logger(cfg), true)
 			if err != nil {
 				return err
 			}

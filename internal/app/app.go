@@ -50,9 +50,10 @@ type Options struct {
 }
 
 // Open resolves the secret, validates cfg and opens and migrates the database. Admin
-// commands use it; New builds the full server on top.
-func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...storage.Option) (*storage.Store, error) {
-	msg, err := config.EnsureSecret(cfg)
+// commands use it; New builds the full server on top. Only create (serve, migrate) may
+// generate a secret file for a SQLite database (config.EnsureSecret).
+func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, create bool, opts ...storage.Option) (*storage.Store, error) {
+	msg, err := config.EnsureSecret(cfg, create)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +109,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	store, err := Open(ctx, &cfg, log, storage.WithClock(opts.Now)) // one clock for tokens, sessions and revocations
+	store, err := Open(ctx, &cfg, log, true, storage.WithClock(opts.Now)) // one clock for tokens, sessions and revocations
 	if err != nil {
 		return nil, err
 	}

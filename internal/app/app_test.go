@@ -287,7 +287,7 @@ func keptSecret(t *testing.T, cfg config.Config) string {
 	t.Helper()
 	c := cfg
 	c.Secret = ""
-	msg, err := config.EnsureSecret(&c)
+	msg, err := config.EnsureSecret(&c, true)
 	if err != nil || msg != "" || len(c.Secret) < 32 {
 		t.Fatalf("EnsureSecret on restart: secret len %d, msg %q, err %v; want the kept secret", len(c.Secret), msg, err)
 	}

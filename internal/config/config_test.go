@@ -204,7 +204,7 @@ func TestEnsureSecret(t *testing.T) {
 	cfg := config.Defaults()
 	cfg.DatabaseURL = "sqlite://" + filepath.Join(dir, "data", "conexor.db")
 
-	msg, err := config.EnsureSecret(&cfg)
+	msg, err := config.EnsureSecret(&cfg, true)
 	if err != nil {
 		t.Fatalf("EnsureSecret: %v", err)
 	}
@@ -233,7 +233,7 @@ func TestEnsureSecret(t *testing.T) {
 	// A second start reuses it and says nothing.
 	again := config.Defaults()
 	again.DatabaseURL = cfg.DatabaseURL
-	msg, err = config.EnsureSecret(&again)
+	msg, err = config.EnsureSecret(&again, true)
 	if err != nil || msg != "" || again.Secret != cfg.Secret {
 		t.Errorf("second EnsureSecret: secret reused = %v, msg %q, err %v", again.Secret == cfg.Secret, msg, err)
 	}
@@ -242,7 +242,7 @@ func TestEnsureSecret(t *testing.T) {
 	explicit := config.Defaults()
 	explicit.DatabaseURL = "sqlite://" + filepath.Join(dir, "other.db")
 	explicit.Secret = goodSecret
-	if msg, err := config.EnsureSecret(&explicit); err != nil || msg != "" || explicit.Secret != goodSecret {
+	if msg, err := config.EnsureSecret(&explicit, true); err != nil || msg != "" || explicit.Secret != goodSecret {
 		t.Errorf("explicit secret: %q %q %v", explicit.Secret, msg, err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "other.secret")); !errors.Is(err, fs.ErrNotExist) {
@@ -252,7 +252,7 @@ func TestEnsureSecret(t *testing.T) {
 	// Postgres: nothing is generated, and Validate insists on a secret.
 	pg := config.Defaults()
 	pg.DatabaseURL = "postgres://db/conexor"
-	if msg, err := config.EnsureSecret(&pg); err != nil || msg != "" || pg.Secret != "" {
+	if msg, err := config.EnsureSecret(&pg, true); err != nil || msg != "" || pg.Secret != "" {
 		t.Errorf("Postgres: EnsureSecret generated %q (%q, %v)", pg.Secret, msg, err)
 	}
 	if err := pg.Validate(); err == nil || !strings.Contains(err.Error(), "CONEXOR_SECRET") {
@@ -262,7 +262,7 @@ func TestEnsureSecret(t *testing.T) {
 	// In memory: a throwaway secret, no file.
 	mem := config.Defaults()
 	mem.DatabaseURL = "sqlite://:memory:"
-	if msg, err := config.EnsureSecret(&mem); err != nil || len(mem.Secret) < 32 || !strings.Contains(msg, "temporary") {
+	if msg, err := config.EnsureSecret(&mem, true); err != nil || len(mem.Secret) < 32 || !strings.Contains(msg, "temporary") {
 		t.Errorf(":memory: %d-byte secret, %q, %v", len(mem.Secret), msg, err)
 	}
 
@@ -272,7 +272,7 @@ func TestEnsureSecret(t *testing.T) {
 	}
 	short := config.Defaults()
 	short.DatabaseURL = "sqlite://" + filepath.Join(dir, "short.db")
-	if _, err := config.EnsureSecret(&short); err == nil || !strings.Contains(err.Error(), "fewer than 32 bytes") {
+	if _, err := config.EnsureSecret(&short, true); err == nil || !strings.Contains(err.Error(), "fewer than 32 bytes") {
 		t.Errorf("short secret file: %v", err)
 	}
 }

@@ -20,8 +20,11 @@ func SecretFile(sqlitePath string) string {
 // EnsureSecret fills cfg.Secret when it is empty. With a SQLite file it reads the secret kept
 // beside the file, or generates one and writes it there (mode 0600); with :memory: it
 // generates a throwaway one. Postgres requires an explicit secret (Validate says so).
-// It returns a sentence for the log when it did something.
-func EnsureSecret(cfg *Config) (string, error) {
+// It returns a sentence for the log when it did something. Without create, a missing secret
+// file is an error instead: only serve and migrate may start a database and its secret, or
+// an admin command run without CONEXOR_SECRET would leave a stray secret file beside a
+// database sealed with another one.
+func EnsureSecret(cfg *Config, create bool) (string, error) {
 	if cfg.Secret != "" || !cfg.IsSQLite() {
 		return "", nil
 	}
@@ -39,6 +42,11 @@ func EnsureSecret(cfg *Config) (string, error) {
 			return "", fmt.Errorf("secret file %s holds fewer than 32 bytes", file)
 		}
 		return "", nil
+	case errors.Is(err, fs.ErrNotExist) && !create:
+		if abs, aerr := filepath.Abs(file); aerr == nil {
+			file = abs
+		}
+		return "", fmt.Errorf("no CONEXOR_SECRET set and no secret file at %s: set CONEXOR_SECRET to the secret the server uses, or run this command in the server's directory (only serve and migrate create a secret)", file)
 	case errors.Is(err, fs.ErrNotExist):
 		secret := newSecret()
 		if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
