@@ -96,16 +96,13 @@ func newProxy(transports upstreamTransports, apiPrivateUpstreams bool, log *slog
 // NewUpstreamTransport is an upstream transport: bounded dial and response-header waits,
 // no transparent decompression (so bytes stream through as they come), and a dialer that
 // applies policy to every address it connects to, after DNS resolution (so a name that
-// resolves elsewhere later, DNS rebinding, is caught). Under netguard.Public no proxy from
-// the environment is used: it would dial on the gateway's behalf, past the check.
+// resolves elsewhere later, DNS rebinding, is caught). No proxy from the environment
+// (HTTP_PROXY) is used, under either policy: a proxy would dial on the gateway's behalf,
+// and the policy would check the proxy's address instead of the upstream's.
 func NewUpstreamTransport(policy netguard.Policy, dialTimeout, headerTimeout time.Duration) *http.Transport {
 	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second, Control: policy.Control}
-	proxyFunc := http.ProxyFromEnvironment
-	if policy == netguard.Public {
-		proxyFunc = nil
-	}
 	return &http.Transport{
-		Proxy:                 proxyFunc,
+		Proxy:                 nil,
 		DialContext:           dialer.DialContext,
 		ForceAttemptHTTP2:     true,
 		TLSHandshakeTimeout:   10 * time.Second,

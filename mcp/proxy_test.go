@@ -19,6 +19,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/conexor/conexor/internal/config"
+	"github.com/conexor/conexor/internal/netguard"
 	"github.com/conexor/conexor/internal/testenv"
 	"github.com/conexor/conexor/mcp"
 	"github.com/conexor/conexor/provider"
@@ -488,5 +489,17 @@ func TestProxyDialPolicy(t *testing.T) {
 				t.Errorf("no log line for the refusal:\n%s", logs.String())
 			}
 		})
+	}
+}
+
+// TestUpstreamTransportIgnoresEnvironmentProxy: a proxy from HTTP_PROXY would dial on the
+// gateway's behalf, so the address policy would check the proxy, not the upstream.
+func TestUpstreamTransportIgnoresEnvironmentProxy(t *testing.T) {
+	t.Setenv("HTTP_PROXY", "http://127.0.0.1:3128")
+	t.Setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+	for _, policy := range []netguard.Policy{netguard.Public, netguard.Internal} {
+		if tr := mcp.NewUpstreamTransport(policy, time.Second, time.Second); tr.Proxy != nil {
+			t.Errorf("policy %v: the upstream transport uses a proxy from the environment", policy)
+		}
 	}
 }

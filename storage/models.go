@@ -47,8 +47,9 @@ type Server struct {
 	Upstream string `gorm:"size:2000"`
 	// UpstreamByAPI records that a token holder (the server API, the dashboard), not an
 	// operator (the CLI), named Upstream: the proxy then connects to public addresses only,
-	// unless api_private_upstreams is on. False for rows from before the column: those
-	// upstreams were checked when they were entered, as they are now.
+	// unless api_private_upstreams is on. Rows from before the column read false, as set by
+	// an operator: an upstream set through the API before then passed only the check of its
+	// name when it was entered. Setting it again through the API marks it.
 	UpstreamByAPI bool `gorm:"column:upstream_by_api;not null;default:false"`
 	// UpstreamHeaders holds headers sent upstream (API keys), sealed with the system secret.
 	UpstreamHeaders []byte
