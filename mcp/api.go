@@ -160,6 +160,11 @@ func (g *Gateway) patchServer(w http.ResponseWriter, r *http.Request, info *serv
 	case errors.Is(err, storage.ErrNotFound):
 		bad(http.StatusNotFound, "not_found", "The server no longer exists.")
 		return
+	case errors.Is(err, storage.ErrUnavailable):
+		g.log.ErrorContext(r.Context(), "update server: database unavailable", "server", info.path, "err", err)
+		w.Header().Set("Retry-After", "1")
+		bad(http.StatusServiceUnavailable, "temporarily_unavailable", "The server cannot reach its database right now; retry the request in a moment.")
+		return
 	case err != nil:
 		g.log.ErrorContext(r.Context(), "update server", "server", info.path, "err", err)
 		bad(http.StatusInternalServerError, "server_error", "The server could not be updated. Try again later.")

@@ -73,17 +73,13 @@ func quotable(s string) string {
 // writeMCPRefusal answers on the MCP endpoint: the challenge header where one applies and a
 // JSON-RPC error body with the request's id.
 func writeMCPRefusal(w http.ResponseWriter, rf *refusal, metadataURL string, id []byte) {
-	if rf.challenged() {
-		w.Header().Set("WWW-Authenticate", rf.wwwAuthenticate(metadataURL))
-	}
+	rf.setHeaders(w, metadataURL)
 	writeRPCError(w, rf.status, id, rf.rpcCode, rf.desc)
 }
 
 // writeAPIRefusal answers on the server API: the same challenge, an RFC 6750 body.
 func writeAPIRefusal(w http.ResponseWriter, rf *refusal, metadataURL string) {
-	if rf.challenged() {
-		w.Header().Set("WWW-Authenticate", rf.wwwAuthenticate(metadataURL))
-	}
+	rf.setHeaders(w, metadataURL)
 	code := rf.oauth
 	if code == "" {
 		code = apiErrorCode(rf.status)
@@ -110,5 +106,16 @@ func apiErrorCode(status int) string {
 			return "server_error"
 		}
 		return errInvalidRequest
+	}
+}
+
+// setHeaders sets a refusal's headers: the challenge, and Retry-After on a 503 (the
+// database is unreachable: the same request may succeed in a moment).
+func (rf *refusal) setHeaders(w http.ResponseWriter, metadataURL string) {
+	if rf.challenged() {
+		w.Header().Set("WWW-Authenticate", rf.wwwAuthenticate(metadataURL))
+	}
+	if rf.status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
 	}
 }

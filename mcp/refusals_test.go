@@ -20,6 +20,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/conexor/conexor/internal/testenv"
+	"github.com/conexor/conexor/mcp"
 	"github.com/conexor/conexor/provider"
 )
 
@@ -304,5 +305,26 @@ func TestRefusalsAreLogged(t *testing.T) {
 				t.Errorf("refusal %d: %s = %v, want %v", i, k, refusals[i][k], v)
 			}
 		}
+	}
+}
+
+// TestDatabaseUnavailable: a server the gateway has not cached cannot be looked up while
+// the database is down: 503 with Retry-After and a JSON-RPC error that says to retry, never
+// a 500 or driver text.
+func TestDatabaseUnavailable(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	e.CreateServer("acme/later")
+	id, secret := e.CreateServerClient("acme/later", provider.ScopeToolsRead)
+	token := ccToken(t, e, id, secret)
+	if err := e.Store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := rpc(t, e, "/mcp/acme/later", token, toolsList)
+	if r.StatusCode != http.StatusServiceUnavailable || r.Header.Get("Retry-After") != "1" {
+		t.Fatalf("status %d, Retry-After %q; want 503 and 1: %s", r.StatusCode, r.Header.Get("Retry-After"), r.Body)
+	}
+	if got := decodeRPCError(t, r); got.Error.Code != mcp.CodeUnavailable || !strings.Contains(got.Error.Message, "retry shortly") ||
+		strings.Contains(string(r.Body), "sql") {
+		t.Errorf("body %s", r.Body)
 	}
 }
