@@ -215,6 +215,10 @@ func (p *Provider) validateSpec(spec *ClientSpec) error {
 	if has("authorization_code") && len(spec.RedirectURIs) == 0 {
 		problems = append(problems, "the authorization_code grant needs at least one redirect URI")
 	}
+	if !has("authorization_code") && len(spec.RedirectURIs) > 0 {
+		// Only the code grant redirects; stored URIs nothing could use would only mislead.
+		problems = append(problems, "redirect URIs are used only by the authorization_code grant, which this client does not have (create a separate client for the browser flow)")
+	}
 	for _, u := range spec.RedirectURIs {
 		if err := ValidateRedirectURI(u); err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %v", u, err))

@@ -29,7 +29,7 @@ func TestCreateClientDefaultGrants(t *testing.T) {
 		"confidential with a redirect URI": {provider.ClientSpec{RedirectURIs: []string{"https://app.example/cb"}}, code, true},
 		"public with a redirect URI":       {provider.ClientSpec{Public: true, RedirectURIs: []string{"http://127.0.0.1/cb"}}, code, false},
 		"confidential without":             {provider.ClientSpec{}, []string{"client_credentials"}, true},
-		"explicit grants are kept":         {provider.ClientSpec{GrantTypes: []string{"client_credentials"}, RedirectURIs: []string{"https://app.example/cb"}}, []string{"client_credentials"}, true},
+		"explicit grants are kept":         {provider.ClientSpec{GrantTypes: []string{"authorization_code"}, RedirectURIs: []string{"https://app.example/cb"}}, []string{"authorization_code"}, true},
 	} {
 		tc.spec.ServerID, tc.spec.Name, tc.spec.Scopes = srv, name, []string{provider.ScopeToolsRead}
 		c, secret, err := e.Provider.CreateClient(context.Background(), tc.spec)

@@ -280,7 +280,6 @@ func TestClientsRedirectURIImpliesCode(t *testing.T) {
 		{[]string{"--redirect-uri", "https://app.example/cb"}, []any{"authorization_code", "refresh_token"}, true},
 		{[]string{"--redirect-uri", "http://127.0.0.1:3000/cb", "--public"}, []any{"authorization_code", "refresh_token"}, false},
 		{nil, []any{"client_credentials"}, true},
-		{[]string{"--redirect-uri", "https://app.example/cb", "--grant-types", "client_credentials"}, []any{"client_credentials"}, true},
 	} {
 		var c map[string]any
 		if err := json.Unmarshal([]byte(mustRun(t, "", append(base, tc.extra...)...)), &c); err != nil {
@@ -290,6 +289,19 @@ func TestClientsRedirectURIImpliesCode(t *testing.T) {
 		if !cmp.Equal(c["grant_types"], tc.wantGrants) || hasSecret != tc.wantSecret {
 			t.Errorf("clients create %v: grant_types %v, secret %t; want %v, %t", tc.extra, c["grant_types"], hasSecret, tc.wantGrants, tc.wantSecret)
 		}
+	}
+	// Redirect URIs on a client without the code grant could never be used: refused, at
+	// create and at update alike.
+	const unusable = "redirect URIs are used only by the authorization_code grant"
+	if _, _, err := run(t, "", append(base, "--redirect-uri", "https://app.example/cb", "--grant-types", "client_credentials")...); err == nil || !strings.Contains(err.Error(), unusable) {
+		t.Errorf("a client_credentials client with a redirect URI: err = %v, want %q", err, unusable)
+	}
+	var cc map[string]any
+	if err := json.Unmarshal([]byte(mustRun(t, "", base...)), &cc); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := run(t, "", "clients", "update", cc["client_id"].(string), "--redirect-uri", "https://app.example/cb"); err == nil || !strings.Contains(err.Error(), unusable) {
+		t.Errorf("adding a redirect URI to a client_credentials client: err = %v, want %q", err, unusable)
 	}
 }
 
