@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/conexor/conexor/internal/httpx"
+	"github.com/conexor/conexor/internal/urls"
 )
 
 // admit runs the checks the MCP endpoint and the server API share: a canonical path, a
@@ -89,7 +90,7 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	method := "http:" + r.Method
-	info, p, rf := g.admit(r, mcpPrefix)
+	info, p, rf := g.admit(r, urls.MCPPrefix)
 	if rf != nil {
 		g.refuseMCP(w, r, info, nil, method, nil, rf)
 		return

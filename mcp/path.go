@@ -22,7 +22,7 @@ import (
 // still goes by the canonical URL without it.
 func pathProblem(r *http.Request, prefix, org, server string) int {
 	canonical, path := prefix+org+"/"+server, r.URL.EscapedPath()
-	if r.URL.RawPath != "" || path != canonical && !(prefix == mcpPrefix && path == canonical+"/") {
+	if r.URL.RawPath != "" || path != canonical && !(prefix == urls.MCPPrefix && path == canonical+"/") {
 		return http.StatusBadRequest
 	}
 	for _, seg := range [2]string{org, server} {
@@ -35,6 +35,3 @@ func pathProblem(r *http.Request, prefix, org, server string) int {
 	}
 	return 0
 }
-
-// mcpPrefix is the MCP endpoint's path prefix.
-const mcpPrefix = urls.MCPPrefix

@@ -209,7 +209,7 @@ func (p *Provider) validateSpec(spec *ClientSpec) error {
 	}
 	if has("client_credentials") && spec.ServerID == "" {
 		// Nobody approves these tokens: the server the client was created for is the only
-		// audience an operator vouched for (grantClientCredentials enforces it too).
+		// audience an operator vouched for (checkClientCredentials enforces it too).
 		problems = append(problems, "a client_credentials client must belong to one MCP server")
 	}
 	if has("authorization_code") && len(spec.RedirectURIs) == 0 {

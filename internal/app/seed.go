@@ -7,6 +7,7 @@ import (
 
 	"github.com/conexor/conexor/internal/config"
 	"github.com/conexor/conexor/internal/password"
+	"github.com/conexor/conexor/internal/urls"
 	"github.com/conexor/conexor/provider"
 	"github.com/conexor/conexor/storage"
 )
@@ -97,20 +98,20 @@ func (r *SeedResult) Print(w io.Writer, issuer string) {
 	}
 	fmt.Fprintf(w, `
 Conexor is set up with demo data (shown once; secrets are stored only as hashes):
-  org acme, MCP server %s/mcp/%s/%s
-  log in at %s/login as %s with password %s
+  org acme, MCP server %s
+  log in at %s as %s with password %s
 
   Client credentials (confidential client "Demo script"):
     client_id:     %s
     client_secret: %s
 
-    curl -X POST %s/api/oauth/token -d "grant_type=client_credentials" -d "client_id=%s" -d "client_secret=%s" -d "scope=mcp:tools:read mcp:tools:execute"
+    curl -X POST %s -d "grant_type=client_credentials" -d "client_id=%s" -d "client_secret=%s" -d "scope=mcp:tools:read mcp:tools:execute"
 
   Authorization code + PKCE (public client "Demo app", redirect %s):
     client_id:     %s
 
-`, issuer, DemoOrg, DemoServer, issuer, r.AdminEmail, pw,
+`, urls.Resource(issuer, DemoOrg, DemoServer), urls.Endpoint(issuer, urls.Login), r.AdminEmail, pw,
 		r.ScriptClientID, r.ScriptClientSecret,
-		issuer, r.ScriptClientID, r.ScriptClientSecret,
+		urls.Endpoint(issuer, urls.Token), r.ScriptClientID, r.ScriptClientSecret,
 		DemoRedirectURI, r.AppClientID)
 }

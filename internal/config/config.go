@@ -11,6 +11,7 @@ import (
 
 	"github.com/conexor/conexor/internal/httpx"
 	"github.com/conexor/conexor/internal/netguard"
+	"github.com/conexor/conexor/internal/urls"
 	"github.com/conexor/conexor/provider"
 )
 
@@ -155,8 +156,8 @@ func (c *Config) Validate() error {
 		add("scopes: %v", err)
 	}
 	for path, up := range c.Upstreams {
-		if parts := strings.Split(path, "/"); len(parts) != 2 || parts[0] == "" || parts[1] == "" {
-			add("upstreams: key %q must be ORG/SERVER", path)
+		if _, _, err := urls.SplitServerPath(path); err != nil {
+			add("upstreams: key %v", err)
 		}
 		for h := range up.Headers {
 			if strings.TrimSpace(h) == "" || strings.ContainsAny(h, " :\r\n") {

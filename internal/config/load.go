@@ -139,14 +139,9 @@ func configFile(src Sources, env func(string) (string, bool)) (string, error) {
 	}
 }
 
-// LoadFile merges a YAML file over cfg through the settings table. Unknown keys are errors:
-// a typo in a security setting must not be silently ignored.
-func LoadFile(cfg *Config, path string) error {
-	_, err := loadFile(cfg, path)
-	return err
-}
-
-// loadFile is LoadFile; it also returns the keys the file set.
+// loadFile merges a YAML file over cfg through the settings table and returns the keys the
+// file set. Unknown keys are errors: a typo in a security setting must not be silently
+// ignored.
 func loadFile(cfg *Config, path string) ([]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
