@@ -235,11 +235,12 @@ func (p *Provider) CanonicalResource(raw string) (canonical, org, server string,
 	if scheme != strings.ToLower(iss.Scheme) || hostport != strings.ToLower(iss.Host) {
 		return fail(fmt.Sprintf("The resource must be an MCP server of this authorization server (%s).", p.ResourceURL("{org}", "{server}")))
 	}
+	// The escaped path, so %2F cannot pass for a separator; the slug rule then refuses '%',
+	// ';', dots and anything else no org or server can be named with.
 	path := strings.TrimSuffix(u.EscapedPath(), "/")
 	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
-	if len(parts) != 3 || parts[0] != "mcp" || parts[1] == "" || parts[2] == "" ||
-		strings.ContainsAny(parts[1]+parts[2], "%;") || parts[1] == ".." || parts[2] == ".." || parts[1] == "." || parts[2] == "." {
-		return fail(fmt.Sprintf("The resource must have the form %s.", p.ResourceURL("{org}", "{server}")))
+	if len(parts) != 3 || "/"+parts[0]+"/" != urls.MCPPrefix || !urls.ValidSlug(parts[1]) || !urls.ValidSlug(parts[2]) {
+		return fail(fmt.Sprintf("The resource must have the form %s, with the org and server as they are named (%s).", p.ResourceURL("{org}", "{server}"), urls.SlugRule))
 	}
 	return p.ResourceURL(parts[1], parts[2]), parts[1], parts[2], nil
 }
