@@ -48,10 +48,33 @@ type ServerChange struct {
 // ErrInvalidServer is matched (errors.Is) by ServerProblems.
 var ErrInvalidServer = errors.New("invalid server")
 
-// ServerProblems lists what is wrong with a server's fields, each saying how to fix it.
-type ServerProblems []string
+// ServerProblem is one thing wrong with a server's fields: the form field it is about
+// ("slug", "name", "description", "upstream", "headers") and how to fix it.
+type ServerProblem struct {
+	Field   string
+	Message string
+}
 
-func (p ServerProblems) Error() string { return strings.Join(p, "; ") }
+// ServerProblems lists what is wrong with a server's fields, each saying how to fix it.
+type ServerProblems []ServerProblem
+
+func (p ServerProblems) Error() string {
+	msgs := make([]string, len(p))
+	for i, problem := range p {
+		msgs[i] = problem.Message
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// ByField groups the problems' messages by form field, so a form can show each next to its
+// input.
+func (p ServerProblems) ByField() map[string][]string {
+	out := make(map[string][]string)
+	for _, problem := range p {
+		out[problem.Field] = append(out[problem.Field], problem.Message)
+	}
+	return out
+}
 
 // Is makes errors.Is(err, ErrInvalidServer) true.
 func (p ServerProblems) Is(target error) bool { return target == ErrInvalidServer }
@@ -61,7 +84,7 @@ func (p ServerProblems) Is(target error) bool { return target == ErrInvalidServe
 func (p *Provider) CreateServer(ctx context.Context, spec ServerSpec) (*storage.Server, error) {
 	var problems ServerProblems
 	if !urls.ValidSlug(spec.Org) || !urls.ValidSlug(spec.Slug) {
-		problems = append(problems, fmt.Sprintf("%q must be ORG/SERVER, each %s", spec.Org+"/"+spec.Slug, urls.SlugRule))
+		problems = append(problems, ServerProblem{"slug", fmt.Sprintf("%q must be ORG/SERVER, each %s", spec.Org+"/"+spec.Slug, urls.SlugRule)})
 	}
 	problems = append(problems, validateServerFields(&spec.Name, &spec.Description, &spec.Upstream)...)
 	if len(problems) > 0 {
@@ -154,15 +177,15 @@ func validateServerFields(name, description, upstream *string) ServerProblems {
 	if name != nil {
 		*name = strings.TrimSpace(*name)
 		if *name == "" || utf8.RuneCountInString(*name) > MaxServerNameLength || hasControl(*name, false) {
-			problems = append(problems, fmt.Sprintf("name must be 1-%d characters without control characters", MaxServerNameLength))
+			problems = append(problems, ServerProblem{"name", fmt.Sprintf("name must be 1-%d characters without control characters", MaxServerNameLength)})
 		}
 	}
 	if description != nil && (utf8.RuneCountInString(*description) > MaxServerDescriptionLength || hasControl(*description, true)) {
-		problems = append(problems, fmt.Sprintf("description must be at most %d characters without control characters other than newlines and tabs", MaxServerDescriptionLength))
+		problems = append(problems, ServerProblem{"description", fmt.Sprintf("description must be at most %d characters without control characters other than newlines and tabs", MaxServerDescriptionLength)})
 	}
 	if upstream != nil && *upstream != "" {
 		if _, err := netguard.ParseUpstream(*upstream); err != nil {
-			problems = append(problems, err.Error())
+			problems = append(problems, ServerProblem{"upstream", err.Error()})
 		}
 	}
 	return problems
