@@ -35,6 +35,10 @@ type ServerChange struct {
 	Description *string
 	Upstream    *string
 	Enabled     *bool
+	// Headers are sent to the upstream with every request (an API key, say), sealed at rest
+	// and never shown again: nil leaves them as they are, a non-nil map replaces them all,
+	// an empty one removes them. The config file's upstreams: headers win on a name clash.
+	Headers map[string]string
 	// ByAPI marks a change made by a token holder (the server API, the dashboard) rather
 	// than an operator (the CLI): an upstream it sets is dialed on public addresses only
 	// (storage.Server.UpstreamByAPI), so it cannot turn the gateway against the network
@@ -124,6 +128,9 @@ func (p *Provider) UpdateServer(ctx context.Context, org, slug string, change Se
 			}
 		}
 		change.apply(srv)
+		if change.Headers != nil {
+			srv.UpstreamHeaders = p.sealUpstreamHeaders(srv.ID, change.Headers)
+		}
 		if err := p.store.UpdateServer(ctx, srv); err != nil {
 			return err
 		}
@@ -133,10 +140,10 @@ func (p *Provider) UpdateServer(ctx context.Context, org, slug string, change Se
 	return updated, err
 }
 
-// Validate checks the fields change sets (and trims the name), so a front end can answer
-// before doing more work; UpdateServer calls it too.
+// Validate checks the fields change sets (and trims the name, canonicalises header names),
+// so a front end can answer before doing more work; UpdateServer calls it too.
 func (c *ServerChange) Validate() ServerProblems {
-	return validateServerFields(c.Name, c.Description, c.Upstream)
+	return append(validateServerFields(c.Name, c.Description, c.Upstream), validateUpstreamHeaders(&c.Headers)...)
 }
 
 // Fields names the fields change sets, for logs.
@@ -145,7 +152,7 @@ func (c *ServerChange) Fields() []string {
 	for _, s := range []struct {
 		name string
 		set  bool
-	}{{"name", c.Name != nil}, {"description", c.Description != nil}, {"enabled", c.Enabled != nil}, {"upstream", c.Upstream != nil}} {
+	}{{"name", c.Name != nil}, {"description", c.Description != nil}, {"enabled", c.Enabled != nil}, {"upstream", c.Upstream != nil}, {"headers", c.Headers != nil}} {
 		if s.set {
 			f = append(f, s.name)
 		}
