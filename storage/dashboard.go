@@ -2,7 +2,10 @@ package storage
 
 import (
 	"context"
+	"fmt"
 	"time"
+
+	"github.com/mattn/go-sqlite3"
 )
 
 // OrgRole is one org a user belongs to, with the user's role in it.
@@ -88,26 +91,61 @@ GROUP BY server_id`, since.UTC(), serverIDs).Scan(&rows).Error
 }
 
 // ClientsLastUsed returns when each client last got an access token; a client that never
-// did (or whose tokens were all purged, a day after they expired) is absent.
+// did (or whose tokens were all purged, a day after they expired) is absent. One query: per
+// client, the newest token is the last entry of the (client_id, requested_at) index.
 func (s *Store) ClientsLastUsed(ctx context.Context, clientIDs []string) (map[string]time.Time, error) {
 	out := make(map[string]time.Time, len(clientIDs))
 	if !keyable(clientIDs...) || len(clientIDs) == 0 {
 		return out, nil
 	}
-	var rows []struct {
-		ClientID    string
-		RequestedAt time.Time
-	}
-	// The row holding the maximum rather than MAX() itself: SQLite returns an aggregate of a
-	// time column as text, which does not scan into time.Time.
-	err := s.conn(ctx).Model(&accessTokenRow{}).Select("client_id, requested_at").
-		Where("client_id IN ? AND requested_at = (SELECT MAX(t2.requested_at) FROM oauth_access_tokens t2 WHERE t2.client_id = oauth_access_tokens.client_id)", clientIDs).
-		Scan(&rows).Error
+	rows, err := s.conn(ctx).Model(&Client{}).
+		Select("clients.id, (SELECT MAX(t.requested_at) FROM oauth_access_tokens t WHERE t.client_id = clients.id)").
+		Where("clients.id IN ?", clientIDs).Rows()
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range rows {
-		out[r.ClientID] = r.RequestedAt
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var last aggregateTime
+		if err := rows.Scan(&id, &last); err != nil {
+			return nil, err
+		}
+		if last.Valid {
+			out[id] = last.Time
+		}
 	}
-	return out, nil
+	return out, rows.Err()
+}
+
+// aggregateTime scans MAX() of a time column: Postgres returns a time, SQLite the stored
+// text (it types an expression's result by its value, not by a column's declared type).
+type aggregateTime struct {
+	Time  time.Time
+	Valid bool
+}
+
+// Scan implements sql.Scanner.
+func (t *aggregateTime) Scan(v any) error {
+	var text string
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case time.Time:
+		t.Time, t.Valid = x, true
+		return nil
+	case string:
+		text = x
+	case []byte:
+		text = string(x)
+	default:
+		return fmt.Errorf("storage: a time aggregate of type %T", v)
+	}
+	for _, layout := range sqlite3.SQLiteTimestampFormats {
+		if parsed, err := time.ParseInLocation(layout, text, time.UTC); err == nil {
+			t.Time, t.Valid = parsed, true
+			return nil
+		}
+	}
+	return fmt.Errorf("storage: %q is not a stored time", text)
 }
