@@ -80,3 +80,28 @@ func TestStoredUpstreamHeaders(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestStoredUpstreamHeadersUnreadable: stored headers that no longer open (the system
+// secret changed, the row was altered) make the upstream unusable: the gateway answers 502
+// rather than calling the upstream without its credentials.
+func TestStoredUpstreamHeadersUnreadable(t *testing.T) {
+	rec := &seen{}
+	upstream := httptest.NewServer(rec.wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}`))
+	})))
+	t.Cleanup(upstream.Close)
+	e, token := proxiedEnv(t, upstream.URL+"/mcp")
+	srv := e.ServerByPath("acme/proxied")
+	srv.UpstreamHeaders = []byte("not sealed by this secret, not sealed at all")
+	if err := e.Store.UpdateServer(context.Background(), srv); err != nil {
+		t.Fatal(err)
+	}
+	r := rpc(t, e, "/mcp/acme/proxied", token, toolsList)
+	if r.StatusCode != http.StatusBadGateway || !strings.Contains(string(r.Body), "misconfigured") {
+		t.Fatalf("tools/list with unreadable stored headers: %d %s, want 502", r.StatusCode, r.Body)
+	}
+	if n := len(rec.all()); n != 0 {
+		t.Fatalf("the upstream was called %d times without its stored headers", n)
+	}
+}
