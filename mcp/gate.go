@@ -161,7 +161,7 @@ func readMessage(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, M
 func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, info *serverInfo, p *principal, id []byte) string {
 	switch {
 	case info.upstreamErr != nil:
-		g.log.WarnContext(r.Context(), "server has an unusable upstream URL", "server", info.path)
+		g.log.WarnContext(r.Context(), "server has an unusable upstream", "server", info.path, "err", info.upstreamErr)
 		writeRPCError(w, http.StatusBadGateway, id, CodeUnavailable, "The upstream MCP server of "+info.path+" is misconfigured.")
 		return "upstream_error"
 	case info.upstream != nil:

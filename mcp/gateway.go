@@ -24,6 +24,7 @@ import (
 
 	"github.com/conexor/conexor/mcp/demo"
 	"github.com/conexor/conexor/provider"
+	"github.com/conexor/conexor/storage"
 )
 
 // DefaultMaxBodyBytes caps a POST body. MCP requests are small; a tool call's arguments
@@ -42,6 +43,11 @@ type Options struct {
 	// UpstreamHeaders are the headers sent to proxied servers (an API key, say), by
 	// "org/server": the operator configures them, clients never see them.
 	UpstreamHeaders map[string]http.Header
+	// StoredUpstreamHeaders opens the headers an admin stored with a server
+	// (provider.Provider.UpstreamHeaders), read when the server is loaded into the server
+	// cache; UpstreamHeaders win on a name clash, the operator's word. An error makes the
+	// server's upstream unusable rather than calling it without its credentials.
+	StoredUpstreamHeaders func(*storage.Server) (http.Header, error)
 	// AccessTokenTTL is the longest access-token lifetime (default 24h, the maximum the
 	// configuration allows); revocations older than that are forgotten.
 	AccessTokenTTL time.Duration
@@ -149,7 +155,7 @@ func New(opts Options) (*Gateway, error) {
 		g.maxBody = DefaultMaxBodyBytes
 	}
 	upstreams := opts.UpstreamHeaders
-	g.servers = &serverCache{store: opts.Servers, issuer: g.issuer, upstreams: func(path string) http.Header {
+	g.servers = &serverCache{store: opts.Servers, issuer: g.issuer, stored: opts.StoredUpstreamHeaders, upstreams: func(path string) http.Header {
 		if h := upstreams[path]; len(h) > 0 {
 			return h.Clone()
 		}

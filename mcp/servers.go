@@ -40,7 +40,7 @@ type serverInfo struct {
 	metadataURL string          // RFC 9728 document
 	upstream    *url.URL        // nil for the built-in demo
 	upstreamErr error           // the stored upstream URL breaks netguard.ParseUpstream (a row from before it)
-	headers     http.Header     // configured upstream headers
+	headers     http.Header     // upstream headers: the stored ones with the configured ones on top
 	fetched     time.Time
 }
 
@@ -49,6 +49,7 @@ type serverCache struct {
 	store     ServerStore
 	issuer    string
 	upstreams func(path string) http.Header
+	stored    func(*storage.Server) (http.Header, error)
 	entries   sync.Map // "org/server" -> *serverInfo
 	negative  atomic.Int64
 	loads     singleflight.Group
@@ -117,8 +118,22 @@ func (c *serverCache) describe(srv *storage.Server) *serverInfo {
 	}
 	// Also for a server that is the demo right now: the API must know that headers wait to
 	// be sent wherever its upstream is set (errUpstreamLocked).
+	if c.stored != nil {
+		h, err := c.stored(srv)
+		if err != nil && info.upstream != nil && info.upstreamErr == nil {
+			info.upstreamErr = err // never call the upstream without its credentials
+		}
+		info.headers = h
+	}
 	if c.upstreams != nil {
-		info.headers = c.upstreams(info.path)
+		if configured := c.upstreams(info.path); len(configured) > 0 {
+			if info.headers == nil {
+				info.headers = make(http.Header, len(configured))
+			}
+			for name, values := range configured {
+				info.headers[name] = values
+			}
+		}
 	}
 	return info
 }

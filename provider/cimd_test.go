@@ -70,7 +70,7 @@ func newCIMDProviderOn(t testing.TB, databaseURL string, allowPrivate bool, cloc
 	}
 	testKey := []byte(strings.Repeat("k", 32))
 	p, err := New(ctx, Config{
-		Issuer: cimdIssuer, Keys: Keys{FositeHMAC: testKey, ClientSecrets: testKey, SigningKeys: testKey},
+		Issuer: cimdIssuer, Keys: Keys{FositeHMAC: testKey, ClientSecrets: testKey, SigningKeys: testKey, UpstreamHeaders: testKey},
 		AccessTokenLifespan: time.Hour, RefreshTokenLifespan: 24 * time.Hour, AuthorizeCodeLifespan: 10 * time.Minute,
 		SigningAlg: AlgES256, Now: clock.Now, CIMDAllowPrivate: allowPrivate,
 	}, store, nil, nil)

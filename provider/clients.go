@@ -35,6 +35,37 @@ type SpecError struct {
 	// UnknownScopes are the requested scopes that no configuration defines, so a front end
 	// can say where scopes are added.
 	UnknownScopes []string
+	// fields[i] is the form field Problems[i] is about ("" for none), for ByField.
+	fields []string
+}
+
+// Form fields a client's problems are filed under (ByField), named as the dashboard's form.
+const (
+	FieldName        = "name"
+	FieldScope       = "scope"
+	FieldGrantType   = "grant_type"
+	FieldRedirectURI = "redirect_uri"
+	FieldPublic      = "public"
+)
+
+// add records a problem about one form field.
+func (e *SpecError) add(field, problem string) {
+	e.Problems = append(e.Problems, problem)
+	e.fields = append(e.fields, field)
+}
+
+// ByField groups the problems by the form field they are about (FieldName, FieldScope, ...),
+// so a form can show each next to its input; a problem about no one field is under "".
+func (e *SpecError) ByField() map[string][]string {
+	out := make(map[string][]string)
+	for i, problem := range e.Problems {
+		field := ""
+		if i < len(e.fields) {
+			field = e.fields[i]
+		}
+		out[field] = append(out[field], problem)
+	}
+	return out
 }
 
 func (e *SpecError) Error() string {
@@ -58,7 +89,7 @@ func (e *RevokedError) Error() string {
 // CreateClient validates spec, generates the client ID and (for confidential clients) the
 // secret, stores only the secret's keyed hash, and returns the secret once.
 func (p *Provider) CreateClient(ctx context.Context, spec ClientSpec) (*storage.Client, string, error) {
-	if err := p.validateSpec(&spec); err != nil {
+	if err := p.validateSpec(ctx, &spec, ""); err != nil {
 		return nil, "", err
 	}
 	c := &storage.Client{
@@ -143,7 +174,7 @@ func (p *Provider) UpdateClient(ctx context.Context, clientID string, u ClientUp
 	if u.RedirectURIs != nil {
 		spec.RedirectURIs = *u.RedirectURIs
 	}
-	if err := p.validateSpec(&spec); err != nil {
+	if err := p.validateSpec(ctx, &spec, c.ID); err != nil {
 		return nil, err
 	}
 	c.Name = spec.Name
@@ -173,22 +204,23 @@ func (p *Provider) RevokeClient(ctx context.Context, clientID string) error {
 	return nil
 }
 
-// validateSpec is the one check of a client's settings, for creation and every update. It
-// fills in the defaults: a public client or one with a redirect URI gets the code and
-// refresh grants, any other client credentials.
-func (p *Provider) validateSpec(spec *ClientSpec) error {
-	var problems, unknown []string
+// validateSpec is the one check of a client's settings, for creation and every update
+// (self is the updated client's ID, "" on creation). It fills in the defaults: a public
+// client or one with a redirect URI gets the code and refresh grants, any other client
+// credentials.
+func (p *Provider) validateSpec(ctx context.Context, spec *ClientSpec, self string) error {
+	se := &SpecError{}
 	spec.Name = strings.TrimSpace(spec.Name)
 	if spec.Name == "" {
 		spec.Name = "Unnamed client"
 	}
 	if len(spec.Name) > 200 {
-		problems = append(problems, "name is longer than 200 characters")
+		se.add(FieldName, "name is longer than 200 characters")
 	}
 	for _, s := range spec.Scopes {
 		if !p.cfg.Scopes.Known(s) {
-			unknown = append(unknown, s)
-			problems = append(problems, fmt.Sprintf("unknown scope %q (known: %s)", s, strings.Join(p.cfg.Scopes.Names(), ", ")))
+			se.UnknownScopes = append(se.UnknownScopes, s)
+			se.add(FieldScope, fmt.Sprintf("unknown scope %q (known: %s)", s, strings.Join(p.cfg.Scopes.Names(), ", ")))
 		}
 	}
 	if len(spec.GrantTypes) == 0 {
@@ -200,28 +232,28 @@ func (p *Provider) validateSpec(spec *ClientSpec) error {
 	}
 	for _, g := range spec.GrantTypes {
 		if !supportedGrants[g] {
-			problems = append(problems, fmt.Sprintf("unsupported grant type %q (use client_credentials, authorization_code, refresh_token)", g))
+			se.add(FieldGrantType, fmt.Sprintf("unsupported grant type %q (use client_credentials, authorization_code, refresh_token)", g))
 		}
 	}
 	has := func(g string) bool { return ExactScopeStrategy(spec.GrantTypes, g) }
 	if spec.Public && has("client_credentials") {
-		problems = append(problems, "a public client cannot use client_credentials (it has no secret)")
+		se.add(FieldPublic, "a public client cannot use client_credentials (it has no secret)")
 	}
 	if has("client_credentials") && spec.ServerID == "" {
 		// Nobody approves these tokens: the server the client was created for is the only
 		// audience an operator vouched for (checkClientCredentials enforces it too).
-		problems = append(problems, "a client_credentials client must belong to one MCP server")
+		se.add(FieldGrantType, "a client_credentials client must belong to one MCP server")
 	}
 	if has("authorization_code") && len(spec.RedirectURIs) == 0 {
-		problems = append(problems, "the authorization_code grant needs at least one redirect URI")
+		se.add(FieldRedirectURI, "the authorization_code grant needs at least one redirect URI")
 	}
 	if !has("authorization_code") && len(spec.RedirectURIs) > 0 {
 		// Only the code grant redirects; stored URIs nothing could use would only mislead.
-		problems = append(problems, "redirect URIs are used only by the authorization_code grant, which this client does not have (create a separate client for the browser flow)")
+		se.add(FieldRedirectURI, "redirect URIs are used only by the authorization_code grant, which this client does not have (create a separate client for the browser flow)")
 	}
 	for _, u := range spec.RedirectURIs {
 		if err := ValidateRedirectURI(u); err != nil {
-			problems = append(problems, fmt.Sprintf("%s: %v", u, err))
+			se.add(FieldRedirectURI, fmt.Sprintf("%s: %v", u, err))
 		}
 	}
 	if spec.Source == "" {
@@ -234,8 +266,38 @@ func (p *Provider) validateSpec(spec *ClientSpec) error {
 			spec.TokenEndpointAuthMethod = "client_secret_basic"
 		}
 	}
-	if len(problems) > 0 {
-		return &SpecError{Problems: problems, UnknownScopes: unknown}
+	if spec.Source == storage.ClientSourceAdmin && len(spec.Scopes) == 0 {
+		// An operator's client without scopes could get no useful token.
+		se.add(FieldScope, "choose at least one scope")
+	}
+	if spec.ServerID != "" {
+		taken, err := p.clientNameTaken(ctx, spec.ServerID, spec.Name, self)
+		if err != nil {
+			return err
+		}
+		if taken {
+			se.add(FieldName, fmt.Sprintf("another client of this server is named %q: choose another name", spec.Name))
+		}
+	}
+	if len(se.Problems) > 0 {
+		return se
 	}
 	return nil
+}
+
+// clientNameTaken reports whether an active client of the server other than self has this
+// name, compared case-insensitively: two clients both called "CI" cannot be told apart on the
+// dashboard or the consent page. Revoked clients free their name. Two concurrent creations
+// can both pass; the check is for people, not a uniqueness guarantee.
+func (p *Provider) clientNameTaken(ctx context.Context, serverID, name, self string) (bool, error) {
+	clients, err := p.store.ListClients(ctx, serverID)
+	if err != nil {
+		return false, err
+	}
+	for _, c := range clients {
+		if c.ID != self && !c.Revoked() && strings.EqualFold(c.Name, name) {
+			return true, nil
+		}
+	}
+	return false, nil
 }

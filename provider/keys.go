@@ -2,8 +2,6 @@ package provider
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -54,7 +52,7 @@ type signingKey struct {
 type Keyring struct {
 	store  KeyStore
 	alg    jose.SignatureAlgorithm
-	aead   cipher.AEAD
+	sealer *sealer
 	maxTTL time.Duration
 	// publishDelay: a new key signs only once it is this old (see SetPublishDelay).
 	publishDelay time.Duration
@@ -77,11 +75,7 @@ func NewKeyring(store KeyStore, alg string, sealingKey []byte, maxTokenTTL time.
 	default:
 		return nil, fmt.Errorf("signing algorithm %q is not supported (use ES256, RS256 or HS256)", alg)
 	}
-	block, err := aes.NewCipher(sealingKey)
-	if err != nil {
-		return nil, err
-	}
-	aead, err := cipher.NewGCM(block)
+	sealer, err := newSealer(sealingKey)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +85,7 @@ func NewKeyring(store KeyStore, alg string, sealingKey []byte, maxTokenTTL time.
 	if now == nil {
 		now = time.Now
 	}
-	return &Keyring{store: store, alg: jose.SignatureAlgorithm(alg), aead: aead, maxTTL: maxTokenTTL, now: now, log: log, byKID: map[string]*signingKey{}}, nil
+	return &Keyring{store: store, alg: jose.SignatureAlgorithm(alg), sealer: sealer, maxTTL: maxTokenTTL, now: now, log: log, byKID: map[string]*signingKey{}}, nil
 }
 
 // SetPublishDelay makes a rotated key sign only once it has been published for d. Every
@@ -156,7 +150,7 @@ func (k *Keyring) generate() (*storage.SigningKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	row := &storage.SigningKey{KID: kid, Alg: string(k.alg), Sealed: k.seal(privJSON, kid)}
+	row := &storage.SigningKey{KID: kid, Alg: string(k.alg), Sealed: k.sealer.seal(privJSON, []byte(kid))}
 	if k.alg != jose.HS256 {
 		pubJSON, err := jwk.Public().MarshalJSON()
 		if err != nil {
@@ -165,22 +159,6 @@ func (k *Keyring) generate() (*storage.SigningKey, error) {
 		row.PublicJWK = string(pubJSON)
 	}
 	return row, nil
-}
-
-func (k *Keyring) seal(plain []byte, kid string) []byte {
-	nonce := make([]byte, k.aead.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		panic("crypto/rand: " + err.Error())
-	}
-	return k.aead.Seal(nonce, nonce, plain, []byte(kid))
-}
-
-func (k *Keyring) open(sealed []byte, kid string) ([]byte, error) {
-	n := k.aead.NonceSize()
-	if len(sealed) < n {
-		return nil, errors.New("sealed key too short")
-	}
-	return k.aead.Open(nil, sealed[:n], sealed[n:], []byte(kid))
 }
 
 // Reload reads the keys from the database (other replicas or `conexor keys rotate` may have
@@ -231,7 +209,7 @@ func (k *Keyring) reloadLocked(ctx context.Context) error {
 }
 
 func (k *Keyring) decode(row storage.SigningKey) (*signingKey, error) {
-	plain, err := k.open(row.Sealed, row.KID)
+	plain, err := k.sealer.open(row.Sealed, []byte(row.KID))
 	if err != nil {
 		return nil, errors.New("cannot unseal private key")
 	}

@@ -53,6 +53,9 @@ type Keys struct {
 	ClientSecrets []byte
 	// SigningKeys seals the token-signing keys at rest (secret.PurposeSigningKeys).
 	SigningKeys []byte
+	// UpstreamHeaders seals the upstream headers stored with servers
+	// (secret.PurposeUpstreamHeaders).
+	UpstreamHeaders []byte
 }
 
 // MaxAccessTokenLifespan is the longest access-token lifetime the configuration allows.
@@ -66,6 +69,7 @@ type Provider struct {
 	keys     *Keyring
 	strategy *TokenStrategy
 	hasher   *SecretHasher
+	headers  *sealer // upstream headers at rest
 	log      *slog.Logger
 	metrics  *Metrics
 	now      func() time.Time
@@ -82,7 +86,7 @@ func New(ctx context.Context, cfg Config, store *storage.Store, log *slog.Logger
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if len(cfg.Keys.FositeHMAC) != 32 || len(cfg.Keys.ClientSecrets) != 32 || len(cfg.Keys.SigningKeys) != 32 {
+	if len(cfg.Keys.FositeHMAC) != 32 || len(cfg.Keys.ClientSecrets) != 32 || len(cfg.Keys.SigningKeys) != 32 || len(cfg.Keys.UpstreamHeaders) != 32 {
 		return nil, errors.New("provider: every key in Config.Keys must be 32 bytes")
 	}
 	if cfg.Scopes == nil {
@@ -105,6 +109,10 @@ func New(ctx context.Context, cfg Config, store *storage.Store, log *slog.Logger
 		return nil, err
 	}
 	hasher := NewSecretHasher(cfg.Keys.ClientSecrets)
+	headers, err := newSealer(cfg.Keys.UpstreamHeaders)
+	if err != nil {
+		return nil, err
+	}
 	fcfg := &fosite.Config{
 		AccessTokenLifespan:            cfg.AccessTokenLifespan,
 		RefreshTokenLifespan:           cfg.RefreshTokenLifespan,
@@ -140,7 +148,7 @@ func New(ctx context.Context, cfg Config, store *storage.Store, log *slog.Logger
 	)
 	p := &Provider{
 		cfg: cfg, store: store, oauth: oauth.(*fosite.Fosite), keys: keys, strategy: strategy,
-		hasher: hasher, log: log, metrics: metrics, now: cfg.Now,
+		hasher: hasher, headers: headers, log: log, metrics: metrics, now: cfg.Now,
 	}
 	fstore.p = p
 	p.register = newRegistrar()

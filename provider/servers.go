@@ -35,6 +35,10 @@ type ServerChange struct {
 	Description *string
 	Upstream    *string
 	Enabled     *bool
+	// Headers are sent to the upstream with every request (an API key, say), sealed at rest
+	// and never shown again: nil leaves them as they are, a non-nil map replaces them all,
+	// an empty one removes them. The config file's upstreams: headers win on a name clash.
+	Headers map[string]string
 	// ByAPI marks a change made by a token holder (the server API, the dashboard) rather
 	// than an operator (the CLI): an upstream it sets is dialed on public addresses only
 	// (storage.Server.UpstreamByAPI), so it cannot turn the gateway against the network
@@ -48,10 +52,33 @@ type ServerChange struct {
 // ErrInvalidServer is matched (errors.Is) by ServerProblems.
 var ErrInvalidServer = errors.New("invalid server")
 
-// ServerProblems lists what is wrong with a server's fields, each saying how to fix it.
-type ServerProblems []string
+// ServerProblem is one thing wrong with a server's fields: the form field it is about
+// ("slug", "name", "description", "upstream", "headers") and how to fix it.
+type ServerProblem struct {
+	Field   string
+	Message string
+}
 
-func (p ServerProblems) Error() string { return strings.Join(p, "; ") }
+// ServerProblems lists what is wrong with a server's fields, each saying how to fix it.
+type ServerProblems []ServerProblem
+
+func (p ServerProblems) Error() string {
+	msgs := make([]string, len(p))
+	for i, problem := range p {
+		msgs[i] = problem.Message
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// ByField groups the problems' messages by form field, so a form can show each next to its
+// input.
+func (p ServerProblems) ByField() map[string][]string {
+	out := make(map[string][]string)
+	for _, problem := range p {
+		out[problem.Field] = append(out[problem.Field], problem.Message)
+	}
+	return out
+}
 
 // Is makes errors.Is(err, ErrInvalidServer) true.
 func (p ServerProblems) Is(target error) bool { return target == ErrInvalidServer }
@@ -61,7 +88,7 @@ func (p ServerProblems) Is(target error) bool { return target == ErrInvalidServe
 func (p *Provider) CreateServer(ctx context.Context, spec ServerSpec) (*storage.Server, error) {
 	var problems ServerProblems
 	if !urls.ValidSlug(spec.Org) || !urls.ValidSlug(spec.Slug) {
-		problems = append(problems, fmt.Sprintf("%q must be ORG/SERVER, each %s", spec.Org+"/"+spec.Slug, urls.SlugRule))
+		problems = append(problems, ServerProblem{"slug", fmt.Sprintf("%q must be ORG/SERVER, each %s", spec.Org+"/"+spec.Slug, urls.SlugRule)})
 	}
 	problems = append(problems, validateServerFields(&spec.Name, &spec.Description, &spec.Upstream)...)
 	if len(problems) > 0 {
@@ -101,6 +128,9 @@ func (p *Provider) UpdateServer(ctx context.Context, org, slug string, change Se
 			}
 		}
 		change.apply(srv)
+		if change.Headers != nil {
+			srv.UpstreamHeaders = p.sealUpstreamHeaders(srv.ID, change.Headers)
+		}
 		if err := p.store.UpdateServer(ctx, srv); err != nil {
 			return err
 		}
@@ -110,10 +140,10 @@ func (p *Provider) UpdateServer(ctx context.Context, org, slug string, change Se
 	return updated, err
 }
 
-// Validate checks the fields change sets (and trims the name), so a front end can answer
-// before doing more work; UpdateServer calls it too.
+// Validate checks the fields change sets (and trims the name, canonicalises header names),
+// so a front end can answer before doing more work; UpdateServer calls it too.
 func (c *ServerChange) Validate() ServerProblems {
-	return validateServerFields(c.Name, c.Description, c.Upstream)
+	return append(validateServerFields(c.Name, c.Description, c.Upstream), validateUpstreamHeaders(&c.Headers)...)
 }
 
 // Fields names the fields change sets, for logs.
@@ -122,7 +152,7 @@ func (c *ServerChange) Fields() []string {
 	for _, s := range []struct {
 		name string
 		set  bool
-	}{{"name", c.Name != nil}, {"description", c.Description != nil}, {"enabled", c.Enabled != nil}, {"upstream", c.Upstream != nil}} {
+	}{{"name", c.Name != nil}, {"description", c.Description != nil}, {"enabled", c.Enabled != nil}, {"upstream", c.Upstream != nil}, {"headers", c.Headers != nil}} {
 		if s.set {
 			f = append(f, s.name)
 		}
@@ -154,15 +184,15 @@ func validateServerFields(name, description, upstream *string) ServerProblems {
 	if name != nil {
 		*name = strings.TrimSpace(*name)
 		if *name == "" || utf8.RuneCountInString(*name) > MaxServerNameLength || hasControl(*name, false) {
-			problems = append(problems, fmt.Sprintf("name must be 1-%d characters without control characters", MaxServerNameLength))
+			problems = append(problems, ServerProblem{"name", fmt.Sprintf("name must be 1-%d characters without control characters", MaxServerNameLength)})
 		}
 	}
 	if description != nil && (utf8.RuneCountInString(*description) > MaxServerDescriptionLength || hasControl(*description, true)) {
-		problems = append(problems, fmt.Sprintf("description must be at most %d characters without control characters other than newlines and tabs", MaxServerDescriptionLength))
+		problems = append(problems, ServerProblem{"description", fmt.Sprintf("description must be at most %d characters without control characters other than newlines and tabs", MaxServerDescriptionLength)})
 	}
 	if upstream != nil && *upstream != "" {
 		if _, err := netguard.ParseUpstream(*upstream); err != nil {
-			problems = append(problems, err.Error())
+			problems = append(problems, ServerProblem{"upstream", err.Error()})
 		}
 	}
 	return problems

@@ -65,8 +65,17 @@ func TestServerValidation(t *testing.T) {
 				}
 				return
 			}
-			if len(problems) != 1 || !strings.Contains(problems[0], tc.want) || !errors.Is(problems, provider.ErrInvalidServer) {
+			if len(problems) != 1 || !strings.Contains(problems[0].Message, tc.want) || !errors.Is(problems, provider.ErrInvalidServer) {
 				t.Fatalf("problems %q, want one containing %q", problems, tc.want)
+			}
+			field := map[bool]string{true: "upstream"}[tc.change.Upstream != nil]
+			if tc.change.Name != nil {
+				field = "name"
+			} else if tc.change.Description != nil {
+				field = "description"
+			}
+			if got := problems.ByField(); len(got) != 1 || len(got[field]) != 1 || got[field][0] != problems.Error() {
+				t.Fatalf("ByField = %q, want the one problem under %q", got, field)
 			}
 		})
 	}
@@ -93,14 +102,23 @@ func TestCreateServer(t *testing.T) {
 	if _, err := e.Provider.CreateServer(ctx, provider.ServerSpec{Org: "beta", Slug: "crm", Name: "Again"}); !errors.Is(err, storage.ErrConflict) {
 		t.Errorf("a second beta/crm: %v, want storage.ErrConflict", err)
 	}
-	for _, spec := range []provider.ServerSpec{
-		{Org: "Beta", Slug: "api", Name: "X"},
-		{Org: "beta", Slug: "", Name: "X"},
-		{Org: "beta", Slug: "api", Name: "X", Upstream: "http://user:pw@host/"},
-		{Org: "beta", Slug: "api", Name: ""},
+	for _, tc := range []struct {
+		spec  provider.ServerSpec
+		field string
+	}{
+		{provider.ServerSpec{Org: "Beta", Slug: "api", Name: "X"}, "slug"},
+		{provider.ServerSpec{Org: "beta", Slug: "", Name: "X"}, "slug"},
+		{provider.ServerSpec{Org: "beta", Slug: "api", Name: "X", Upstream: "http://user:pw@host/"}, "upstream"},
+		{provider.ServerSpec{Org: "beta", Slug: "api", Name: ""}, "name"},
 	} {
-		if _, err := e.Provider.CreateServer(ctx, spec); !errors.Is(err, provider.ErrInvalidServer) {
-			t.Errorf("CreateServer(%+v): %v, want ErrInvalidServer", spec, err)
+		_, err := e.Provider.CreateServer(ctx, tc.spec)
+		var problems provider.ServerProblems
+		if !errors.Is(err, provider.ErrInvalidServer) || !errors.As(err, &problems) {
+			t.Errorf("CreateServer(%+v): %v, want ServerProblems", tc.spec, err)
+			continue
+		}
+		if got := problems.ByField(); len(got) != 1 || len(got[tc.field]) != 1 {
+			t.Errorf("CreateServer(%+v): ByField = %q, want one problem under %q", tc.spec, got, tc.field)
 		}
 	}
 	if _, err := e.Store.ServerByPath(ctx, "beta", "api"); !errors.Is(err, storage.ErrNotFound) {

@@ -108,10 +108,12 @@ type ClientDocument struct {
 // holds it as the exported field Row tagged embedded: GORM ignores unexported fields, so an
 // anonymous tokenRow would contribute no columns at all.
 type tokenRow struct {
-	Signature         string    `gorm:"primaryKey;size:64"`
-	RequestID         string    `gorm:"index;size:64;not null"`
-	RequestedAt       time.Time `gorm:"not null"`
-	ClientID          string    `gorm:"index;size:2100;not null"`
+	Signature   string    `gorm:"primaryKey;size:64"`
+	RequestID   string    `gorm:"index;size:64;not null"`
+	RequestedAt time.Time `gorm:"index:,composite:client_requested,priority:2;not null"`
+	// ClientID leads the (client_id, requested_at) index: revoking a client finds its tokens
+	// by it, and the dashboard counts and dates each client's recent tokens with it.
+	ClientID          string    `gorm:"index:,composite:client_requested,priority:1;size:2100;not null"`
 	Subject           string    `gorm:"size:255"`
 	Scopes            string    `gorm:"size:2000"`
 	GrantedScopes     string    `gorm:"size:2000"`

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -272,7 +274,7 @@ func TestClientsRedirectURIImpliesCode(t *testing.T) {
 	cliEnv(t)
 	mustRun(t, "", "servers", "create", "acme/sales-api", "--name", "Sales")
 	base := []string{"clients", "create", "--server", "acme/sales-api", "--name", "N", "--scopes", "mcp:tools:read", "--json"}
-	for _, tc := range []struct {
+	for i, tc := range []struct {
 		extra      []string
 		wantGrants []any
 		wantSecret bool
@@ -282,7 +284,9 @@ func TestClientsRedirectURIImpliesCode(t *testing.T) {
 		{nil, []any{"client_credentials"}, true},
 	} {
 		var c map[string]any
-		if err := json.Unmarshal([]byte(mustRun(t, "", append(base, tc.extra...)...)), &c); err != nil {
+		// Each a name of its own: a server's clients have distinct names.
+		args := append(append(slices.Clone(base), tc.extra...), "--name", fmt.Sprintf("N%d", i))
+		if err := json.Unmarshal([]byte(mustRun(t, "", args...)), &c); err != nil {
 			t.Fatal(err)
 		}
 		_, hasSecret := c["client_secret"]
@@ -348,6 +352,7 @@ func TestClientsUpdate(t *testing.T) {
 		t.Errorf("clients update --name --json = %v", updated)
 	}
 
+	mustRun(t, "", "clients", "create", "--server", "acme/sales-api", "--name", "CLI script", "--scopes", "mcp:tools:read")
 	for _, tc := range []struct {
 		args    []string
 		wantErr string
@@ -358,12 +363,17 @@ func TestClientsUpdate(t *testing.T) {
 		{[]string{"clients", "update", id, "--name", " "}, "--name must not be empty"},
 		{[]string{"clients", "update", id, "--scopes", ","}, "--scopes must name at least one scope"},
 		{[]string{"clients", "update", "client_nope", "--name", "X"}, "no client client_nope"},
+		{[]string{"clients", "update", id, "--name", "CLI SCRIPT"}, `invalid client: another client of this server is named "CLI SCRIPT": choose another name`},
+		{[]string{"clients", "create", "--server", "acme/sales-api", "--name", "web APP v3", "--scopes", "mcp:tools:read"},
+			`invalid client: another client of this server is named "web APP v3": choose another name`},
 	} {
 		if _, _, err := run(t, "", tc.args...); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 			t.Errorf("conexor %s: err = %v, want it to contain %q", strings.Join(tc.args, " "), err, tc.wantErr)
 		}
 	}
 	mustRun(t, "", "clients", "revoke", id)
+	// A revoked client's name is free again.
+	mustRun(t, "", "clients", "create", "--server", "acme/sales-api", "--name", "Web app v3", "--scopes", "mcp:tools:read")
 	if _, _, err := run(t, "", "clients", "update", id, "--name", "X"); err == nil || !strings.Contains(err.Error(), "was revoked on") || !strings.Contains(err.Error(), "cannot be changed") {
 		t.Errorf("update of a revoked client: %v", err)
 	}
@@ -608,8 +618,11 @@ func TestConfigFileScopes(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `unknown scope "crm:read"`) || !strings.Contains(err.Error(), "no config file was read: pass it with --config or CONEXOR_CONFIG") {
 		t.Fatalf("without the config file: err = %v, want unknown scope and a hint at --config", err)
 	}
+	n := 0
 	created := func(args ...string) {
 		t.Helper()
+		n++ // the last --name wins: each client a name of its own
+		args = append(args, "--name", fmt.Sprintf("N%d", n))
 		var c map[string]any
 		if err := json.Unmarshal([]byte(mustRun(t, "", args...)), &c); err != nil {
 			t.Fatal(err)

@@ -134,7 +134,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		}
 	}
 	a.gateway, err = mcp.New(mcp.Options{Issuer: cfg.Issuer, Verifier: p, Servers: store, Tokens: store, Editor: p,
-		Scopes: p.Scopes(), UpstreamHeaders: upstreamHeaders(cfg.Upstreams), SessionKey: keys.sessionBinding,
+		Scopes: p.Scopes(), UpstreamHeaders: upstreamHeaders(cfg.Upstreams),
+		StoredUpstreamHeaders: p.UpstreamHeaders, SessionKey: keys.sessionBinding,
 		Now: opts.Now, Logger: log, Registerer: reg, APIPrivateUpstreams: cfg.APIPrivateUpstreams})
 	if err != nil {
 		store.Close()

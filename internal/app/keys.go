@@ -18,9 +18,10 @@ func deriveKeys(systemSecret string) keys {
 	s := []byte(systemSecret)
 	return keys{
 		provider: provider.Keys{
-			FositeHMAC:    secret.DeriveKey(s, secret.PurposeFositeHMAC),
-			ClientSecrets: secret.DeriveKey(s, secret.PurposeClientSecrets),
-			SigningKeys:   secret.DeriveKey(s, secret.PurposeSigningKeys),
+			FositeHMAC:      secret.DeriveKey(s, secret.PurposeFositeHMAC),
+			ClientSecrets:   secret.DeriveKey(s, secret.PurposeClientSecrets),
+			SigningKeys:     secret.DeriveKey(s, secret.PurposeSigningKeys),
+			UpstreamHeaders: secret.DeriveKey(s, secret.PurposeUpstreamHeaders),
 		},
 		sessionCookie:  secret.DeriveKey(s, secret.PurposeSessionCookie),
 		sessionBinding: secret.DeriveKey(s, secret.PurposeSessionBinding),

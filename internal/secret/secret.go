@@ -22,6 +22,8 @@ const (
 	PurposeSigningKeys    = "signing-keys/v1"
 	PurposeSessionCookie  = "session-cookie/v1"
 	PurposeSessionBinding = "mcp-session-binding/v1"
+	// PurposeUpstreamHeaders seals the upstream headers (API keys) stored with a server.
+	PurposeUpstreamHeaders = "upstream-headers/v1"
 )
 
 // DeriveKey derives a purpose-bound 32-byte key from the system secret (HKDF-SHA256), so the

@@ -2,7 +2,9 @@ package testenv
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"github.com/conexor/conexor/provider"
 	"github.com/conexor/conexor/storage"
@@ -45,13 +47,16 @@ func (e *Env) CreateClient(spec provider.ClientSpec) (*storage.Client, string) {
 	return c, secret
 }
 
+// clientSeq numbers the clients CreateServerClient makes: names are unique per server.
+var clientSeq atomic.Int64
+
 // CreateServerClient creates a confidential client_credentials client of the MCP server at
 // "org/server" with the given scopes, and returns its ID and secret.
 func (e *Env) CreateServerClient(path string, scopes ...string) (id, secret string) {
 	e.tb.Helper()
 	srv := e.ServerByPath(path)
 	c, secret := e.CreateClient(provider.ClientSpec{
-		ServerID: srv.ID, Name: "test client of " + path, Scopes: scopes,
+		ServerID: srv.ID, Name: fmt.Sprintf("test client %d of %s", clientSeq.Add(1), path), Scopes: scopes,
 		GrantTypes: []string{"client_credentials"},
 	})
 	return c.ID, secret

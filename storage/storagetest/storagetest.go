@@ -66,6 +66,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) *storage.Store) {
 		{"PurgeExpired", testPurgeExpired},
 		{"ClientCache", testClientCache},
 		{"Unavailable", testUnavailable},
+		{"Dashboard", testDashboard},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
