@@ -165,9 +165,5 @@ func newRoles(t *testing.T, opts testenv.Options) *roles {
 // clients returns the clients of acme/sales-api.
 func (r *roles) clients(t *testing.T) []storage.Client {
 	t.Helper()
-	cs, err := r.e.Store.ListClients(context.Background(), r.e.ServerByPath("acme/sales-api").ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cs
+	return clientsOf(t, r.e)
 }
