@@ -118,7 +118,7 @@ func (a *App) routes() http.Handler {
 	metrics := httpx.NewMetrics(a.registry)
 	r.Use(metrics.Middleware)
 	var corsPatterns []string
-	pagePaths := map[string]bool{}
+	pagePaths := &pageSet{}
 	for _, rt := range table {
 		if rt.handler != nil {
 			m := r.NewRoute()
@@ -136,7 +136,7 @@ func (a *App) routes() http.Handler {
 			corsPatterns = append(corsPatterns, corsPattern(rt))
 		}
 		if rt.page {
-			pagePaths[rt.path] = true
+			pagePaths.add(rt.path)
 		}
 	}
 
