@@ -169,3 +169,23 @@ func TestNewServer(t *testing.T) {
 		t.Error("the dashboard does not list the new server")
 	}
 }
+
+// TestUpstreamWithConfiguredHeadersLocked: the operator's configured upstream headers are
+// never sent to an origin an admin picks: moving that upstream elsewhere is refused.
+func TestUpstreamWithConfiguredHeadersLocked(t *testing.T) {
+	t.Parallel()
+	r := newRoles(t, testenv.Options{Configure: func(c *config.Config) {
+		c.Upstreams = map[string]config.Upstream{"acme/sales-api": {Headers: map[string]string{"X-Api-Key": "operator-secret"}}}
+	}})
+	p := r.admin.post(serverPage+"/settings", url.Values{"name": {"Sales API"}, "enabled": {"true"}, "upstream": {"https://93.184.215.14/mcp"}})
+	if p.status != http.StatusUnprocessableEntity || !strings.Contains(html.UnescapeString(p.body), "configured credentials") {
+		t.Fatalf("moving a locked upstream: %d", p.status)
+	}
+	if srv := r.e.ServerByPath("acme/sales-api"); srv.Upstream != "" {
+		t.Errorf("upstream moved to %q", srv.Upstream)
+	}
+	// Other changes still save.
+	if p := r.admin.post(serverPage+"/settings", url.Values{"name": {"Renamed"}, "enabled": {"true"}}); p.status != http.StatusOK {
+		t.Errorf("rename: %d", p.status)
+	}
+}
