@@ -123,7 +123,16 @@ func TestPrivateUpstreamsAllowed(t *testing.T) {
 // refused with the input kept.
 func TestNewServer(t *testing.T) {
 	t.Parallel()
-	r := newRoles(t, testenv.Options{})
+	testNewServer(t, testenv.Options{})
+}
+
+func TestNewServerPostgres(t *testing.T) {
+	t.Parallel()
+	testNewServer(t, testenv.Options{Postgres: true})
+}
+
+func testNewServer(t *testing.T, opts testenv.Options) {
+	r := newRoles(t, opts)
 	const path = "/dashboard/acme/servers/new"
 	if p := r.admin.get(path); p.status != http.StatusOK || !strings.Contains(p.body, `name="slug"`) {
 		t.Fatalf("new server form: %d", p.status)

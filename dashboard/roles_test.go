@@ -48,7 +48,16 @@ func actions(clientID string) []action {
 // secret, and every change they send directly is refused with 403 and changes nothing.
 func TestMemberIsReadOnly(t *testing.T) {
 	t.Parallel()
-	r := newRoles(t, testenv.Options{})
+	testMemberIsReadOnly(t, testenv.Options{})
+}
+
+func TestMemberIsReadOnlyPostgres(t *testing.T) {
+	t.Parallel()
+	testMemberIsReadOnly(t, testenv.Options{Postgres: true})
+}
+
+func testMemberIsReadOnly(t *testing.T, opts testenv.Options) {
+	r := newRoles(t, opts)
 	e := r.e
 	before := r.clients(t)
 
@@ -81,7 +90,16 @@ func TestMemberIsReadOnly(t *testing.T) {
 // does not exist, for every URL of the org, and nothing changes.
 func TestOutsiderGetsNotFound(t *testing.T) {
 	t.Parallel()
-	r := newRoles(t, testenv.Options{})
+	testOutsiderGetsNotFound(t, testenv.Options{})
+}
+
+func TestOutsiderGetsNotFoundPostgres(t *testing.T) {
+	t.Parallel()
+	testOutsiderGetsNotFound(t, testenv.Options{Postgres: true})
+}
+
+func testOutsiderGetsNotFound(t *testing.T, opts testenv.Options) {
+	r := newRoles(t, opts)
 	before := r.clients(t)
 	unknown := r.outsider.get("/dashboard/nosuchorg/servers/sales-api")
 	if unknown.status != http.StatusNotFound {
