@@ -143,6 +143,7 @@ func testNewServer(t *testing.T, opts testenv.Options) {
 		keep, msg string
 	}{
 		{"bad slug", url.Values{"slug": {"Bad Slug"}, "name": {"Kept"}, "backend": {"demo"}}, `value="Kept"`, "must be ORG/SERVER"},
+		{"reserved slug", url.Values{"slug": {"new"}, "name": {"Kept"}, "backend": {"demo"}}, `value="Kept"`, "taken by the dashboard"},
 		{"taken slug", url.Values{"slug": {"sales-api"}, "name": {"Kept"}, "backend": {"demo"}}, `value="sales-api"`, "already has a server"},
 		{"no name", url.Values{"slug": {"fresh"}, "name": {""}, "backend": {"demo"}}, `value="fresh"`, "name must be 1-200"},
 		{"upstream missing", url.Values{"slug": {"fresh"}, "name": {"Kept"}, "backend": {"upstream"}}, `value="upstream" checked`, "Enter the upstream"},
