@@ -62,7 +62,8 @@ func testMemberIsReadOnly(t *testing.T, opts testenv.Options) {
 	before := r.clients(t)
 
 	p := r.member.get(serverPage)
-	if p.status != http.StatusOK || !strings.Contains(p.body, e.ClientID) || !strings.Contains(p.body, "Demo script") {
+	if p.status != http.StatusOK || !strings.Contains(p.body, e.ClientID) || !strings.Contains(p.body, "Demo script") ||
+		!strings.Contains(p.body, "its admins can change them") {
 		t.Fatalf("member's server page: %d", p.status)
 	}
 	if regexp.MustCompile(`<form[^>]*action="/dashboard`).MatchString(p.body) || strings.Contains(p.body, "/revoke") ||
