@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/conexor/conexor/internal/app"
 	"github.com/conexor/conexor/internal/testenv"
@@ -223,4 +224,25 @@ func TestCSRF(t *testing.T) {
 		}
 	}
 	assertUnchanged(t, r, before)
+}
+
+// TestExpiredSession: a form sent after the session ended says so, links to the login page
+// that comes back to the server page, and changes nothing.
+func TestExpiredSession(t *testing.T) {
+	t.Parallel()
+	clock := testenv.NewClock(time.Time{})
+	e := testenv.New(t, testenv.Options{Now: clock.Now})
+	b := newBrowser(t, e)
+	b.login(app.DemoAdminEmail, testenv.AdminPassword)
+	tok := b.csrf()
+	before := len(clientsOf(t, e))
+	clock.Advance(13 * time.Hour) // past the 12-hour login
+	p := b.do(http.MethodPost, serverPage+"/clients", url.Values{"csrf_token": {tok}, "name": {"Late"}, "scope": {"mcp:tools:read"}, "grant_type": {"client_credentials"}})
+	if p.status != http.StatusUnauthorized || !strings.Contains(p.body, "Your session has ended") ||
+		!strings.Contains(p.body, `href="/login?return_to=`+url.QueryEscape(serverPage)+`"`) {
+		t.Errorf("POST after the session ended: %d\n%s", p.status, p.body)
+	}
+	if len(clientsOf(t, e)) != before {
+		t.Error("a client was created after the session ended")
+	}
 }
