@@ -36,6 +36,7 @@ func TestCreateClientBadInput(t *testing.T) {
 		{"relative redirect", url.Values{"name": {"Keep me"}, "scope": {"mcp:tools:read"}, "grant_type": {"authorization_code"}, "redirect_uri": {"/cb"}}, "/cb</textarea>", "/cb:"},
 		{"javascript redirect", url.Values{"name": {"Keep me"}, "scope": {"mcp:tools:read"}, "grant_type": {"authorization_code"}, "redirect_uri": {"javascript:alert(1)"}}, "javascript:alert(1)</textarea>", "javascript:alert(1):"},
 		{"public script", url.Values{"name": {"Keep me"}, "scope": {"mcp:tools:read"}, "grant_type": {"client_credentials"}, "public": {"true"}}, `name="public" value="true" checked`, "cannot be a public client"},
+		{"duplicate name", url.Values{"name": {"demo SCRIPT"}, "scope": {"mcp:tools:read"}, "grant_type": {"client_credentials"}}, `value="demo SCRIPT"`, `<p class="field-error">another client of this server is named "demo SCRIPT": choose another name</p>`},
 	} {
 		p := r.admin.post(serverPage+"/clients", tt.form)
 		body := html.UnescapeString(p.body)

@@ -183,9 +183,9 @@ func (in serverInput) settingsChange(srv *storage.Server) provider.ServerChange 
 	}
 	switch {
 	case in.Headers != nil:
-		setHeaders(&c, in.Headers)
+		c.Headers = in.Headers
 	case in.Clear:
-		setHeaders(&c, map[string]string{})
+		c.Headers = map[string]string{}
 	}
 	return c
 }

@@ -33,9 +33,9 @@ type Store interface {
 	ServerByPath(ctx context.Context, org, server string) (*storage.Server, error)
 	ListClients(ctx context.Context, serverID string) ([]storage.Client, error)
 	ClientByID(ctx context.Context, id string) (*storage.Client, error)
-	OrgsOfUser(ctx context.Context, userID string) ([]OrgRole, error)
+	OrgsOfUser(ctx context.Context, userID string) ([]storage.OrgRole, error)
 	ServersOfOrg(ctx context.Context, orgID string) ([]storage.Server, error)
-	ServerStats(ctx context.Context, serverIDs []string, since time.Time) (map[string]ServerStats, error)
+	ServerStats(ctx context.Context, serverIDs []string, since time.Time) (map[string]storage.ServerStats, error)
 	ClientsLastUsed(ctx context.Context, clientIDs []string) (map[string]time.Time, error)
 }
 
@@ -47,6 +47,7 @@ type Provider interface {
 	RevokeClient(ctx context.Context, clientID string) error
 	CreateServer(ctx context.Context, spec provider.ServerSpec) (*storage.Server, error)
 	UpdateServer(ctx context.Context, org, slug string, change provider.ServerChange) (*storage.Server, error)
+	UpstreamHeaderNames(srv *storage.Server) []string
 	Scopes() *provider.Scopes
 	Issuer() string
 }
@@ -209,4 +210,18 @@ func badForm(back string) templates.ErrorPage {
 		Message: "The request was not a valid form submission, or it was too large. Nothing was changed.",
 		BackURL: back, BackLabel: "Back",
 	}
+}
+
+// fieldErrors sorts a validation error of the provider by form field; "" is the form as a
+// whole (a problem of no one field, or an error that is not a validation error).
+func fieldErrors(err error) map[string][]string {
+	var spec *provider.SpecError
+	if errors.As(err, &spec) {
+		return spec.ByField()
+	}
+	var sp provider.ServerProblems
+	if errors.As(err, &sp) {
+		return sp.ByField()
+	}
+	return map[string][]string{"": {err.Error()}}
 }

@@ -70,7 +70,7 @@ func (h *Handler) showServer(q *request, status int, edit func(*templates.Server
 		page.SettingsAction = base + "/settings"
 		page.Create = clientInput{GrantType: grantClientCredentials}.form(h.Provider.Scopes(), nil)
 		page.Settings = serverInput{Name: srv.Name, Description: srv.Description, Enabled: srv.Enabled,
-			Upstream: srv.Upstream}.form(nil, h.headerNames(srv))
+			Upstream: srv.Upstream}.form(nil, h.Provider.UpstreamHeaderNames(srv))
 	}
 	edit(&page)
 	h.render(q.w, q.r, status, func(b *bytes.Buffer) error { return h.Pages.Server(b, page) })
@@ -113,7 +113,7 @@ func (h *Handler) saveSettings(q *request) {
 		}
 	}
 	h.showServer(q, http.StatusUnprocessableEntity, func(p *templates.ServerPage) {
-		p.Settings = in.form(errs, h.headerNames(q.server))
+		p.Settings = in.form(errs, h.Provider.UpstreamHeaderNames(q.server))
 	})
 }
 
@@ -154,7 +154,7 @@ func (h *Handler) createServer(q *request) {
 			if srv.Upstream != "" || in.Headers != nil {
 				// Mark the upstream as the dashboard's (public addresses only), and store the headers.
 				change := provider.ServerChange{ByAPI: true, Upstream: &srv.Upstream}
-				setHeaders(&change, in.Headers)
+				change.Headers = in.Headers
 				if _, err := h.Provider.UpdateServer(ctx, q.org.Slug, srv.Slug, change); err != nil {
 					h.serverError(q.w, q.r, "finish new server", err)
 					return

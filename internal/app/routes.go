@@ -109,7 +109,7 @@ func (a *App) routes() http.Handler {
 	if err != nil {
 		panic(err) // as above
 	}
-	dash := &dashboard.Handler{Store: dashboard.PendingStore{Store: a.Store}, Provider: p, Visitors: browser,
+	dash := &dashboard.Handler{Store: a.Store, Provider: p, Visitors: browser,
 		Pages: pages, Log: a.log, Now: p.Config().Now, PrivateUpstreams: a.cfg.APIPrivateUpstreams,
 		ConfiguredHeaders: func(path string) bool { return len(a.cfg.Upstreams[path].Headers) > 0 }}
 	table := a.routeTable(browser.Endpoints(), dash.Endpoints(), a.gateway.Endpoints())
