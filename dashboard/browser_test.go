@@ -83,6 +83,7 @@ func TestBrowserDashboardProductPath(t *testing.T) {
 		}
 	}
 	name := "Nightly sales export"
+	v.revealCreateForm()
 	resp := v.submit("create the client", browserCreateForm, v.fillCreateForm(name, scopes)...)
 	id, secret := v.secretPage("new client", resp)
 	if !strings.HasSuffix(resp.URL, "/dashboard/acme/servers/sales-api/clients") {
@@ -287,6 +288,18 @@ func (v *visit) scopeBoxes(form string) map[string]bool {
 	return boxes
 }
 
+// revealCreateForm clicks "Create OAuth Client" when the form sits in a closed
+// <details> (it may also be open from the start).
+func (v *visit) revealCreateForm() {
+	v.t.Helper()
+	summary := `details:not([open]):has(` + browserCreateForm + `) > summary`
+	if v.has(summary) {
+		if err := chromedp.Do(v.b.Step(10*time.Second), chromedp.Click(chromedp.CSS(summary))); err != nil {
+			v.t.Fatalf("open the Create OAuth Client section: %v", err)
+		}
+	}
+}
+
 // fillCreateForm types the name, ticks exactly the given scopes (clicking, as a person
 // would, only the boxes that are not already as wanted) and picks "a script or service".
 func (v *visit) fillCreateForm(name string, scopes []string) []chromedp.Action[chromedp.Void] {
@@ -430,6 +443,8 @@ type focused struct {
 	Checked bool   `json:"checked"`
 	// InCreate is whether it belongs to the Create OAuth Client form.
 	InCreate bool `json:"inCreate"`
+	// OpensCreate is whether it is the summary of the closed <details> holding the form.
+	OpensCreate bool `json:"opensCreate"`
 	// Ring is whether a focus indicator (outline or box shadow) is drawn around it.
 	Ring bool `json:"ring"`
 }
@@ -446,6 +461,7 @@ func (v *visit) createByKeyboard(name string, scopes []string) *responseInfo {
 		const cs = getComputedStyle(el);
 		return {tag: el.tagName.toLowerCase(), type: el.type || "", name: el.name || "", value: el.value || "",
 			checked: !!el.checked, inCreate: form.endsWith("/dashboard/acme/servers/sales-api/clients"),
+			opensCreate: el.tagName === "SUMMARY" && !el.parentElement.open && el.parentElement.querySelector(`+jsString(browserCreateForm)+`) !== null,
 			ring: (cs.outlineStyle !== "none" && parseFloat(cs.outlineWidth) > 0) || cs.boxShadow !== "none"}; })()`
 	at := func() focused {
 		f, err := chromedp.Run(v.b.Step(10*time.Second), chromedp.Evaluate[focused](probe))
@@ -463,6 +479,10 @@ func (v *visit) createByKeyboard(name string, scopes []string) *responseInfo {
 	for i := 0; i < 300; i++ {
 		press("\t")
 		f := at()
+		if f.OpensCreate {
+			press("\r")
+			continue
+		}
 		if !f.InCreate {
 			continue
 		}
@@ -476,8 +496,16 @@ func (v *visit) createByKeyboard(name string, scopes []string) *responseInfo {
 		case f.Name == "scope" && f.Checked != slices.Contains(scopes, f.Value):
 			press(" ")
 		case f.Name == "grant_type":
-			for j := 0; j < 3 && at().Value != "client_credentials"; j++ {
-				press("\u0301") // ArrowDown: the next option of the radio group
+			for j := 0; j < 4; j++ {
+				cur := at()
+				if cur.Value == "client_credentials" && cur.Checked {
+					break
+				}
+				if cur.Value == "client_credentials" {
+					press(" ") // Tab reached the first option of a group with none picked
+				} else {
+					press("\u0301") // ArrowDown: the next option of the radio group
+				}
 			}
 			if got := at(); got.Value != "client_credentials" || !got.Checked {
 				v.t.Fatalf("keyboard: could not pick client_credentials in the grant_type group (at %+v)", got)

@@ -32,6 +32,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -123,6 +124,20 @@ func Start(t *testing.T) *Browser {
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start Chromium (%s): %v", execPath, err)
 	}
+	// A page's confirm() or alert() would stop the tab until someone answers; answer OK,
+	// as a person going through with the action would. Pages must work without
+	// JavaScript, so a test never depends on the dialog.
+	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
+	go func() {
+		for _, err := range dialogs {
+			if err != nil {
+				return
+			}
+			if _, err := chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true}); err != nil {
+				return
+			}
+		}
+	}()
 	return &Browser{t: t, Ctx: ctx, artifacts: filepath.Join(root, "testdata", "artifacts")}
 }
 
