@@ -38,8 +38,19 @@ const (
 // filled and sent with the keyboard alone. Every page is kept as a screenshot in
 // testdata/artifacts and must pass axe-core with no serious or critical violation.
 func TestBrowserDashboardProductPath(t *testing.T) {
+	productPath(t, testenv.Options{})
+}
+
+// TestBrowserDashboardProductPathPostgres is the same path on Postgres (skipped without
+// CONEXOR_TEST_POSTGRES_DSN, a failure in CI).
+func TestBrowserDashboardProductPathPostgres(t *testing.T) {
+	productPath(t, testenv.Options{Postgres: true})
+}
+
+// productPath is the product page's path on the database opts selects.
+func productPath(t *testing.T, opts testenv.Options) {
 	b := browsertest.Start(t)
-	e := testenv.New(t, testenv.Options{})
+	e := testenv.New(t, opts)
 	v := &visit{t: t, b: b, e: e}
 
 	// Log in: the root sends a stranger to the login page, which returns to the dashboard.
