@@ -36,7 +36,7 @@ func TestCSRF(t *testing.T) {
 			t.Errorf("login with %s CSRF token: status %d, want 403", name, p.status)
 		}
 	}
-	if p := b.get("/login"); strings.Contains(p.body, "You are signed in") {
+	if p := b.get("/login"); strings.Contains(p.body, signedIn) {
 		t.Fatal("a login without a valid CSRF token logged in")
 	}
 

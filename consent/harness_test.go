@@ -22,6 +22,10 @@ import (
 // adminPassword is the seeded admin's password in every testenv.
 const adminPassword = "correct horse battery staple"
 
+// signedIn is in every page a logged-in person lands on at /login (the dashboard's header
+// with their email).
+const signedIn = `data-testid="user-email"`
+
 // browser is a person's browser: a cookie jar, following redirects within Conexor and
 // stopping at the first redirect that leaves it (the client's redirect URI), as a browser
 // handing the answer to an application would.

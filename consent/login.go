@@ -19,9 +19,9 @@ import (
 	"github.com/conexor/conexor/templates"
 )
 
-// loginPage serves GET /login. A logged-in visitor with somewhere to go is sent there; one
-// with nowhere to go sees who they are. Everyone else gets the form, backed by a short
-// pre-login session that holds the form's CSRF token.
+// loginPage serves GET /login. A logged-in visitor is sent where they were going, or to the
+// dashboard. Everyone else gets the form, backed by a short pre-login session that holds
+// the form's CSRF token.
 func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 	sess, ok := h.session(w, r)
 	if !ok {
@@ -29,15 +29,13 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 	}
 	returnTo := safeReturnTo(r.URL.Query().Get("return_to"))
 	if uid := value(sess, keyUserID); uid != "" {
-		user, err := h.store.UserByID(r.Context(), uid)
+		_, err := h.store.UserByID(r.Context(), uid)
 		switch {
-		case err == nil && returnTo != "":
-			http.Redirect(w, r, returnTo, http.StatusSeeOther)
-			return
 		case err == nil:
-			h.render(w, r, http.StatusOK, func(b *bytes.Buffer) error {
-				return h.pages.Login(b, templates.LoginPage{CSRF: value(sess, keyCSRF), SignedInAs: user.Email})
-			})
+			if returnTo == "" {
+				returnTo = urls.Dashboard
+			}
+			http.Redirect(w, r, returnTo, http.StatusSeeOther)
 			return
 		case !errors.Is(err, storage.ErrNotFound):
 			h.serverError(w, r, "load user", err)
@@ -138,7 +136,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	h.log.InfoContext(r.Context(), "login", "user_id", user.ID, "ip", ip)
 	if returnTo == "" {
-		returnTo = urls.Login
+		returnTo = urls.Dashboard
 	}
 	http.Redirect(w, r, returnTo, http.StatusSeeOther)
 }

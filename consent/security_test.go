@@ -163,7 +163,7 @@ func TestLoginThrottling(t *testing.T) {
 		t.Errorf("other account: status %d, want 401", p.status)
 	}
 	clock.Advance(time.Duration(ra) * time.Second)
-	if p := b.login(app.DemoAdminEmail, adminPassword); p.status != http.StatusOK || !strings.Contains(p.body, "You are signed in") {
+	if p := b.login(app.DemoAdminEmail, adminPassword); p.status != http.StatusOK || !strings.Contains(p.body, signedIn) {
 		t.Fatalf("after Retry-After: status %d", p.status)
 	}
 
@@ -201,20 +201,20 @@ func TestSessionRenewedAtLogin(t *testing.T) {
 	stolen := newBrowser(t, e)
 	u, _ := url.Parse(e.URL)
 	stolen.client.Jar.SetCookies(u, []*http.Cookie{{Name: after.Name, Value: after.Value, Path: "/"}})
-	if p := stolen.get("/login"); !strings.Contains(p.body, "You are signed in") {
+	if p := stolen.get("/login"); !strings.Contains(p.body, signedIn) {
 		t.Fatal("copied session cookie not accepted")
 	}
 	// The pre-login cookie is not a way in.
 	fixated := newBrowser(t, e)
 	fixated.client.Jar.SetCookies(u, []*http.Cookie{{Name: before.Name, Value: before.Value, Path: "/"}})
-	if p := fixated.get("/login"); strings.Contains(p.body, "You are signed in") {
+	if p := fixated.get("/login"); strings.Contains(p.body, signedIn) {
 		t.Error("the pre-login session ID is logged in (session fixation)")
 	}
 
 	if p := b.submit(b.get("/login"), "/logout", "", nil); p.status != http.StatusOK || !strings.Contains(p.body, "logged out") {
 		t.Fatalf("logout: %d", p.status)
 	}
-	if p := stolen.get("/login"); strings.Contains(p.body, "You are signed in") {
+	if p := stolen.get("/login"); strings.Contains(p.body, signedIn) {
 		t.Error("the session survived logout on another device")
 	}
 	f := newFlow(oauthConfig(e, e.PublicClientID, "", app.DemoRedirectURI, read))
@@ -236,11 +236,11 @@ func TestSessionSharedAcrossReplicas(t *testing.T) {
 	u2, _ := url.Parse(e2.URL)
 	b2.client.Jar.SetCookies(u2, []*http.Cookie{{Name: c.Name, Value: c.Value, Path: "/"}})
 	p := b2.get("/login")
-	if !strings.Contains(p.body, "You are signed in") {
+	if !strings.Contains(p.body, signedIn) {
 		t.Fatalf("replica 2 does not know the session of replica 1:\n%s", p.body)
 	}
 	b2.submit(p, "/logout", "", nil)
-	if p := b1.get("/login"); strings.Contains(p.body, "You are signed in") {
+	if p := b1.get("/login"); strings.Contains(p.body, signedIn) {
 		t.Error("logout on replica 2 did not end the session on replica 1")
 	}
 }
@@ -253,13 +253,13 @@ func TestLoginReturnTo(t *testing.T) {
 	for _, rt := range []string{"//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)", "/\r\nSet-Cookie:x=y", "/\tx"} {
 		b := newBrowser(t, e)
 		p := b.loginFrom(b.get("/login?return_to="+url.QueryEscape(rt)), app.DemoAdminEmail, adminPassword)
-		if p.url.String() != e.URL+"/login" || p.status != http.StatusOK || !strings.Contains(p.body, "You are signed in") {
-			t.Errorf("return_to %q: landed on %d %s, want Conexor's own /login", rt, p.status, p.url)
+		if p.url.String() != e.URL+"/dashboard" || p.status != http.StatusOK || !strings.Contains(p.body, signedIn) {
+			t.Errorf("return_to %q: landed on %d %s, want Conexor's own /dashboard", rt, p.status, p.url)
 		}
 	}
 	// A local path is followed.
 	b := newBrowser(t, e)
-	if p := b.loginFrom(b.get("/login?return_to="+url.QueryEscape("/login?x=1")), app.DemoAdminEmail, adminPassword); p.url.String() != e.URL+"/login?x=1" {
+	if p := b.loginFrom(b.get("/login?return_to="+url.QueryEscape("/dashboard?x=1")), app.DemoAdminEmail, adminPassword); p.url.String() != e.URL+"/dashboard?x=1" {
 		t.Errorf("local return_to: landed on %s", p.url)
 	}
 }

@@ -37,7 +37,7 @@ func TestLoginLastsTwelveHoursOnTheAppClock(t *testing.T) {
 		t.Errorf("login cookie Max-Age %d s, want 12 h", maxAge)
 	}
 	signedIn := func() bool {
-		return strings.Contains(b.get("/login").body, "You are signed in")
+		return strings.Contains(b.get("/login").body, signedIn)
 	}
 	clock.Advance(12*time.Hour - time.Second)
 	if !signedIn() {

@@ -10,9 +10,6 @@ type LoginPage struct {
 	Email string
 	// Error explains why the last attempt failed.
 	Error string
-	// SignedInAs is set when the visitor is already logged in and has nowhere to go:
-	// the page then says so and offers to log out instead of showing the form.
-	SignedInAs string
 }
 
 // ConsentPage is the data of the consent page: who asks, for what, and where the answer goes.
@@ -62,6 +59,8 @@ type ErrorPage struct {
 	// the org and needs to switch accounts), posting back to ReturnTo after logout.
 	LogoutCSRF string
 	ReturnTo   string
+	// BackURL, when set, is a link the person can follow to get going again (BackLabel).
+	BackURL, BackLabel string
 }
 
 // LoggedOutPage is shown after logout.

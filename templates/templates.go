@@ -15,6 +15,7 @@ import (
 	"html/template"
 	"io"
 	"net/http"
+	"path"
 	"strings"
 )
 
@@ -24,12 +25,21 @@ var pageFiles embed.FS
 //go:embed static/conexor.css
 var stylesheet []byte
 
-// StylesheetPath is where Static must be mounted; every page links it.
-const StylesheetPath = "/static/conexor.css"
+//go:embed static/conexor.js
+var script []byte
+
+// StylesheetPath and ScriptPath are where Static must be mounted; every page links the
+// stylesheet, the dashboard's pages the script (copy buttons; everything works without it).
+const (
+	StylesheetPath = "/static/conexor.css"
+	ScriptPath     = "/static/conexor.js"
+)
 
 // Templates is the parsed set of pages. It is immutable and safe for concurrent use.
 type Templates struct {
 	login, consent, errorPage, loggedOut *template.Template
+	// The dashboard's pages, in the console layout.
+	dashboard, server, clientSecret, clientEdit, clientRevoke, newServer, notice *template.Template
 }
 
 // New parses every page. It fails only if the embedded files are broken, which every test
@@ -37,7 +47,11 @@ type Templates struct {
 func New() (*Templates, error) {
 	funcs := template.FuncMap{"join": strings.Join}
 	parse := func(page string) (*template.Template, error) {
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(pageFiles, "html/layout.html", "html/"+page)
+		files := []string{"html/layout.html", "html/" + page}
+		if strings.HasPrefix(page, "dash_") {
+			files = []string{"html/console.html", "html/dash_parts.html", "html/" + page}
+		}
+		t, err := template.New(path.Base(files[0])).Funcs(funcs).ParseFS(pageFiles, files...)
 		if err != nil {
 			return nil, fmt.Errorf("templates: %s: %w", page, err)
 		}
@@ -53,6 +67,13 @@ func New() (*Templates, error) {
 		{&t.consent, "consent.html"},
 		{&t.errorPage, "error.html"},
 		{&t.loggedOut, "loggedout.html"},
+		{&t.dashboard, "dash_home.html"},
+		{&t.server, "dash_server.html"},
+		{&t.clientSecret, "dash_secret.html"},
+		{&t.clientEdit, "dash_edit.html"},
+		{&t.clientRevoke, "dash_revoke.html"},
+		{&t.newServer, "dash_newserver.html"},
+		{&t.notice, "dash_notice.html"},
 	} {
 		if *p.dst, err = parse(p.file); err != nil {
 			return nil, err
@@ -79,11 +100,7 @@ func execute(w io.Writer, t *template.Template, title string, body any) error {
 
 // Login renders the login form.
 func (t *Templates) Login(w io.Writer, p LoginPage) error {
-	title := "Log in"
-	if p.SignedInAs != "" {
-		title = "Signed in"
-	}
-	return execute(w, t.login, title, p)
+	return execute(w, t.login, "Log in", p)
 }
 
 // Consent renders the consent page.
@@ -101,17 +118,61 @@ func (t *Templates) LoggedOut(w io.Writer, p LoggedOutPage) error {
 	return execute(w, t.loggedOut, "Logged out", p)
 }
 
-// Static serves the stylesheet. It is not an HTML page, so it carries no page headers but
-// nosniff (the CSP's style-src 'self' needs a real text/css response).
+// Static serves the stylesheet at StylesheetPath and the script at ScriptPath. They are not
+// HTML pages, so they carry no page headers but nosniff (the CSP's style-src and script-src
+// 'self' need real text/css and text/javascript responses).
 func Static() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, ctype := stylesheet, "text/css; charset=utf-8"
+		if r.URL.Path == ScriptPath {
+			body, ctype = script, "text/javascript; charset=utf-8"
+		}
 		h := w.Header()
-		h.Set("Content-Type", "text/css; charset=utf-8")
+		h.Set("Content-Type", ctype)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Cache-Control", "public, max-age=3600")
 		if r.Method == http.MethodHead {
 			return
 		}
-		_, _ = w.Write(stylesheet)
+		_, _ = w.Write(body)
 	})
+}
+
+// Dashboard renders the list of the user's orgs and servers.
+func (t *Templates) Dashboard(w io.Writer, p DashboardPage) error {
+	return execute(w, t.dashboard, "Dashboard", p)
+}
+
+// Server renders the page of one MCP server.
+func (t *Templates) Server(w io.Writer, p ServerPage) error {
+	return execute(w, t.server, p.Name, p)
+}
+
+// ClientSecret renders a client's credentials, shown once.
+func (t *Templates) ClientSecret(w io.Writer, p ClientSecretPage) error {
+	title := "Client created"
+	if p.Rotated {
+		title = "New client secret"
+	}
+	return execute(w, t.clientSecret, title, p)
+}
+
+// ClientEdit renders the edit form of a client.
+func (t *Templates) ClientEdit(w io.Writer, p ClientEditPage) error {
+	return execute(w, t.clientEdit, "Edit "+p.ClientName, p)
+}
+
+// ClientRevoke renders the confirmation before revoking a client.
+func (t *Templates) ClientRevoke(w io.Writer, p ClientRevokePage) error {
+	return execute(w, t.clientRevoke, "Revoke "+p.ClientName, p)
+}
+
+// NewServer renders the New server form.
+func (t *Templates) NewServer(w io.Writer, p NewServerPage) error {
+	return execute(w, t.newServer, "New server", p)
+}
+
+// Notice renders a page saying that something was done.
+func (t *Templates) Notice(w io.Writer, p NoticePage) error {
+	return execute(w, t.notice, p.Title, p)
 }

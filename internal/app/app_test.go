@@ -406,13 +406,13 @@ func TestUnroutedRequests(t *testing.T) {
 	if body := r.JSON(t); body["error"] != "not_found" || !strings.Contains(body["error_description"].(string), e.URL+"/.well-known/oauth-authorization-server") {
 		t.Errorf("404 body = %v", body)
 	}
-	req := e.NewRequest(http.MethodGet, "/", nil)
+	req := e.NewRequest(http.MethodGet, "/nowhere", nil)
 	req.Header.Set("Accept", "text/html,application/xhtml+xml")
 	r = e.Do(req)
 	if r.StatusCode != http.StatusNotFound {
-		t.Errorf("GET / from a browser = %d, want 404", r.StatusCode)
+		t.Errorf("GET /nowhere from a browser = %d, want 404", r.StatusCode)
 	}
-	checkPage(t, "GET / from a browser", r)
+	checkPage(t, "GET /nowhere from a browser", r)
 
 	// The redirect to the login page is a browser-flow response too.
 	r = e.Get("/oauth/consent?" + url.Values{

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/conexor/conexor/consent"
+	"github.com/conexor/conexor/dashboard"
 	"github.com/conexor/conexor/internal/httpx"
 	"github.com/conexor/conexor/internal/urls"
 	"github.com/conexor/conexor/mcp"
@@ -40,9 +41,10 @@ type route struct {
 // routeTable is every route Conexor serves, in the order the router tries them. Every
 // route also passes through the request metrics; around the router, in this order from
 // the outside: panic recovery, trusted proxies, CORS, page headers (see routes).
-func (a *App) routeTable(browser consent.Endpoints, gw mcp.Endpoints) []route {
+func (a *App) routeTable(browser consent.Endpoints, dash dashboard.Endpoints, gw mcp.Endpoints) []route {
 	p := a.Provider
 	get := []string{http.MethodGet, http.MethodHead}
+	post := []string{http.MethodPost}
 	return []route{
 		// The authorization server (provider). The OAuth endpoints answer a wrong method
 		// with an RFC 6749 error; introspection is for resource servers, not browsers.
@@ -61,6 +63,23 @@ func (a *App) routeTable(browser consent.Endpoints, gw mcp.Endpoints) []route {
 		{path: urls.Login, methods: []string{http.MethodPost}, handler: browser.Login, page: true},
 		{path: urls.Logout, methods: []string{http.MethodPost}, handler: browser.Logout, page: true},
 		{path: templates.StylesheetPath, methods: get, handler: templates.Static()},
+		{path: templates.ScriptPath, methods: get, handler: templates.Static()},
+
+		// The dashboard: same-origin HTML pages on the provider's service layer. The new-server
+		// page comes before the server page, whose {server} would match "new". A revocation's
+		// 200 waits until this process refuses the client's tokens, as the endpoint's does.
+		{path: urls.Root, methods: get, handler: dash.Root, page: true},
+		{path: urls.Dashboard, methods: get, handler: dash.Home, page: true},
+		{path: urls.DashNewServer, methods: get, handler: dash.NewServer, page: true},
+		{path: urls.DashNewServer, methods: post, handler: dash.CreateServer, page: true},
+		{path: urls.DashServer, methods: get, handler: dash.Server, page: true},
+		{path: urls.DashSettings, methods: post, handler: dash.Settings, page: true},
+		{path: urls.DashClients, methods: post, handler: dash.CreateClient, page: true},
+		{path: urls.DashClient + "/rotate", methods: post, handler: dash.Rotate, page: true},
+		{path: urls.DashClient + "/edit", methods: get, handler: dash.EditForm, page: true},
+		{path: urls.DashClient + "/edit", methods: post, handler: dash.Edit, page: true},
+		{path: urls.DashClient + "/revoke", methods: get, handler: dash.RevokeForm, page: true},
+		{path: urls.DashClient + "/revoke", methods: post, handler: a.gateway.AfterRevocation(dash.Revoke), page: true},
 
 		// The MCP gateway (mcp). Its handlers answer OPTIONS and wrong methods themselves.
 		{path: urls.MCPRoute, handler: gw.MCP, cors: true},
@@ -90,7 +109,9 @@ func (a *App) routes() http.Handler {
 	if err != nil {
 		panic(err) // as above
 	}
-	table := a.routeTable(browser.Endpoints(), a.gateway.Endpoints())
+	dash := &dashboard.Handler{Store: dashboard.PendingStore{Store: a.Store}, Provider: p, Visitors: browser,
+		Pages: pages, Log: a.log, Now: p.Config().Now, PrivateUpstreams: a.cfg.APIPrivateUpstreams}
+	table := a.routeTable(browser.Endpoints(), dash.Endpoints(), a.gateway.Endpoints())
 
 	r := mux.NewRouter()
 	r.SkipClean(true) // never answer a POST with a redirect; odd paths simply do not match

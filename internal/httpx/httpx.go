@@ -95,10 +95,10 @@ func (w *statusWriter) Flush() {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // PageHeaders sets the headers every HTML page must carry: no framing (clickjacking on the
-// consent page), no referrer (codes and state stay out of Referer), no caching.
+// consent page), scripts and styles from this server only (the dashboard's copy buttons), no referrer (codes and state stay out of Referer), no caching.
 func PageHeaders(h http.Header) {
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")

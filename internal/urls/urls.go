@@ -6,6 +6,7 @@ package urls
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 )
 
@@ -86,3 +87,24 @@ func ResourceMetadata(issuer, org, server string) string {
 
 // Endpoint is issuer + path, e.g. Endpoint(iss, Token).
 func Endpoint(issuer, path string) string { return strings.TrimRight(issuer, "/") + path }
+
+// The dashboard's page templates (gorilla/mux syntax); their handlers read {org},
+// {server} and {client}. DashNewServer must be routed before DashServer.
+const (
+	DashNewServer = Dashboard + "/{org}/servers/new"
+	DashServer    = Dashboard + "/{org}/servers/{server}"
+	DashSettings  = DashServer + "/settings"
+	DashClients   = DashServer + "/clients"
+	DashClient    = DashClients + "/{client}"
+)
+
+// DashServerPage is the dashboard page of the MCP server org/server.
+func DashServerPage(org, server string) string {
+	return Dashboard + "/" + org + "/servers/" + server
+}
+
+// DashClientAction is the dashboard URL of verb (rotate, edit, revoke) on a client of the
+// MCP server org/server.
+func DashClientAction(org, server, clientID, verb string) string {
+	return DashServerPage(org, server) + "/clients/" + url.PathEscape(clientID) + "/" + verb
+}
