@@ -55,6 +55,7 @@ func TestBrowserConsentFlow(t *testing.T) {
 	}
 	b.Shot("login")
 	b.CheckAccessibility("login page")
+	b.CheckLayout("login page")
 	if err := chromedp.Do(step,
 		chromedp.SendKeys(chromedp.CSS("#email"), app.DemoAdminEmail),
 		chromedp.SendKeys(chromedp.CSS("#password"), adminPassword),
@@ -82,6 +83,7 @@ func TestBrowserConsentFlow(t *testing.T) {
 	}
 	b.Shot("consent")
 	b.CheckAccessibility("consent page")
+	b.CheckLayout("consent page")
 
 	if err := chromedp.Do(step,
 		chromedp.Click(chromedp.CSS(`button[name=decision][value=approve]`)),

@@ -36,7 +36,8 @@ const (
 // never shown again, Rotate replaces it, Revoke (after a confirmation) shuts the client
 // out and its tokens are refused at the gate within a second. The create form is also
 // filled and sent with the keyboard alone. Every page is kept as a screenshot in
-// testdata/artifacts and must pass axe-core with no serious or critical violation.
+// testdata/artifacts and must pass axe-core with no serious or critical violation, and no
+// link, button or field may be cut off at a 1100 px wide window.
 func TestBrowserDashboardProductPath(t *testing.T) {
 	productPath(t, testenv.Options{})
 }
@@ -214,11 +215,13 @@ type visit struct {
 	e *testenv.Env
 }
 
-// page keeps a screenshot of the current page and runs axe-core on it.
+// page keeps a screenshot of the current page, runs axe-core on it and checks that no
+// control is cut off.
 func (v *visit) page(name string) {
 	v.t.Helper()
 	v.b.Shot(name)
 	v.b.CheckAccessibility(name)
+	v.b.CheckLayout(name)
 }
 
 // open navigates to path and waits for the page, failing unless it loads with status 200.
@@ -480,7 +483,7 @@ func (v *visit) createByKeyboard(name string, scopes []string) *responseInfo {
 		const cs = getComputedStyle(el);
 		return {tag: el.tagName.toLowerCase(), type: el.type || "", name: el.name || "", value: el.value || "",
 			checked: !!el.checked, inCreate: form.endsWith("/dashboard/acme/servers/sales-api/clients"),
-			opensCreate: el.tagName === "SUMMARY" && !el.parentElement.open && el.parentElement.querySelector(`+jsString(browserCreateForm)+`) !== null,
+			opensCreate: el.tagName === "SUMMARY" && !el.parentElement.open && el.parentElement.querySelector(` + jsString(browserCreateForm) + `) !== null,
 			ring: (cs.outlineStyle !== "none" && parseFloat(cs.outlineWidth) > 0) || cs.boxShadow !== "none"}; })()`
 	at := func() focused {
 		f, err := chromedp.Run(v.b.Step(10*time.Second), chromedp.Evaluate[focused](probe))
