@@ -85,6 +85,12 @@ func productPath(t *testing.T, opts testenv.Options) {
 	if !strings.Contains(b.HTML(), e.URL+browserMCPPath) {
 		t.Errorf("the server page does not show its MCP URL %s", e.URL+browserMCPPath)
 	}
+	// What folded sections (the connect instructions) hold is checked too, unfolded.
+	if _, err := chromedp.Run(b.Step(10*time.Second), chromedp.Evaluate[bool](`document.querySelectorAll("details").forEach(d => d.open = true), true`)); err != nil {
+		t.Fatalf("unfold the server page: %v", err)
+	}
+	v.page("server page unfolded")
+	v.open(browserServerPage)
 
 	// Create OAuth Client: a name and two scopes, for a script (client credentials).
 	scopes := []string{provider.ScopeToolsRead, provider.ScopeToolsExecute}
