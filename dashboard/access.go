@@ -91,7 +91,7 @@ func (h *Handler) clientRoute(next func(*request)) http.Handler {
 func (h *Handler) begin(w http.ResponseWriter, r *http.Request, n need) (*request, bool) {
 	vars := mux.Vars(r)
 	back := urls.Dashboard
-	if vars["server"] != "" && vars["server"] != "new" {
+	if vars["server"] != "" {
 		back = urls.DashServerPage(vars["org"], vars["server"])
 	}
 	v, err := h.Visitors.Visitor(r)

@@ -123,7 +123,16 @@ func TestPrivateUpstreamsAllowed(t *testing.T) {
 // refused with the input kept.
 func TestNewServer(t *testing.T) {
 	t.Parallel()
-	r := newRoles(t, testenv.Options{})
+	testNewServer(t, testenv.Options{})
+}
+
+func TestNewServerPostgres(t *testing.T) {
+	t.Parallel()
+	testNewServer(t, testenv.Options{Postgres: true})
+}
+
+func testNewServer(t *testing.T, opts testenv.Options) {
+	r := newRoles(t, opts)
 	const path = "/dashboard/acme/servers/new"
 	if p := r.admin.get(path); p.status != http.StatusOK || !strings.Contains(p.body, `name="slug"`) {
 		t.Fatalf("new server form: %d", p.status)
@@ -134,6 +143,7 @@ func TestNewServer(t *testing.T) {
 		keep, msg string
 	}{
 		{"bad slug", url.Values{"slug": {"Bad Slug"}, "name": {"Kept"}, "backend": {"demo"}}, `value="Kept"`, "must be ORG/SERVER"},
+		{"reserved slug", url.Values{"slug": {"new"}, "name": {"Kept"}, "backend": {"demo"}}, `value="Kept"`, "taken by the dashboard"},
 		{"taken slug", url.Values{"slug": {"sales-api"}, "name": {"Kept"}, "backend": {"demo"}}, `value="sales-api"`, "already has a server"},
 		{"no name", url.Values{"slug": {"fresh"}, "name": {""}, "backend": {"demo"}}, `value="fresh"`, "name must be 1-200"},
 		{"upstream missing", url.Values{"slug": {"fresh"}, "name": {"Kept"}, "backend": {"upstream"}}, `value="upstream" checked`, "Enter the upstream"},
@@ -167,5 +177,25 @@ func TestNewServer(t *testing.T) {
 	}
 	if p := r.admin.get("/dashboard"); !strings.Contains(p.body, "Fresh data") {
 		t.Error("the dashboard does not list the new server")
+	}
+}
+
+// TestUpstreamWithConfiguredHeadersLocked: the operator's configured upstream headers are
+// never sent to an origin an admin picks: moving that upstream elsewhere is refused.
+func TestUpstreamWithConfiguredHeadersLocked(t *testing.T) {
+	t.Parallel()
+	r := newRoles(t, testenv.Options{Configure: func(c *config.Config) {
+		c.Upstreams = map[string]config.Upstream{"acme/sales-api": {Headers: map[string]string{"X-Api-Key": "operator-secret"}}}
+	}})
+	p := r.admin.post(serverPage+"/settings", url.Values{"name": {"Sales API"}, "enabled": {"true"}, "upstream": {"https://93.184.215.14/mcp"}})
+	if p.status != http.StatusUnprocessableEntity || !strings.Contains(html.UnescapeString(p.body), "configured credentials") {
+		t.Fatalf("moving a locked upstream: %d", p.status)
+	}
+	if srv := r.e.ServerByPath("acme/sales-api"); srv.Upstream != "" {
+		t.Errorf("upstream moved to %q", srv.Upstream)
+	}
+	// Other changes still save.
+	if p := r.admin.post(serverPage+"/settings", url.Values{"name": {"Renamed"}, "enabled": {"true"}}); p.status != http.StatusOK {
+		t.Errorf("rename: %d", p.status)
 	}
 }

@@ -199,9 +199,16 @@ func (in serverInput) serverSpec(org string) provider.ServerSpec {
 	return spec
 }
 
+// newServerSlug is the last segment of the New server page's URL, which a server with that
+// slug would be shadowed by.
+const newServerSlug = "new"
+
 // newServerProblems is what the New server form requires beyond the provider's rules.
 func (in serverInput) newServerProblems() map[string][]string {
 	p := map[string][]string{}
+	if in.Slug == newServerSlug {
+		p["slug"] = []string{"“new” is taken by the dashboard's New server page; choose another slug."}
+	}
 	if in.Backend == "upstream" && in.Upstream == "" {
 		p["upstream"] = []string{"Enter the upstream MCP server's URL, or choose the built-in demo."}
 	}

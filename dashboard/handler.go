@@ -68,6 +68,10 @@ type Handler struct {
 	// PrivateUpstreams lets an admin point a server at a private address
 	// (api_private_upstreams, the same rule as the server API).
 	PrivateUpstreams bool
+	// ConfiguredHeaders reports whether the configuration file gives the server at
+	// "org/server" upstream headers (upstreams:): the operator's credentials, which an admin
+	// must not be able to send elsewhere by moving the upstream to another origin.
+	ConfiguredHeaders func(serverPath string) bool
 	// LookupIP resolves an upstream's host for the private-address check; nil means the
 	// system resolver.
 	LookupIP func(ctx context.Context, host string) ([]netip.Addr, error)

@@ -13,10 +13,6 @@ import (
 // root serves GET /: the dashboard for a logged-in visitor, else the login page, which
 // comes back to the dashboard.
 func (h *Handler) root(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != urls.Root {
-		h.notFound(w, r)
-		return
-	}
 	v, err := h.Visitors.Visitor(r)
 	if err != nil {
 		h.serverError(w, r, "load session", err)

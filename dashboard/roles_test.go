@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/conexor/conexor/internal/app"
 	"github.com/conexor/conexor/internal/testenv"
@@ -48,12 +49,22 @@ func actions(clientID string) []action {
 // secret, and every change they send directly is refused with 403 and changes nothing.
 func TestMemberIsReadOnly(t *testing.T) {
 	t.Parallel()
-	r := newRoles(t, testenv.Options{})
+	testMemberIsReadOnly(t, testenv.Options{})
+}
+
+func TestMemberIsReadOnlyPostgres(t *testing.T) {
+	t.Parallel()
+	testMemberIsReadOnly(t, testenv.Options{Postgres: true})
+}
+
+func testMemberIsReadOnly(t *testing.T, opts testenv.Options) {
+	r := newRoles(t, opts)
 	e := r.e
 	before := r.clients(t)
 
 	p := r.member.get(serverPage)
-	if p.status != http.StatusOK || !strings.Contains(p.body, e.ClientID) || !strings.Contains(p.body, "Demo script") {
+	if p.status != http.StatusOK || !strings.Contains(p.body, e.ClientID) || !strings.Contains(p.body, "Demo script") ||
+		!strings.Contains(p.body, "its admins can change them") {
 		t.Fatalf("member's server page: %d", p.status)
 	}
 	if regexp.MustCompile(`<form[^>]*action="/dashboard`).MatchString(p.body) || strings.Contains(p.body, "/revoke") ||
@@ -81,7 +92,16 @@ func TestMemberIsReadOnly(t *testing.T) {
 // does not exist, for every URL of the org, and nothing changes.
 func TestOutsiderGetsNotFound(t *testing.T) {
 	t.Parallel()
-	r := newRoles(t, testenv.Options{})
+	testOutsiderGetsNotFound(t, testenv.Options{})
+}
+
+func TestOutsiderGetsNotFoundPostgres(t *testing.T) {
+	t.Parallel()
+	testOutsiderGetsNotFound(t, testenv.Options{Postgres: true})
+}
+
+func testOutsiderGetsNotFound(t *testing.T, opts testenv.Options) {
+	r := newRoles(t, opts)
 	before := r.clients(t)
 	unknown := r.outsider.get("/dashboard/nosuchorg/servers/sales-api")
 	if unknown.status != http.StatusNotFound {
@@ -204,4 +224,25 @@ func TestCSRF(t *testing.T) {
 		}
 	}
 	assertUnchanged(t, r, before)
+}
+
+// TestExpiredSession: a form sent after the session ended says so, links to the login page
+// that comes back to the server page, and changes nothing.
+func TestExpiredSession(t *testing.T) {
+	t.Parallel()
+	clock := testenv.NewClock(time.Time{})
+	e := testenv.New(t, testenv.Options{Now: clock.Now})
+	b := newBrowser(t, e)
+	b.login(app.DemoAdminEmail, testenv.AdminPassword)
+	tok := b.csrf()
+	before := len(clientsOf(t, e))
+	clock.Advance(13 * time.Hour) // past the 12-hour login
+	p := b.do(http.MethodPost, serverPage+"/clients", url.Values{"csrf_token": {tok}, "name": {"Late"}, "scope": {"mcp:tools:read"}, "grant_type": {"client_credentials"}})
+	if p.status != http.StatusUnauthorized || !strings.Contains(p.body, "Your session has ended") ||
+		!strings.Contains(p.body, `href="/login?return_to=`+url.QueryEscape(serverPage)+`"`) {
+		t.Errorf("POST after the session ended: %d\n%s", p.status, p.body)
+	}
+	if len(clientsOf(t, e)) != before {
+		t.Error("a client was created after the session ended")
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/conexor/conexor/internal/netguard"
 	"github.com/conexor/conexor/internal/urls"
 	"github.com/conexor/conexor/provider"
 	"github.com/conexor/conexor/storage"
@@ -83,6 +84,13 @@ func (h *Handler) saveSettings(q *request) {
 	if change.Upstream != nil {
 		merge(errs, h.upstreamProblems(q.r.Context(), *change.Upstream))
 	}
+	change.Check = func(current *storage.Server) error {
+		if change.Upstream != nil && h.ConfiguredHeaders != nil && h.ConfiguredHeaders(current.Path()) &&
+			!netguard.SameOrigin(current.Upstream, *change.Upstream) {
+			return errUpstreamLocked
+		}
+		return nil
+	}
 	if len(errs) == 0 {
 		srv, err := h.Provider.UpdateServer(q.r.Context(), q.org.Slug, q.server.Slug, change)
 		switch {
@@ -93,6 +101,9 @@ func (h *Handler) saveSettings(q *request) {
 			return
 		case errors.Is(err, provider.ErrInvalidServer):
 			errs = fieldErrors(err)
+		case errors.Is(err, errUpstreamLocked):
+			errs = map[string][]string{"upstream": {"This server sends the operator's configured credentials (upstream headers) to its upstream, " +
+				"so from the dashboard its upstream can move only within the same origin or back to the built-in demo. Ask the operator to make this change."}}
 		case errors.Is(err, storage.ErrNotFound):
 			h.notFound(q.w, q.r)
 			return
@@ -105,6 +116,10 @@ func (h *Handler) saveSettings(q *request) {
 		p.Settings = in.form(errs, h.headerNames(q.server))
 	})
 }
+
+// errUpstreamLocked refuses moving the upstream of a server with configured headers to
+// another origin (the server API's rule, mcp.errUpstreamLocked).
+var errUpstreamLocked = errors.New("upstream with configured headers moved to another origin")
 
 // newServerForm serves GET .../servers/new.
 func (h *Handler) newServerForm(q *request) {

@@ -143,7 +143,7 @@ func (g *Gateway) patchServer(w http.ResponseWriter, r *http.Request, info *serv
 		}
 	}
 	change.Check = func(current *storage.Server) error {
-		if patch.Upstream != nil && len(info.headers) > 0 && !sameOrigin(current.Upstream, *patch.Upstream) {
+		if patch.Upstream != nil && len(info.headers) > 0 && !netguard.SameOrigin(current.Upstream, *patch.Upstream) {
 			return errUpstreamLocked
 		}
 		return nil
@@ -211,29 +211,6 @@ func (g *Gateway) nonPublicUpstream(ctx context.Context, upstream string) (strin
 // through the API; a token holder who could point the upstream at a host of their choosing
 // would receive them with the next proxied request. The operator decides where they go.
 var errUpstreamLocked = errors.New("upstream with configured headers moved to another origin")
-
-// sameOrigin reports whether moving an upstream from old to next keeps it at the same
-// scheme, host and port ("" for next, the built-in demo, sends nothing anywhere).
-func sameOrigin(old, next string) bool {
-	if next == "" {
-		return true
-	}
-	a, errA := netguard.ParseUpstream(old)
-	b, errB := netguard.ParseUpstream(next)
-	if old == "" || errA != nil || errB != nil {
-		return false
-	}
-	port := func(u *url.URL) string {
-		if p := u.Port(); p != "" {
-			return p
-		}
-		if u.Scheme == "https" {
-			return "443"
-		}
-		return "80"
-	}
-	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && port(a) == port(b)
-}
 
 func kind(srv *storage.Server) string {
 	if srv.Upstream == "" {

@@ -17,9 +17,9 @@ import (
 // flow's paths (the route table's page routes), redirects and refusals included, before
 // any handler (or the router's own 404/405) writes. Pages set them again; Set is
 // idempotent.
-func pageHeaders(pagePaths map[string]bool, next http.Handler) http.Handler {
+func pageHeaders(pagePaths *pageSet, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if pagePaths[r.URL.Path] {
+		if pagePaths.has(r.URL.Path) {
 			httpx.PageHeaders(w.Header())
 		}
 		next.ServeHTTP(w, r)
@@ -51,7 +51,37 @@ type fallback struct {
 	issuer    string
 	router    *mux.Router
 	pages     *templates.Templates
-	pagePaths map[string]bool // the browser flow's paths, answered in HTML whatever Accept says
+	pagePaths *pageSet // the browser pages' paths, answered in HTML whatever Accept says
+}
+
+// pageSet is the paths of the route table's page routes: a path, or for a template (the
+// dashboard's) every path under its literal part before the first variable.
+type pageSet struct {
+	exact    map[string]bool
+	prefixes []string
+}
+
+func (s *pageSet) add(path string) {
+	if i := strings.IndexByte(path, '{'); i >= 0 {
+		s.prefixes = append(s.prefixes, path[:i])
+		return
+	}
+	if s.exact == nil {
+		s.exact = map[string]bool{}
+	}
+	s.exact[path] = true
+}
+
+func (s *pageSet) has(path string) bool {
+	if s.exact[path] {
+		return true
+	}
+	for _, p := range s.prefixes {
+		if strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func (f *fallback) notFound(w http.ResponseWriter, r *http.Request) {
@@ -76,7 +106,7 @@ func (f *fallback) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *fallback) write(w http.ResponseWriter, r *http.Request, status int, code, title, message, action string) {
-	if f.pagePaths[r.URL.Path] || strings.Contains(r.Header.Get("Accept"), "text/html") {
+	if f.pagePaths.has(r.URL.Path) || strings.Contains(r.Header.Get("Accept"), "text/html") {
 		var buf bytes.Buffer
 		if err := f.pages.Error(&buf, templates.ErrorPage{Title: title, Message: message, Action: action}); err == nil {
 			httpx.PageHeaders(w.Header())

@@ -110,7 +110,8 @@ func (a *App) routes() http.Handler {
 		panic(err) // as above
 	}
 	dash := &dashboard.Handler{Store: dashboard.PendingStore{Store: a.Store}, Provider: p, Visitors: browser,
-		Pages: pages, Log: a.log, Now: p.Config().Now, PrivateUpstreams: a.cfg.APIPrivateUpstreams}
+		Pages: pages, Log: a.log, Now: p.Config().Now, PrivateUpstreams: a.cfg.APIPrivateUpstreams,
+		ConfiguredHeaders: func(path string) bool { return len(a.cfg.Upstreams[path].Headers) > 0 }}
 	table := a.routeTable(browser.Endpoints(), dash.Endpoints(), a.gateway.Endpoints())
 
 	r := mux.NewRouter()
@@ -118,7 +119,7 @@ func (a *App) routes() http.Handler {
 	metrics := httpx.NewMetrics(a.registry)
 	r.Use(metrics.Middleware)
 	var corsPatterns []string
-	pagePaths := map[string]bool{}
+	pagePaths := &pageSet{}
 	for _, rt := range table {
 		if rt.handler != nil {
 			m := r.NewRoute()
@@ -136,7 +137,7 @@ func (a *App) routes() http.Handler {
 			corsPatterns = append(corsPatterns, corsPattern(rt))
 		}
 		if rt.page {
-			pagePaths[rt.path] = true
+			pagePaths.add(rt.path)
 		}
 	}
 

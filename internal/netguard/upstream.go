@@ -55,3 +55,28 @@ func ParseUpstream(raw string) (*url.URL, error) {
 	}
 	return u, nil
 }
+
+// SameOrigin reports whether moving an upstream from old to next keeps it at the same
+// scheme, host and port ("" for next, the built-in demo, sends nothing anywhere). Front ends
+// that let a token holder move an upstream (the server API, the dashboard) refuse moving
+// one that receives the operator's configured headers to another origin.
+func SameOrigin(old, next string) bool {
+	if next == "" {
+		return true
+	}
+	a, errA := ParseUpstream(old)
+	b, errB := ParseUpstream(next)
+	if old == "" || errA != nil || errB != nil {
+		return false
+	}
+	port := func(u *url.URL) string {
+		if p := u.Port(); p != "" {
+			return p
+		}
+		if u.Scheme == "https" {
+			return "443"
+		}
+		return "80"
+	}
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && port(a) == port(b)
+}
