@@ -201,8 +201,11 @@ func productPath(t *testing.T, opts testenv.Options) {
 	v.refused("the revoked client", id, rotated)
 	v.open(browserServerPage)
 	v.page("server page after revocation")
-	if html := b.HTML(); !strings.Contains(html, id) || !strings.Contains(strings.ToLower(html), "revoked") {
-		t.Errorf("the server page does not show client %s as revoked", id)
+	if row := v.rowOf(id); !strings.Contains(strings.ToLower(row), "revoked") {
+		t.Errorf("the server page does not show client %s as revoked; its row reads %q", id, row)
+	}
+	if v.has(`form[action*="` + id + `"][action*="rotate"]`) {
+		t.Errorf("the server page still offers to rotate the secret of the revoked client %s", id)
 	}
 
 	// The create form by keyboard alone: Tab to each field, type, Space to tick, Enter to send.
@@ -294,6 +297,23 @@ func (v *visit) has(sel string) bool {
 		v.t.Fatalf("look for %s: %v", sel, err)
 	}
 	return ok
+}
+
+// rowOf returns the text of the smallest table row or list item that names the client.
+func (v *visit) rowOf(clientID string) string {
+	v.t.Helper()
+	row, err := chromedp.Run(v.b.Step(10*time.Second), chromedp.Evaluate[string](`(() => {
+		const rows = [...document.querySelectorAll("tr, li")].filter(r => r.textContent.includes(`+jsString(clientID)+`));
+		rows.sort((a, b) => a.textContent.length - b.textContent.length);
+		return rows.length ? rows[0].innerText : "";
+	})()`))
+	if err != nil {
+		v.t.Fatalf("find the row of %s: %v", clientID, err)
+	}
+	if row == "" {
+		v.t.Errorf("no row of the page names client %s", clientID)
+	}
+	return row
 }
 
 // text is the visible text of the page, for failure messages.
