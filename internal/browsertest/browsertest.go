@@ -151,7 +151,8 @@ func (b *Browser) Step(d time.Duration) context.Context {
 var unsafeName = regexp.MustCompile(`[^a-z0-9-]+`)
 
 // Shot keeps a full-page PNG of the current page as testdata/artifacts/<test>-NN-<name>.png,
-// numbered in the order of the test's steps, and returns its path. A failure to take it
+// numbered in the order of the test's steps (the first one removes those of an earlier
+// run), and returns its path. A failure to take it
 // fails the test but does not stop it.
 func (b *Browser) Shot(name string) string {
 	b.t.Helper()
@@ -165,6 +166,13 @@ func (b *Browser) Shot(name string) string {
 	}
 	if err := os.MkdirAll(b.artifacts, 0o755); err != nil {
 		b.t.Fatal(err)
+	}
+	if b.shots == 1 {
+		// The screenshots of an earlier run of this test would mix with this run's.
+		old, _ := filepath.Glob(filepath.Join(b.artifacts, test+"-[0-9][0-9]-*.png"))
+		for _, f := range old {
+			_ = os.Remove(f)
+		}
 	}
 	if err := os.WriteFile(file, png, 0o644); err != nil {
 		b.t.Fatal(err)
