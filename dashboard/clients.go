@@ -2,6 +2,8 @@ package dashboard
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"net/url"
@@ -75,6 +77,17 @@ func (h *Handler) rotate(q *request) {
 		h.errorPage(q.w, q.r, http.StatusConflict, templates.ErrorPage{
 			Title:   "This client has no secret to rotate",
 			Message: "The client is public or revoked, so it has no secret. Nothing was changed.",
+			BackURL: urls.DashServerPage(q.server.OrgSlug, q.server.Slug), BackLabel: "Back to the server",
+		})
+		return
+	}
+	if q.r.PostForm.Get("secret_version") != secretVersion(q.client) {
+		// The form was made for a secret that is gone: a reload of the rotation's result
+		// page sends its POST again, and rotating twice would kill the secret just shown.
+		h.errorPage(q.w, q.r, http.StatusConflict, templates.ErrorPage{
+			Title: "The secret was already rotated",
+			Message: "This form was made before the client's last rotation (a reload sends it again). Nothing was changed: " +
+				"the secret shown after that rotation still works. To rotate again, use the button on the server page.",
 			BackURL: urls.DashServerPage(q.server.OrgSlug, q.server.Slug), BackLabel: "Back to the server",
 		})
 		return
@@ -194,4 +207,11 @@ func (h *Handler) refuseRevoked(q *request) bool {
 		BackURL: urls.DashServerPage(q.server.OrgSlug, q.server.Slug), BackLabel: "Back to the server",
 	})
 	return true
+}
+
+// secretVersion names the client's current secret without revealing anything about it (a
+// hash of its keyed hash): the rotate form carries it, so a form sent twice rotates once.
+func secretVersion(c *storage.Client) string {
+	sum := sha256.Sum256([]byte(c.SecretHash))
+	return hex.EncodeToString(sum[:8])
 }

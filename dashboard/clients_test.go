@@ -5,6 +5,7 @@ import (
 	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -76,7 +77,8 @@ func testClientLifecycle(t *testing.T, opts testenv.Options) {
 	}
 
 	// Rotate: the old secret stops working, the new one works.
-	p = b.post(serverPage+"/clients/"+id+"/rotate", nil)
+	rotateForm := url.Values{"secret_version": {secretVersionOn(t, b.get(serverPage).body, id)}}
+	p = b.post(serverPage+"/clients/"+id+"/rotate", rotateForm)
 	newSecret := testID(p.body, "client-secret")
 	if p.status != http.StatusOK || newSecret == "" || newSecret == secret || p.header.Get("Cache-Control") != "no-store" {
 		t.Fatalf("rotate: %d %q", p.status, newSecret)
@@ -87,6 +89,13 @@ func testClientLifecycle(t *testing.T, opts testenv.Options) {
 	tok, err = token(e, id, newSecret)
 	if err != nil {
 		t.Fatalf("new secret: %v", err)
+	}
+	// The same form again (a reload of the result page) rotates nothing.
+	if p := b.post(serverPage+"/clients/"+id+"/rotate", rotateForm); p.status != http.StatusConflict || !strings.Contains(p.body, "already rotated") {
+		t.Errorf("the rotate form sent twice: %d", p.status)
+	}
+	if _, err := token(e, id, newSecret); err != nil {
+		t.Errorf("the shown secret stopped working after the form was sent twice: %v", err)
 	}
 
 	// Edit: the form shows the client; a narrower scope is stored.
@@ -174,4 +183,18 @@ func TestClientOfAnotherServer(t *testing.T) {
 	if c, _ := r.e.Store.ClientByID(context.Background(), other); c == nil || c.Revoked() {
 		t.Error("the other server's client was revoked")
 	}
+}
+
+var secretVersionRE = regexp.MustCompile(`action="[^"]*/clients/([^/"]+)/rotate"><input type="hidden" name="csrf_token" value="[^"]*"><input type="hidden" name="secret_version" value="([^"]+)"`)
+
+// secretVersionOn reads the secret_version of client id's rotate form off a server page.
+func secretVersionOn(t *testing.T, body, id string) string {
+	t.Helper()
+	for _, m := range secretVersionRE.FindAllStringSubmatch(body, -1) {
+		if m[1] == id {
+			return m[2]
+		}
+	}
+	t.Fatalf("no rotate form for %s on the page", id)
+	return ""
 }

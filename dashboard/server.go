@@ -60,6 +60,7 @@ func (h *Handler) showServer(q *request, status int, edit func(*templates.Server
 			row.RevokeURL = urls.DashClientAction(srv.OrgSlug, srv.Slug, c.ID, "revoke")
 			if !c.Public {
 				row.RotateURL = urls.DashClientAction(srv.OrgSlug, srv.Slug, c.ID, "rotate")
+				row.SecretVersion = secretVersion(&c)
 			}
 		}
 		page.Clients = append(page.Clients, row)

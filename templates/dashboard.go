@@ -82,6 +82,8 @@ type ClientRow struct {
 	Revoked string
 	// Action URLs, set for admins on active clients; RotateURL only for confidential ones.
 	EditURL, RevokeURL, RotateURL string
+	// SecretVersion goes with the rotate form, so a form sent twice rotates once.
+	SecretVersion string
 }
 
 // ClientForm is the data of the create and edit client forms: the user's input, kept when
