@@ -15,11 +15,11 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"time"
 
 	"github.com/conexor/conexor/consent"
 	"github.com/conexor/conexor/internal/httpx"
+	"github.com/conexor/conexor/internal/netguard"
 	"github.com/conexor/conexor/internal/urls"
 	"github.com/conexor/conexor/provider"
 	"github.com/conexor/conexor/storage"
@@ -75,7 +75,7 @@ type Handler struct {
 	ConfiguredHeaders func(serverPath string) bool
 	// LookupIP resolves an upstream's host for the private-address check; nil means the
 	// system resolver.
-	LookupIP func(ctx context.Context, host string) ([]netip.Addr, error)
+	LookupIP netguard.Resolver
 }
 
 // Endpoints are the dashboard's handlers, one per route of internal/app's route table;

@@ -2,9 +2,6 @@ package dashboard
 
 import (
 	"context"
-	"net"
-	"net/netip"
-	"time"
 
 	"github.com/conexor/conexor/internal/netguard"
 )
@@ -19,30 +16,8 @@ func (h *Handler) upstreamProblems(ctx context.Context, upstream string) map[str
 	if upstream == "" || h.PrivateUpstreams {
 		return nil
 	}
-	u, err := netguard.ParseUpstream(upstream)
-	if err != nil {
-		return nil
-	}
-	host := u.Hostname()
-	addrs := []netip.Addr{}
-	if a, err := netip.ParseAddr(host); err == nil {
-		addrs = append(addrs, a)
-	} else {
-		lookup := h.LookupIP
-		if lookup == nil {
-			lookup = func(ctx context.Context, host string) ([]netip.Addr, error) {
-				return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
-			}
-		}
-		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		addrs, _ = lookup(ctx, host)
-	}
-	for _, a := range addrs {
-		if !netguard.IsPublicAddr(a.Unmap()) {
-			return map[string][]string{"upstream": {host + " is a private address (" + a.String() +
-				"). Servers set up from the dashboard may only use public addresses; the operator can allow private ones (api_private_upstreams)."}}
-		}
+	if what, ok := netguard.PublicUpstream(ctx, upstream, h.LookupIP); !ok {
+		return map[string][]string{"upstream": {what + " is a private address. Servers set up from the dashboard may only use public addresses; the operator can allow private ones (api_private_upstreams)."}}
 	}
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"mime"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -134,7 +133,7 @@ func (g *Gateway) patchServer(w http.ResponseWriter, r *http.Request, info *serv
 		return
 	}
 	if patch.Upstream != nil && *patch.Upstream != "" && !g.apiPrivateUpstreams {
-		if addr, ok := g.nonPublicUpstream(r.Context(), *patch.Upstream); !ok {
+		if addr, ok := netguard.PublicUpstream(r.Context(), *patch.Upstream, g.lookupIP); !ok {
 			g.log.WarnContext(r.Context(), "server update refused: upstream on a non-public address",
 				"server", info.path, "address", addr, "client_id", p.Claims.ClientID, "sub", p.Claims.Subject)
 			bad(http.StatusForbidden, "forbidden", "Through the API an upstream must be on a public address; "+
@@ -179,36 +178,6 @@ func (g *Gateway) patchServer(w http.ResponseWriter, r *http.Request, info *serv
 // (*provider.Provider), so the API validates exactly what the CLI and the dashboard do.
 type ServerEditor interface {
 	UpdateServer(ctx context.Context, org, slug string, change provider.ServerChange) (*storage.Server, error)
-}
-
-// nonPublicUpstream is the API's early, friendly check of where an upstream points: the
-// host's literal address or every address it resolves to now must be public
-// (netguard.IsPublicAddr), so a token holder hears at once that the gateway will not go
-// there. It is not the guard: the proxy applies netguard.Public when it dials, on the
-// address it actually connects to (a name may resolve elsewhere later). A host that does
-// not resolve is let through, as is a URL the validation refuses anyway. It returns the
-// offending address and false when one is not public.
-func (g *Gateway) nonPublicUpstream(ctx context.Context, upstream string) (string, bool) {
-	u, err := netguard.ParseUpstream(upstream)
-	if err != nil {
-		return upstream, true
-	}
-	host := u.Hostname()
-	if a, err := netip.ParseAddr(host); err == nil {
-		return a.String(), netguard.IsPublicAddr(a)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	addrs, err := g.lookupIP(ctx, host)
-	if err != nil {
-		return host, true
-	}
-	for _, a := range addrs {
-		if !netguard.IsPublicAddr(a) {
-			return host + " (" + a.String() + ")", false
-		}
-	}
-	return host, true
 }
 
 // errUpstreamLocked refuses moving the upstream of a server with configured headers to

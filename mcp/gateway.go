@@ -14,14 +14,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/conexor/conexor/internal/netguard"
 	"github.com/conexor/conexor/mcp/demo"
 	"github.com/conexor/conexor/provider"
 	"github.com/conexor/conexor/storage"
@@ -102,7 +101,7 @@ type Gateway struct {
 	// apiPrivateUpstreams: see Options.APIPrivateUpstreams.
 	apiPrivateUpstreams bool
 	// lookupIP resolves upstream hosts named through the API (net.DefaultResolver).
-	lookupIP func(ctx context.Context, host string) ([]netip.Addr, error)
+	lookupIP netguard.Resolver
 	closers  []func() error
 }
 
@@ -147,9 +146,7 @@ func New(opts Options) (*Gateway, error) {
 		editor:  opts.Editor,
 
 		apiPrivateUpstreams: opts.APIPrivateUpstreams,
-		lookupIP: func(ctx context.Context, host string) ([]netip.Addr, error) {
-			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
-		},
+		lookupIP:            netguard.DefaultResolver,
 	}
 	if g.maxBody <= 0 {
 		g.maxBody = DefaultMaxBodyBytes

@@ -8,9 +8,11 @@
 package netguard
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"strings"
+	"time"
 )
 
 // IsLoopbackHost reports whether host is a loopback literal or localhost.
@@ -75,4 +77,44 @@ func IsPublicAddr(ip netip.Addr) bool {
 		}
 	}
 	return true
+}
+
+// Resolver looks up the addresses of a host (net.DefaultResolver.LookupNetIP with "ip").
+type Resolver func(ctx context.Context, host string) ([]netip.Addr, error)
+
+// DefaultResolver is the system's resolver.
+func DefaultResolver(ctx context.Context, host string) ([]netip.Addr, error) {
+	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+}
+
+// PublicUpstream is the early answer, for a person, to an upstream URL set by someone who
+// may only use public addresses: the host's literal address, or every address it resolves
+// to now (looked up within 2 s), must be public. It returns what was found ("host (addr)")
+// and whether it is public. A URL that does not parse, or a host that does not resolve,
+// passes: ParseUpstream refuses the first at entry, and the dialer's policy is the guard for
+// every address a name resolves to later.
+func PublicUpstream(ctx context.Context, upstream string, lookup Resolver) (string, bool) {
+	u, err := ParseUpstream(upstream)
+	if err != nil {
+		return upstream, true
+	}
+	host := u.Hostname()
+	if a, err := netip.ParseAddr(host); err == nil {
+		return a.String(), IsPublicAddr(a)
+	}
+	if lookup == nil {
+		lookup = DefaultResolver
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	addrs, err := lookup(ctx, host)
+	if err != nil {
+		return host, true
+	}
+	for _, a := range addrs {
+		if !IsPublicAddr(a) {
+			return host + " (" + a.String() + ")", false
+		}
+	}
+	return host, true
 }

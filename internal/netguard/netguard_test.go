@@ -1,6 +1,8 @@
 package netguard
 
 import (
+	"context"
+	"errors"
 	"net/netip"
 	"testing"
 )
@@ -19,6 +21,34 @@ func TestIsPublicAddr(t *testing.T) {
 	} {
 		if got := IsPublicAddr(netip.MustParseAddr(addr)); got != want {
 			t.Errorf("IsPublicAddr(%s) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
+func TestPublicUpstream(t *testing.T) {
+	resolve := func(_ context.Context, host string) ([]netip.Addr, error) {
+		switch host {
+		case "public.example":
+			return []netip.Addr{netip.MustParseAddr("93.184.215.14")}, nil
+		case "mixed.example":
+			return []netip.Addr{netip.MustParseAddr("93.184.215.14"), netip.MustParseAddr("10.0.0.7")}, nil
+		}
+		return nil, errors.New("no such host")
+	}
+	for _, tc := range []struct {
+		url, what string
+		public    bool
+	}{
+		{"https://public.example/mcp", "public.example", true},
+		{"https://mixed.example/mcp", "mixed.example (10.0.0.7)", false},
+		{"http://127.0.0.1:9000/mcp", "127.0.0.1", false},
+		{"http://[::ffff:192.168.1.1]/mcp", "::ffff:192.168.1.1", false},
+		{"https://8.8.8.8/mcp", "8.8.8.8", true},
+		{"https://unknown.example/mcp", "unknown.example", true}, // the dialer's policy decides later
+		{"not a url", "not a url", true},                         // ParseUpstream refuses it at entry
+	} {
+		if what, public := PublicUpstream(context.Background(), tc.url, resolve); what != tc.what || public != tc.public {
+			t.Errorf("PublicUpstream(%q) = %q, %v; want %q, %v", tc.url, what, public, tc.what, tc.public)
 		}
 	}
 }
