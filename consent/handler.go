@@ -16,7 +16,6 @@ import (
 
 	"github.com/gorilla/sessions"
 
-	"github.com/conexor/conexor/internal/httpx"
 	"github.com/conexor/conexor/internal/password"
 	"github.com/conexor/conexor/provider"
 	"github.com/conexor/conexor/storage"
@@ -175,21 +174,9 @@ func value(sess *sessions.Session, key string) string {
 	return v
 }
 
-// render writes an HTML page with the headers every page carries. The page is rendered into
-// a buffer first, so a template failure becomes a clean 500 instead of half a page.
+// render writes a page through templates.Write (the page headers, no half pages).
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, page func(*bytes.Buffer) error) {
-	var buf bytes.Buffer
-	if err := page(&buf); err != nil {
-		h.log.ErrorContext(r.Context(), "render page", "path", r.URL.Path, "err", err)
-		buf.Reset()
-		status = http.StatusInternalServerError
-		buf.WriteString("<!doctype html><html lang=\"en\"><title>Error</title><p>The page could not be shown. Try again later.</p></html>")
-	}
-	hdr := w.Header()
-	httpx.PageHeaders(hdr)
-	hdr.Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = buf.WriteTo(w)
+	templates.Write(w, r, h.log, status, page)
 }
 
 // errorPage renders an error page; the message is escaped by the template.

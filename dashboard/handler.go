@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/conexor/conexor/consent"
-	"github.com/conexor/conexor/internal/httpx"
 	"github.com/conexor/conexor/internal/netguard"
 	"github.com/conexor/conexor/internal/urls"
 	"github.com/conexor/conexor/provider"
@@ -113,21 +112,9 @@ func (h *Handler) Endpoints() Endpoints {
 	}
 }
 
-// render writes a page with the headers every page carries, rendered into a buffer first
-// so a template failure is a clean error page instead of half a page.
+// render writes a page through templates.Write (the page headers, no half pages).
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, page func(*bytes.Buffer) error) {
-	var buf bytes.Buffer
-	if err := page(&buf); err != nil {
-		h.Log.ErrorContext(r.Context(), "render dashboard page", "path", r.URL.Path, "err", err)
-		buf.Reset()
-		status = http.StatusInternalServerError
-		buf.WriteString("<!doctype html><html lang=\"en\"><title>Error</title><p>The page could not be shown. Try again later.</p></html>")
-	}
-	hdr := w.Header()
-	httpx.PageHeaders(hdr)
-	hdr.Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = buf.WriteTo(w)
+	templates.Write(w, r, h.Log, status, page)
 }
 
 func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, status int, p templates.ErrorPage) {

@@ -14,9 +14,12 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"log/slog"
 	"net/http"
 	"path"
 	"strings"
+
+	"github.com/conexor/conexor/internal/httpx"
 )
 
 //go:embed html/*.html
@@ -175,4 +178,22 @@ func (t *Templates) NewServer(w io.Writer, p NewServerPage) error {
 // Notice renders a page saying that something was done.
 func (t *Templates) Notice(w io.Writer, p NoticePage) error {
 	return execute(w, t.notice, p.Title, p)
+}
+
+// Write sends an HTML page with the headers every page carries (httpx.PageHeaders). The
+// page is rendered into a buffer first, so a template failure becomes a plain 500 page,
+// logged with log, instead of half a page on the wire.
+func Write(w http.ResponseWriter, r *http.Request, log *slog.Logger, status int, page func(*bytes.Buffer) error) {
+	var buf bytes.Buffer
+	if err := page(&buf); err != nil {
+		log.ErrorContext(r.Context(), "render page", "path", r.URL.Path, "err", err)
+		buf.Reset()
+		status = http.StatusInternalServerError
+		buf.WriteString("<!doctype html><html lang=\"en\"><title>Error</title><p>The page could not be shown. Try again later.</p></html>")
+	}
+	hdr := w.Header()
+	httpx.PageHeaders(hdr)
+	hdr.Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = buf.WriteTo(w)
 }
