@@ -17,12 +17,6 @@ var ErrNotFound = fosite.ErrNotFound
 // a client lookup into invalid_client, and the endpoints use this to answer 503 instead.
 var ErrUnavailable = errors.New("storage: database unavailable")
 
-// ErrNoSQLite means this binary was built without cgo and so without the embedded SQLite
-// driver: a sqlite:// database URL cannot be opened, a postgres:// one can.
-var ErrNoSQLite = errors.New("this conexor was built without cgo and has no embedded SQLite: " +
-	"set the database URL to a postgres://... database, or use a build with cgo " +
-	"(CGO_ENABLED=1 go install github.com/conexor/conexor/cmd/conexor@latest, with a C compiler)")
-
 // ErrConflict means a unique key (an org slug, a server path, an email) already exists.
 var ErrConflict = errors.New("storage: already exists")
 

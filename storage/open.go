@@ -65,11 +65,7 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 		if serr != nil {
 			return nil, serr
 		}
-		dialector, derr := sqliteDialector(path, sync)
-		if derr != nil {
-			return nil, fmt.Errorf("storage: database URL %s: %w", redactURL(databaseURL), derr)
-		}
-		db, err = gorm.Open(dialector, cfg)
+		db, err = gorm.Open(sqliteDialector(path, sync), cfg)
 		s.dialect = "sqlite"
 		if err == nil {
 			err = tuneSQLite(db, path == ":memory:")

@@ -12,8 +12,8 @@ import (
 
 // sqliteDialector opens the embedded SQLite file at path through go-sqlite3, which needs cgo;
 // sqlite_nocgo.go is the build without it.
-func sqliteDialector(path, synchronous string) (gorm.Dialector, error) {
-	return sqlite.Open(sqliteDSN(path, synchronous)), nil
+func sqliteDialector(path, synchronous string) gorm.Dialector {
+	return sqlite.Open(sqliteDSN(path, synchronous))
 }
 
 // sqliteDSN turns a path into a go-sqlite3 DSN. WAL lets readers run beside the one writer,

@@ -23,7 +23,7 @@ type classification struct {
 // with the cause kept; everything else (a missing row, a constraint, bad input) is unchanged.
 func TestUnavailableClassification(t *testing.T) {
 	s := &Store{}
-	for _, tt := range append(sqliteClassification, []classification{
+	for _, tt := range append(sqliteClassification(t), []classification{
 		{"postgres connection failure (08006)", &pgconn.PgError{Code: "08006"}, true},
 		{"postgres too many connections (53300)", &pgconn.PgError{Code: "53300"}, true},
 		{"postgres admin shutdown (57P01)", &pgconn.PgError{Code: "57P01"}, true},

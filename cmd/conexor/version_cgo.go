@@ -2,5 +2,5 @@
 
 package main
 
-// sqliteSupport says, in `conexor version`, whether sqlite:// database URLs work.
-const sqliteSupport = "embedded (cgo build)"
+// sqliteSupport says, in `conexor version`, which SQLite driver backs sqlite:// URLs.
+const sqliteSupport = "embedded (go-sqlite3; cgo build)"

@@ -2,5 +2,5 @@
 
 package main
 
-// sqliteSupport says, in `conexor version`, whether sqlite:// database URLs work.
-const sqliteSupport = "none: built without cgo, so serve needs a postgres:// database URL"
+// sqliteSupport says, in `conexor version`, which SQLite driver backs sqlite:// URLs.
+const sqliteSupport = "embedded, pure Go (modernc.org/sqlite; built without cgo)"
