@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"github.com/mattn/go-sqlite3"
 )
 
 // OrgRole is one org a user belongs to, with the user's role in it.
@@ -141,11 +139,27 @@ func (t *aggregateTime) Scan(v any) error {
 	default:
 		return fmt.Errorf("storage: a time aggregate of type %T", v)
 	}
-	for _, layout := range sqlite3.SQLiteTimestampFormats {
+	for _, layout := range storedTimeLayouts {
 		if parsed, err := time.ParseInLocation(layout, text, time.UTC); err == nil {
 			t.Time, t.Valid = parsed, true
 			return nil
 		}
 	}
 	return fmt.Errorf("storage: %q is not a stored time", text)
+}
+
+// storedTimeLayouts are the text forms SQLite drivers store times in (the cgo driver's
+// SQLiteTimestampFormats, and the pure-Go driver's default), for aggregates such as MAX()
+// that come back as text instead of a time.
+var storedTimeLayouts = []string{
+	"2006-01-02 15:04:05.999999999-07:00",
+	"2006-01-02T15:04:05.999999999-07:00",
+	"2006-01-02 15:04:05.999999999 -0700 MST",
+	"2006-01-02 15:04:05.999999999",
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02 15:04:05",
+	"2006-01-02T15:04:05",
+	"2006-01-02 15:04",
+	"2006-01-02T15:04",
+	"2006-01-02",
 }

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"gorm.io/driver/postgres"
-	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 )
@@ -66,7 +65,7 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 		if serr != nil {
 			return nil, serr
 		}
-		db, err = gorm.Open(sqlite.Open(sqliteDSN(path, sync)), cfg)
+		db, err = gorm.Open(sqliteDialector(path, sync), cfg)
 		s.dialect = "sqlite"
 		if err == nil {
 			err = tuneSQLite(db, path == ":memory:")
@@ -127,18 +126,6 @@ func sqliteSynchronous(query string) (string, error) {
 	default:
 		return "", fmt.Errorf("storage: synchronous=%q must be normal or full", q.Get("synchronous"))
 	}
-}
-
-// sqliteDSN turns a path into a go-sqlite3 DSN. WAL lets readers run beside the one writer,
-// the busy timeout makes writers queue instead of failing with "database is locked", and
-// _txlock=immediate takes the write lock at BEGIN so a read-then-write transaction can never
-// deadlock on lock upgrade (the classic cause of SQLITE_BUSY under load).
-func sqliteDSN(path, synchronous string) string {
-	params := "_journal_mode=WAL&_busy_timeout=10000&_txlock=immediate&_foreign_keys=on&_synchronous=" + synchronous
-	if path == ":memory:" {
-		return "file::memory:?" + params
-	}
-	return "file:" + path + "?" + params
 }
 
 func tuneSQLite(db *gorm.DB, memory bool) error {

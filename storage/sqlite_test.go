@@ -2,12 +2,9 @@ package storage_test
 
 import (
 	"context"
-	"database/sql"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	_ "github.com/mattn/go-sqlite3" // the driver behind gorm.io/driver/sqlite, for raw reads
 
 	"github.com/conexor/conexor/storage"
 	"github.com/conexor/conexor/storage/storagetest"
@@ -54,7 +51,7 @@ func TestSQLiteMemory(t *testing.T) {
 func TestSQLiteOnlyHashesStored(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c.db")
 	s := openSQLite(t, "sqlite://"+path)
-	raw, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=10000")
+	raw, err := openRawSQLite(path)
 	if err != nil {
 		t.Fatal(err)
 	}

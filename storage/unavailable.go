@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/mattn/go-sqlite3"
 	"gorm.io/gorm"
 )
 
@@ -39,13 +38,8 @@ func (s *Store) isUnavailable(err error) bool {
 	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) {
 		return true
 	}
-	var sqliteErr sqlite3.Error
-	if errors.As(err, &sqliteErr) {
-		switch sqliteErr.Code {
-		case sqlite3.ErrBusy, sqlite3.ErrLocked, sqlite3.ErrReadonly, sqlite3.ErrCantOpen:
-			return true
-		}
-		return false
+	if unavailable, isSQLite := isSQLiteUnavailable(err); isSQLite {
+		return unavailable
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {

@@ -9,24 +9,21 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/mattn/go-sqlite3"
 	"gorm.io/gorm"
 )
+
+// classification is one case of TestUnavailableClassification: err is unavailable or not.
+type classification struct {
+	name string
+	err  error
+	want bool
+}
 
 // The driver errors that mean "the database cannot serve this now" become ErrUnavailable,
 // with the cause kept; everything else (a missing row, a constraint, bad input) is unchanged.
 func TestUnavailableClassification(t *testing.T) {
 	s := &Store{}
-	for _, tt := range []struct {
-		name string
-		err  error
-		want bool
-	}{
-		{"sqlite busy", sqlite3.Error{Code: sqlite3.ErrBusy}, true},
-		{"sqlite locked", sqlite3.Error{Code: sqlite3.ErrLocked}, true},
-		{"sqlite read-only", sqlite3.Error{Code: sqlite3.ErrReadonly}, true},
-		{"sqlite cannot open", sqlite3.Error{Code: sqlite3.ErrCantOpen}, true},
-		{"sqlite constraint", sqlite3.Error{Code: sqlite3.ErrConstraint}, false},
+	for _, tt := range append(sqliteClassification(t), []classification{
 		{"postgres connection failure (08006)", &pgconn.PgError{Code: "08006"}, true},
 		{"postgres too many connections (53300)", &pgconn.PgError{Code: "53300"}, true},
 		{"postgres admin shutdown (57P01)", &pgconn.PgError{Code: "57P01"}, true},
@@ -42,7 +39,7 @@ func TestUnavailableClassification(t *testing.T) {
 		{"record not found", gorm.ErrRecordNotFound, false},
 		{"not found", ErrNotFound, false},
 		{"other", errors.New("something else"), false},
-	} {
+	}...) {
 		t.Run(tt.name, func(t *testing.T) {
 			got := s.unavailable(tt.err)
 			if errors.Is(got, ErrUnavailable) != tt.want {

@@ -56,6 +56,7 @@ commands run against the same database see the same scopes.`,
 		newHealthCmd(g),
 		newBenchCmd(g),
 		newConnectCmd(g),
+		newVersionCmd(g),
 	)
 	return root
 }

@@ -3,13 +3,10 @@ package demo
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	_ "embed"
 	"fmt"
 	"runtime"
 	"strings"
-
-	"github.com/mattn/go-sqlite3"
 )
 
 //go:embed data/sales.sql
@@ -25,9 +22,17 @@ const (
 	maxSQLBytes   = 64 << 10
 )
 
-// sqliteRecursive is SQLITE_RECURSIVE (33), the authorizer action reported
-// for WITH RECURSIVE; go-sqlite3 leaves the constant commented out.
-const sqliteRecursive = 33
+// SQLite's own authorizer codes (sqlite3.h), shared by both drivers (see
+// sqlite_cgo.go and sqlite_purego.go) so that the one policy in authorize
+// applies whichever is compiled in.
+const (
+	sqliteOK        = 0
+	sqliteDeny      = 1
+	sqliteRead      = 20
+	sqliteSelect    = 21
+	sqliteFunction  = 31
+	sqliteRecursive = 33
+)
 
 // deniedFunction reports SQL functions refused even inside an otherwise
 // valid SELECT. load_extension is also disabled in C by default; readfile,
@@ -62,22 +67,13 @@ type tableInfo struct {
 	Columns []Column `json:"columns"`
 }
 
-// connector opens go-sqlite3 connections without sql.Register, which would
-// be process-global state (and panics when registered twice).
-type connector struct{ drv *sqlite3.SQLiteDriver }
-
-func (c connector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(":memory:") }
-func (c connector) Driver() driver.Driver                        { return c.drv }
-
 // openDatabase builds the data set and returns the read-only query pool.
 func openDatabase(ctx context.Context) (*database, error) {
 	image, tables, err := buildImage(ctx)
 	if err != nil {
 		return nil, err
 	}
-	db := sql.OpenDB(connector{&sqlite3.SQLiteDriver{
-		ConnectHook: func(c *sqlite3.SQLiteConn) error { return lockDown(c, image) },
-	}})
+	db := sql.OpenDB(queryConnector(image))
 	n := max(4, runtime.GOMAXPROCS(0))
 	db.SetMaxOpenConns(n)
 	db.SetMaxIdleConns(n) // keep copies warm; deserializing is cheap but not free
@@ -93,7 +89,7 @@ func openDatabase(ctx context.Context) (*database, error) {
 // database/sql Conn because a ":memory:" database lives and dies with its
 // connection.
 func buildImage(ctx context.Context) ([]byte, []tableInfo, error) {
-	db := sql.OpenDB(connector{&sqlite3.SQLiteDriver{}})
+	db := sql.OpenDB(builderConnector())
 	defer db.Close()
 	conn, err := db.Conn(ctx)
 	if err != nil {
@@ -109,11 +105,7 @@ func buildImage(ctx context.Context) ([]byte, []tableInfo, error) {
 	}
 	var image []byte
 	err = conn.Raw(func(dc any) error {
-		c, ok := dc.(*sqlite3.SQLiteConn)
-		if !ok {
-			return fmt.Errorf("unexpected driver connection %T", dc)
-		}
-		image, err = c.Serialize("main")
+		image, err = serialize(dc)
 		return err
 	})
 	if err != nil {
@@ -151,22 +143,6 @@ func readSchema(ctx context.Context, conn *sql.Conn) ([]tableInfo, error) {
 	return tables, rows.Err()
 }
 
-// lockDown turns a fresh connection into a read-only view of image. Order
-// matters: the pragma must run before the authorizer, which forbids pragmas.
-func lockDown(c *sqlite3.SQLiteConn, image []byte) error {
-	if err := c.Deserialize(image, "main"); err != nil {
-		return err
-	}
-	if _, err := c.Exec("PRAGMA query_only = ON", nil); err != nil {
-		return err
-	}
-	c.SetLimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
-	c.SetLimit(sqlite3.SQLITE_LIMIT_LENGTH, maxValueBytes)
-	c.SetLimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, maxSQLBytes)
-	c.RegisterAuthorizer(authorize)
-	return nil
-}
-
 // authorize is the SQLite authorizer for query connections. It is an allow
 // list: reading tables, running SELECTs (including recursive CTEs) and calling
 // functions other than those in deniedFunction. Everything else (INSERT, UPDATE,
@@ -174,16 +150,16 @@ func lockDown(c *sqlite3.SQLiteConn, image []byte) error {
 // prepare time.
 func authorize(action int, _, arg2, _ string) int {
 	switch action {
-	case sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqliteRecursive:
-		return sqlite3.SQLITE_OK
-	case sqlite3.SQLITE_FUNCTION:
+	case sqliteSelect, sqliteRead, sqliteRecursive:
+		return sqliteOK
+	case sqliteFunction:
 		// For SQLITE_FUNCTION, arg2 is the function name (arg1 is unused).
 		if deniedFunction(arg2) {
-			return sqlite3.SQLITE_DENY
+			return sqliteDeny
 		}
-		return sqlite3.SQLITE_OK
+		return sqliteOK
 	}
-	return sqlite3.SQLITE_DENY
+	return sqliteDeny
 }
 
 // table returns the catalogue entry for name (case-insensitive, like SQLite).

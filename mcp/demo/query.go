@@ -10,8 +10,6 @@ import (
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
-
-	"github.com/mattn/go-sqlite3"
 )
 
 // maxResultBytes caps the approximate size of one result: 1000 rows of
@@ -21,7 +19,7 @@ const maxResultBytes = 4 << 20
 
 // query runs q on the read-only pool and returns at most limit rows. The
 // whole call, including waiting for a free connection and reading rows, is
-// bounded by the server's query timeout; go-sqlite3 calls sqlite3_interrupt
+// bounded by the server's query timeout; both drivers call sqlite3_interrupt
 // when the context ends, so a runaway statement really stops.
 func (s *Server) query(ctx context.Context, q string, limit int) (RunQueryOutput, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
@@ -81,8 +79,7 @@ func (s *Server) explain(ctx context.Context, err error) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return fmt.Errorf("query timed out after %s and was cancelled; add a LIMIT or a narrower WHERE clause", s.timeout)
 	}
-	var se sqlite3.Error
-	if errors.As(err, &se) && se.Code == sqlite3.ErrAuth {
+	if isNotAuthorized(err) {
 		return fmt.Errorf("query refused: only reading tables with SELECT is allowed (%v)", err)
 	}
 	return fmt.Errorf("query failed: %v", err)

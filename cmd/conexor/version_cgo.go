@@ -1,0 +1,6 @@
+//go:build cgo
+
+package main
+
+// sqliteSupport says, in `conexor version`, which SQLite driver backs sqlite:// URLs.
+const sqliteSupport = "embedded (go-sqlite3; cgo build)"
