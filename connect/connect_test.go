@@ -367,6 +367,9 @@ func TestConnectRenewsBeforeExpiry(t *testing.T) {
 		t.Errorf("%d token requests; the token was not renewed before it expired", len(as.tokenReqs))
 	}
 	for i, h := range as.mcpHeaders {
+		if i == 0 && h.Get("Authorization") == "" {
+			continue // discovery's probe, which asks for the 401 challenge
+		}
 		if _, ok := as.tokens[strings.TrimPrefix(h.Get("Authorization"), "Bearer ")]; !ok {
 			t.Errorf("request %d carried an unknown token", i)
 		}

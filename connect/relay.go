@@ -20,8 +20,12 @@ import (
 // notifications pass unchanged, whichever side sends them; only a request that could not
 // be delivered is answered here, with a JSON-RPC error, so the client never waits forever.
 //
-// Messages to the server are sent concurrently (a long tools/call must not hold up a ping
-// or a cancellation), except initialize, which is sent alone: nothing may overtake it.
+// Messages reach the server in the order the client sent them. Until the lifecycle allows
+// more (notifications/initialized, or a stateless server/discover, has been delivered)
+// each message is delivered before the next is read. After that a request may run
+// concurrently with later messages, a long tools/call must not hold up a ping or its own
+// cancellation, but the next message is sent only once the previous one's body has been
+// sent (sentSignal), so nothing, a notification least of all, overtakes an earlier message.
 func relay(ctx context.Context, local, remote mcp.Connection, version *protocolVersion, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -31,7 +35,7 @@ func relay(ctx context.Context, local, remote mcp.Connection, version *protocolV
 		initIDs = map[any]string{} // initialize and server/discover in flight: the version asked for
 		done    = make(chan error, 2)
 	)
-	forward := func(msg jsonrpc.Message) {
+	forward := func(ctx context.Context, msg jsonrpc.Message) {
 		err := remote.Write(ctx, msg)
 		if err == nil || ctx.Err() != nil {
 			return
@@ -47,6 +51,7 @@ func relay(ctx context.Context, local, remote mcp.Connection, version *protocolV
 		}
 	}
 	go func() { // client -> server
+		concurrent := false // the lifecycle allows requests to overlap
 		for {
 			msg, err := local.Read(ctx)
 			if err != nil {
@@ -57,18 +62,28 @@ func relay(ctx context.Context, local, remote mcp.Connection, version *protocolV
 				}
 				return
 			}
-			if req, ok := msg.(*jsonrpc.Request); ok && req.IsCall() && (req.Method == "initialize" || req.Method == "server/discover") {
+			req, isReq := msg.(*jsonrpc.Request)
+			if isReq && req.IsCall() && (req.Method == "initialize" || req.Method == "server/discover") {
 				initMu.Lock()
 				initIDs[req.ID.Raw()] = requestedVersion(req)
 				initMu.Unlock()
-				forward(msg)
+			}
+			if !concurrent {
+				forward(ctx, msg)
+				concurrent = isReq && (req.Method == "notifications/initialized" || req.Method == "server/discover")
 				continue
 			}
+			sent := newSentSignal()
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				forward(msg)
+				defer sent.fire()
+				forward(withSentSignal(ctx, sent), msg)
 			}()
+			select {
+			case <-sent.ch:
+			case <-ctx.Done():
+			}
 		}
 	}()
 	go func() { // server -> client
@@ -180,5 +195,50 @@ func (t *versionTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		req = req.Clone(req.Context())
 		req.Header.Set("Mcp-Protocol-Version", v)
 	}
+	if s, ok := req.Context().Value(sentKey{}).(*sentSignal); ok {
+		if req.Body == nil || req.Body == http.NoBody {
+			s.fire()
+		} else {
+			req = req.Clone(req.Context())
+			req.Body = &signallingBody{ReadCloser: req.Body, sent: s}
+		}
+	}
 	return t.base.RoundTrip(req)
+}
+
+// sentSignal fires once a message's HTTP request body has been sent to the server (or its
+// delivery ended): the moment the relay may send the next message.
+type sentSignal struct {
+	once sync.Once
+	ch   chan struct{}
+}
+
+func newSentSignal() *sentSignal { return &sentSignal{ch: make(chan struct{})} }
+
+func (s *sentSignal) fire() { s.once.Do(func() { close(s.ch) }) }
+
+type sentKey struct{}
+
+func withSentSignal(ctx context.Context, s *sentSignal) context.Context {
+	return context.WithValue(ctx, sentKey{}, s)
+}
+
+// signallingBody fires its signal when the transport has read the body to its end or
+// closed it, which it does once the body is on the wire.
+type signallingBody struct {
+	io.ReadCloser
+	sent *sentSignal
+}
+
+func (b *signallingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.sent.fire()
+	}
+	return n, err
+}
+
+func (b *signallingBody) Close() error {
+	b.sent.fire()
+	return b.ReadCloser.Close()
 }
