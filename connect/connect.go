@@ -93,6 +93,11 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	if opts.ClientMetadataURL != "" {
+		if u, err := url.Parse(opts.ClientMetadataURL); err != nil || u.Scheme != "https" || strings.Trim(u.Path, "/") == "" {
+			return fmt.Errorf("client metadata URL %q: a client ID metadata document URL is https with a path, e.g. https://example.com/conexor-connect.json", opts.ClientMetadataURL)
+		}
+	}
 	api := opts.HTTPClient
 	if api == nil {
 		api = &http.Client{Timeout: 30 * time.Second}
