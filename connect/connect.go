@@ -150,7 +150,8 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	opts.Log.Info("relaying MCP messages", "endpoint", endpoint)
-	return relay(ctx, local, remote, version, opts.Log)
+	stream := &standaloneStream{endpoint: endpoint, client: mcpClient, oauth: handler, remote: remote, local: local, log: opts.Log}
+	return relay(ctx, local, remote, version, stream, opts.Log)
 }
 
 // canonicalEndpoint checks the endpoint URL and drops a trailing slash, so it matches the

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -26,14 +28,17 @@ import (
 // concurrently with later messages, a long tools/call must not hold up a ping or its own
 // cancellation, but the next message is sent only once the previous one's body has been
 // sent (sentSignal), so nothing, a notification least of all, overtakes an earlier message.
-func relay(ctx context.Context, local, remote mcp.Connection, version *protocolVersion, log *slog.Logger) error {
+func relay(ctx context.Context, local, remote mcp.Connection, version *protocolVersion, stream *standaloneStream, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
 		wg      sync.WaitGroup
 		initMu  sync.Mutex
-		initIDs = map[any]string{} // initialize and server/discover in flight: the version asked for
+		initIDs = map[any]handshake{} // initialize and server/discover in flight
 		done    = make(chan error, 2)
+		// concurrent is set once the lifecycle lets requests overlap: notifications/initialized
+		// delivered, or a stateless server/discover answered.
+		concurrent atomic.Bool
 	)
 	forward := func(ctx context.Context, msg jsonrpc.Message) {
 		err := remote.Write(ctx, msg)
@@ -51,7 +56,6 @@ func relay(ctx context.Context, local, remote mcp.Connection, version *protocolV
 		}
 	}
 	go func() { // client -> server
-		concurrent := false // the lifecycle allows requests to overlap
 		for {
 			msg, err := local.Read(ctx)
 			if err != nil {
@@ -62,15 +66,31 @@ func relay(ctx context.Context, local, remote mcp.Connection, version *protocolV
 				}
 				return
 			}
+			log.Debug("client -> server", "message", describe(msg))
 			req, isReq := msg.(*jsonrpc.Request)
 			if isReq && req.IsCall() && (req.Method == "initialize" || req.Method == "server/discover") {
 				initMu.Lock()
-				initIDs[req.ID.Raw()] = requestedVersion(req)
+				initIDs[req.ID.Raw()] = handshake{method: req.Method, version: requestedVersion(req)}
 				initMu.Unlock()
 			}
-			if !concurrent {
+			if !concurrent.Load() {
 				forward(ctx, msg)
-				concurrent = isReq && (req.Method == "notifications/initialized" || req.Method == "server/discover")
+				if isReq && req.Method == "notifications/initialized" {
+					concurrent.Store(true)
+					if v := version.get(); stream != nil && v != "" && v < "2026-07-28" { // SEP-2575 removed the GET stream
+						ready := make(chan struct{})
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							stream.run(ctx, ready)
+						}()
+						select { // the stream is open before the client's next message is sent
+						case <-ready:
+						case <-time.After(discoveryStepTimeout):
+						case <-ctx.Done():
+						}
+					}
+				}
 				continue
 			}
 			sent := newSentSignal()
@@ -97,13 +117,17 @@ func relay(ctx context.Context, local, remote mcp.Connection, version *protocolV
 				}
 				return
 			}
+			log.Debug("server -> client", "message", describe(msg))
 			if resp, ok := msg.(*jsonrpc.Response); ok {
 				initMu.Lock()
-				requested, isInit := initIDs[resp.ID.Raw()]
+				hs, isInit := initIDs[resp.ID.Raw()]
 				delete(initIDs, resp.ID.Raw())
 				initMu.Unlock()
 				if isInit && resp.Error == nil {
-					version.learn(requested, resp.Result)
+					version.learn(hs.version, resp.Result)
+					if hs.method == "server/discover" {
+						concurrent.Store(true) // stateless: no initialize, no initialized
+					}
 				}
 			}
 			if err := local.Write(ctx, msg); err != nil {
@@ -121,6 +145,24 @@ func relay(ctx context.Context, local, remote mcp.Connection, version *protocolV
 	_ = local.Close()
 	return err
 }
+
+// describe names a message for the debug log: a request's method and ID, a response's ID.
+func describe(msg jsonrpc.Message) string {
+	switch m := msg.(type) {
+	case *jsonrpc.Request:
+		if m.IsCall() {
+			return fmt.Sprintf("request %s %v", m.Method, m.ID.Raw())
+		}
+		return "notification " + m.Method
+	case *jsonrpc.Response:
+		return fmt.Sprintf("response %v", m.ID.Raw())
+	}
+	return fmt.Sprintf("%T", msg)
+}
+
+// handshake is an initialize or server/discover request in flight: its method and the
+// protocol version it asks for.
+type handshake struct{ method, version string }
 
 // wireError turns a failed delivery into the JSON-RPC error the client sees: the server's
 // own error when it sent one, else an internal error saying what happened.
