@@ -293,15 +293,29 @@ func (b *browserFlow) Authorize(ctx context.Context, req *http.Request, resp *ht
 			return nil // renewed meanwhile, for a concurrent request: retry with that token
 		}
 		if r != nil {
+			// Refresh once. The transport retries only once, and a second 401 ends the
+			// session, so the refreshed token is checked first; if the server refuses it
+			// too, the browser flow runs now.
 			tok, err := r.Token()
-			if err == nil {
+			switch {
+			case err != nil:
+				b.log.Warn("refreshing the access token failed; authorizing again in the browser", "err", err)
+			case !b.accepted(ctx, req, tok.AccessToken):
+				b.log.Warn("the MCP server refused the refreshed access token too; authorizing again in the browser")
+			default:
 				b.use(tok, r)
 				return nil
 			}
-			b.log.Warn("refreshing the access token failed; authorizing again in the browser", "err", err)
 		}
 		return b.authorize(ctx, nil)
 	case resp.StatusCode == http.StatusForbidden && code == "insufficient_scope" && len(scopes) > 0:
+		b.mu.Lock()
+		asked := b.cfg.Scopes
+		b.mu.Unlock()
+		if len(asked) > 0 && !slices.ContainsFunc(scopes, func(s string) bool { return !slices.Contains(asked, s) }) {
+			// Step-up would ask for nothing new: the server refuses what it granted.
+			return fmt.Errorf("the MCP server refuses the request even with the scope %q, which this token has: ask the server's operator", strings.Join(scopes, " "))
+		}
 		b.log.Info("the MCP server asks for more scopes; authorizing again in the browser", "scope", strings.Join(scopes, " "))
 		return b.authorize(ctx, scopes)
 	}
@@ -485,4 +499,29 @@ func refusedError(code, desc string) error {
 		next = "check CONEXOR_CLIENT_ID: the client must be a public client with the redirect URI http://127.0.0.1/callback"
 	}
 	return fmt.Errorf("the authorization server refused: %s %s: %s", code, desc, next)
+}
+
+// accepted reports whether the MCP server takes token: a ping in the refused request's
+// session, whose answer is only looked at for a 401.
+func (b *browserFlow) accepted(ctx context.Context, refused *http.Request, token string) bool {
+	ctx, cancel := context.WithTimeout(ctx, discoveryStepTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, refused.URL.String(), strings.NewReader(`{"jsonrpc":"2.0","id":"conexor-connect-token-check","method":"ping"}`))
+	if err != nil {
+		return false
+	}
+	for _, h := range []string{"Mcp-Session-Id", "Mcp-Protocol-Version"} {
+		if v := refused.Header.Get(h); v != "" {
+			req.Header.Set(h, v)
+		}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return true // unknown: let the retry tell
+	}
+	resp.Body.Close()
+	return resp.StatusCode != http.StatusUnauthorized
 }

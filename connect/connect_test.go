@@ -53,6 +53,8 @@ type fakeAS struct {
 	regMethod      string   // ... and this token_endpoint_auth_method
 	prmReqs        []string // paths of the protected resource metadata requests
 	codeAuth       []string // how each authorization_code / refresh_token request authenticated
+	refreshUseless bool     // refreshes return access tokens the MCP server refuses
+	neverEnough    bool     // every tools/call is refused with 403 insufficient_scope "read"
 }
 
 type codeGrant struct {
@@ -214,6 +216,11 @@ func (f *fakeAS) token(w http.ResponseWriter, r *http.Request) {
 			fail("invalid_grant")
 			return
 		}
+		if f.refreshUseless {
+			f.n++
+			writeJSON(w, 200, map[string]any{"access_token": fmt.Sprintf("useless-%d", f.n), "token_type": "Bearer", "expires_in": 3600})
+			return
+		}
 		f.issue(w, scopes, true)
 	case "client_credentials":
 	default:
@@ -263,6 +270,11 @@ func (f *fakeAS) serveMCP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(strings.NewReader(string(body)))
+		if f.neverEnough && strings.Contains(string(body), `"tools/call"`) {
+			w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="read", resource_metadata="`+meta+`"`)
+			w.WriteHeader(http.StatusForbidden)
+			return
+		}
 		if strings.Contains(string(body), `"admin_echo"`) && !contains(scopes, "admin") {
 			w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="admin", resource_metadata="`+meta+`"`)
 			w.WriteHeader(http.StatusForbidden)

@@ -164,14 +164,15 @@ func describe(msg jsonrpc.Message) string {
 // protocol version it asks for.
 type handshake struct{ method, version string }
 
-// wireError turns a failed delivery into the JSON-RPC error the client sees: the server's
-// own error when it sent one, else an internal error saying what happened.
+// wireError turns a failed delivery into the JSON-RPC error the client sees, saying what
+// happened; the code is the error's own when it carries one.
 func wireError(err error) error {
+	code := int64(jsonrpc.CodeInternalError)
 	var we *jsonrpc.Error
 	if errors.As(err, &we) {
-		return we
+		code = we.Code
 	}
-	return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "conexor connect: " + err.Error()}
+	return &jsonrpc.Error{Code: code, Message: "conexor connect: " + err.Error()}
 }
 
 // protocolVersion is the MCP protocol version the session negotiated, learned from the

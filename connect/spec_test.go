@@ -273,3 +273,51 @@ func TestWrongURLIsASentence(t *testing.T) {
 		t.Errorf("Run = %v, want a sentence about the URL", err)
 	}
 }
+
+// countingBrowser approves at once and counts how often it was opened.
+func countingBrowser(n *atomic.Int32) func(context.Context, string) error {
+	return func(ctx context.Context, u string) error {
+		n.Add(1)
+		return approveAtOnce(ctx, u)
+	}
+}
+
+// A 401 mid-session refreshes once; when the server refuses the refreshed token too, the
+// browser flow runs, and the same call still succeeds.
+func TestUnauthorizedAfterRefreshReauthorizes(t *testing.T) {
+	as := newFakeAS(t, false)
+	var opened atomic.Int32
+	cs, _ := startConnect(t, connect.Options{URL: as.endpoint(), OpenBrowser: countingBrowser(&opened), AuthTimeout: 10 * time.Second, StateDir: t.TempDir()})
+	callEcho(t, cs, "echo", "1")
+	as.mu.Lock()
+	as.refreshUseless = true
+	as.mu.Unlock()
+	as.revokeAll()
+	if got := callEcho(t, cs, "echo", "2"); got != "echo: 2" {
+		t.Errorf("echo = %q", got)
+	}
+	if g := strings.Join(as.grants(), ","); g != "authorization_code,refresh_token,authorization_code" {
+		t.Errorf("grants = %s, want one refresh, then the browser", g)
+	}
+	if n := opened.Load(); n != 2 {
+		t.Errorf("browser opened %d times, want 2", n)
+	}
+}
+
+// A 403 insufficient_scope that asks for nothing the token lacks does not send the person
+// to the browser again (and again): the call fails with a sentence.
+func TestStepUpStopsWhenNothingNew(t *testing.T) {
+	as := newFakeAS(t, false)
+	as.neverEnough = true
+	var opened atomic.Int32
+	cs, _ := startConnect(t, connect.Options{URL: as.endpoint(), OpenBrowser: countingBrowser(&opened), AuthTimeout: 10 * time.Second, StateDir: t.TempDir()})
+	for range 3 {
+		_, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "x"}})
+		if err == nil || !strings.Contains(err.Error(), "refuses the request even with the scope") {
+			t.Errorf("tools/call = %v, want the refusal explained", err)
+		}
+	}
+	if n := opened.Load(); n != 1 {
+		t.Errorf("browser opened %d times, want 1 (the first authorization only)", n)
+	}
+}
