@@ -314,6 +314,12 @@ func (f *fakeAS) grants() []string {
 // talking to it, as Claude Desktop would over the process's stdio.
 func startConnect(t *testing.T, opts connect.Options) (*mcp.ClientSession, <-chan error) {
 	t.Helper()
+	return startConnectWith(t, opts, nil)
+}
+
+// startConnectWith is startConnect with the MCP client's options (its handlers).
+func startConnectWith(t *testing.T, opts connect.Options, clientOpts *mcp.ClientOptions) (*mcp.ClientSession, <-chan error) {
+	t.Helper()
 	clientR, connectW := io.Pipe()
 	connectR, clientW := io.Pipe()
 	opts.In, opts.Out = connectR, connectW
@@ -325,7 +331,7 @@ func startConnect(t *testing.T, opts connect.Options) (*mcp.ClientSession, <-cha
 		done <- connect.Run(ctx, opts)
 		connectW.Close()
 	}()
-	client := mcp.NewClient(&mcp.Implementation{Name: "test-client", Version: "1.0.0"}, nil)
+	client := mcp.NewClient(&mcp.Implementation{Name: "test-client", Version: "1.0.0"}, clientOpts)
 	cs, err := client.Connect(ctx, &mcp.IOTransport{Reader: clientR, Writer: clientW}, nil)
 	if err != nil {
 		cancel()

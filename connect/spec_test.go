@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/conexor/conexor/connect"
@@ -112,8 +113,10 @@ func TestScopeSelection(t *testing.T) {
 
 // lifecycleServer is a stateful MCP server that enforces the lifecycle: any request of a
 // session before its notifications/initialized is refused, and counted. It needs no
-// authorization. tools/call takes a little while, so overlapping calls show.
+// authorization. tools/call takes a little while, so overlapping calls show. With
+// pushOnGET, the session's GET event stream carries a notifications/tools/list_changed.
 type lifecycleServer struct {
+	pushOnGET   bool
 	mu          sync.Mutex
 	sessions    map[string]bool // session -> initialized
 	n           int
@@ -124,6 +127,20 @@ type lifecycleServer struct {
 
 func (l *lifecycleServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodDelete {
+		return
+	}
+	if r.Method == http.MethodGet && l.pushOnGET {
+		l.mu.Lock()
+		initialized := l.sessions[r.Header.Get("Mcp-Session-Id")]
+		l.mu.Unlock()
+		if !initialized {
+			http.Error(w, "no initialized session", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "id: 1\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n\n")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
 		return
 	}
 	if r.Method != http.MethodPost {
@@ -319,5 +336,102 @@ func TestStepUpStopsWhenNothingNew(t *testing.T) {
 	}
 	if n := opened.Load(); n != 1 {
 		t.Errorf("browser opened %d times, want 1 (the first authorization only)", n)
+	}
+}
+
+// Progress passes from the server to the client during a call, the client's cancellation
+// reaches the server while the call runs, a server request reaches the client and its
+// answer the server, and a notification outside any call (sent on the session's GET event
+// stream, which the relay opens) reaches the client.
+func TestRelayProgressCancellationAndServerRequests(t *testing.T) {
+	cancelled := make(chan struct{})
+	var elicited atomic.Value
+	server := mcp.NewServer(&mcp.Implementation{Name: "streams", Version: "1"}, nil)
+	mcp.AddTool(server, &mcp.Tool{Name: "wait"}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+		_ = req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: req.Params.GetProgressToken(), Progress: 1, Message: "started"})
+		<-ctx.Done()
+		close(cancelled)
+		return nil, nil, ctx.Err()
+	})
+	mcp.AddTool(server, &mcp.Tool{Name: "ask"}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+		var session *mcp.ServerSession
+		for ss := range server.Sessions() {
+			session = ss
+		}
+		res, err := session.Elicit(context.WithoutCancel(ctx), &mcp.ElicitParams{Message: "name?", RequestedSchema: &jsonschema.Schema{Type: "object", Properties: map[string]*jsonschema.Schema{"name": {Type: "string"}}}})
+		if err != nil {
+			return nil, nil, err
+		}
+		elicited.Store(res.Action)
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: res.Action}}}, nil, nil
+	})
+	srv := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil))
+	t.Cleanup(srv.Close) // after connect stops (cleanups run last first)
+
+	progress := make(chan string, 1)
+	cs, _ := startConnectWith(t, connect.Options{URL: srv.URL + "/mcp"}, &mcp.ClientOptions{
+		ProgressNotificationHandler: func(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
+			select {
+			case progress <- req.Params.Message:
+			default:
+			}
+		},
+		ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			return &mcp.ElicitResult{Action: "decline"}, nil
+		},
+	})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	callDone := make(chan error, 1)
+	go func() {
+		params := &mcp.CallToolParams{Name: "wait", Arguments: map[string]any{}}
+		params.SetProgressToken("p1")
+		_, err := cs.CallTool(ctx, params)
+		callDone <- err
+	}()
+	select {
+	case msg := <-progress:
+		if msg != "started" {
+			t.Errorf("progress message %q", msg)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no progress notification reached the client")
+	}
+	cancel()
+	select {
+	case <-cancelled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the client's cancellation did not reach the server")
+	}
+	<-callDone
+
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "ask", Arguments: map[string]any{}})
+	if err != nil {
+		t.Fatalf("tools/call ask: %v", err)
+	}
+	if got := res.Content[0].(*mcp.TextContent).Text; got != "decline" || elicited.Load() != "decline" {
+		t.Errorf("elicitation answer = %q, want decline", got)
+	}
+}
+
+// A notification the server sends outside any call, on the session's GET event stream,
+// reaches the client: the relay opens that stream, as an MCP client would.
+func TestRelayOpensServerEventStream(t *testing.T) {
+	up := &lifecycleServer{sessions: map[string]bool{}, pushOnGET: true}
+	srv := httptest.NewServer(up)
+	t.Cleanup(srv.Close) // after connect stops, which ends the GET stream
+	listChanged := make(chan struct{}, 1)
+	startConnectWith(t, connect.Options{URL: srv.URL + "/mcp"}, &mcp.ClientOptions{
+		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) {
+			select {
+			case listChanged <- struct{}{}:
+			default:
+			}
+		},
+	})
+	select {
+	case <-listChanged:
+	case <-time.After(5 * time.Second):
+		t.Fatal("notifications/tools/list_changed from the GET event stream did not reach the client")
 	}
 }
