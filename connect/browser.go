@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -72,10 +73,6 @@ func newBrowserFlow(ctx context.Context, d *discovery, c *http.Client, opts Opti
 		redirect: "http://" + ln.Addr().String() + "/callback",
 		pending:  map[string]chan callbackResult{},
 	}
-	scopes := opts.Scopes
-	if len(scopes) == 0 {
-		scopes = d.prm.ScopesSupported
-	}
 	b.state = newStateFile(opts.StateDir, d.resource)
 	saved, err := b.state.load()
 	if err != nil {
@@ -84,30 +81,42 @@ func newBrowserFlow(ctx context.Context, d *discovery, c *http.Client, opts Opti
 	if saved.Resource != d.resource || saved.Issuer != d.asm.Issuer {
 		saved = savedState{}
 	}
-	clientID := opts.ClientID
+	reg := registration{clientID: opts.ClientID, secret: opts.ClientSecret, style: authStyleFor(opts.ClientSecret, d.asm.TokenEndpointAuthMethodsSupported)}
 	switch {
-	case clientID != "":
-		if saved.ClientID != clientID {
+	case reg.clientID != "":
+		if saved.ClientID != reg.clientID {
 			saved = savedState{} // a refresh token of another client
 		}
+	case opts.ClientMetadataURL != "" && d.asm.ClientIDMetadataDocumentSupported:
+		// A client ID metadata document: the URL is the client ID, nothing to register.
+		reg = registration{clientID: opts.ClientMetadataURL, style: oauth2.AuthStyleInParams}
+		if saved.ClientID != reg.clientID {
+			saved = savedState{}
+		}
 	case saved.ClientID != "":
-		clientID, b.cachedClient = saved.ClientID, true
-		b.log.Info("reusing the client registered before", "client_id", clientID)
+		reg.clientID, b.cachedClient = saved.ClientID, true
+		b.log.Info("reusing the client registered before", "client_id", reg.clientID)
 	default:
-		if clientID, err = b.registerClient(ctx); err != nil {
+		if reg, err = b.registerClient(ctx); err != nil {
 			ln.Close()
 			return nil, err
 		}
 	}
-	b.saved = savedState{Resource: d.resource, Issuer: d.asm.Issuer, ClientID: clientID, RefreshToken: saved.RefreshToken}
-	if saved.ClientID != clientID {
+	b.saved = savedState{Resource: d.resource, Issuer: d.asm.Issuer, ClientID: reg.clientID, RefreshToken: saved.RefreshToken}
+	if reg.dynamicSecret {
+		// A registered confidential client: its secret is not kept, so neither is the
+		// client; the next start registers again.
+		b.state = nil
+	}
+	if saved.ClientID != reg.clientID {
 		b.saveState()
 	}
 	b.cfg = oauth2.Config{
-		ClientID:    clientID,
-		Endpoint:    oauth2.Endpoint{AuthURL: d.asm.AuthorizationEndpoint, TokenURL: d.asm.TokenEndpoint, AuthStyle: oauth2.AuthStyleInParams},
-		RedirectURL: b.redirect,
-		Scopes:      scopes,
+		ClientID:     reg.clientID,
+		ClientSecret: reg.secret,
+		Endpoint:     oauth2.Endpoint{AuthURL: d.asm.AuthorizationEndpoint, TokenURL: d.asm.TokenEndpoint, AuthStyle: reg.style},
+		RedirectURL:  b.redirect,
+		Scopes:       chooseScopes(opts.Scopes, d, opts.ClientID != ""),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /callback", b.callback)
@@ -119,11 +128,63 @@ func newBrowserFlow(ctx context.Context, d *discovery, c *http.Client, opts Opti
 // Close stops the callback listener.
 func (b *browserFlow) Close() error { return b.srv.Close() }
 
-// registerClient registers a public client for the loopback redirect (RFC 7591).
-func (b *browserFlow) registerClient(ctx context.Context) (string, error) {
+// registration is the client the browser flow acts as.
+type registration struct {
+	clientID, secret string
+	style            oauth2.AuthStyle
+	dynamicSecret    bool // the secret came from dynamic registration
+}
+
+// authStyleFor picks how a client with a secret authenticates at the token endpoint from
+// the methods the server supports: client_secret_basic (RFC 6749's default) unless only
+// client_secret_post is offered. Without a secret the client ID goes in the form.
+func authStyleFor(secret string, supported []string) oauth2.AuthStyle {
+	if secret == "" {
+		return oauth2.AuthStyleInParams
+	}
+	if !slices.Contains(supported, "client_secret_basic") && slices.Contains(supported, "client_secret_post") {
+		return oauth2.AuthStyleInParams
+	}
+	return oauth2.AuthStyleInHeader
+}
+
+// authStyleOf is the style of the token_endpoint_auth_method a registration returned
+// (RFC 7591 section 2: client_secret_basic when absent).
+func authStyleOf(method string) oauth2.AuthStyle {
+	switch method {
+	case "client_secret_post", "none":
+		return oauth2.AuthStyleInParams
+	default:
+		return oauth2.AuthStyleInHeader
+	}
+}
+
+// chooseScopes is the scope the browser flow asks for (MCP 2025-11-25, "Scope Selection
+// Strategy"): the person's --scopes, else the 401 challenge's scope, else the resource's
+// scopes_supported. A pre-registered client, whose allowed scopes connect cannot know, asks
+// for none instead of scopes_supported: the authorization server then grants what the
+// client may have, where scopes_supported would be refused as soon as the client may have
+// only some of them (invalid_scope).
+func chooseScopes(explicit []string, d *discovery, preregistered bool) []string {
+	switch {
+	case len(explicit) > 0:
+		return explicit
+	case len(d.challengeScopes) > 0:
+		return d.challengeScopes
+	case preregistered:
+		return nil
+	default:
+		return d.prm.ScopesSupported
+	}
+}
+
+// registerClient registers a client for the loopback redirect (RFC 7591). It asks for a
+// public client; when the server answers with a secret and an authentication method
+// instead, those are what the client uses.
+func (b *browserFlow) registerClient(ctx context.Context) (registration, error) {
 	d := b.disc
 	if d.asm.RegistrationEndpoint == "" {
-		return "", errors.New("the authorization server does not offer dynamic client registration: pass --client-id (and --client-secret)")
+		return registration{}, fmt.Errorf("the authorization server %s does not offer dynamic client registration: ask its operator for a client (conexor clients create --public --redirect-uri http://127.0.0.1/callback) and set CONEXOR_CLIENT_ID", d.asm.Issuer)
 	}
 	host, _ := os.Hostname()
 	reg, err := oauthex.RegisterClient(ctx, d.asm.RegistrationEndpoint, &oauthex.ClientRegistrationMetadata{
@@ -135,10 +196,14 @@ func (b *browserFlow) registerClient(ctx context.Context) (string, error) {
 		ApplicationType:         "native",
 	}, b.client)
 	if err != nil {
-		return "", fmt.Errorf("register a client at %s: %w", d.asm.RegistrationEndpoint, err)
+		return registration{}, fmt.Errorf("the authorization server refused to register conexor connect at %s (%v): ask its operator for a client and set CONEXOR_CLIENT_ID", d.asm.RegistrationEndpoint, err)
 	}
-	b.log.Info("registered a public client", "client_id", reg.ClientID)
-	return reg.ClientID, nil
+	out := registration{clientID: reg.ClientID, secret: reg.ClientSecret, style: oauth2.AuthStyleInParams}
+	if reg.ClientSecret != "" {
+		out.style, out.dynamicSecret = authStyleOf(reg.TokenEndpointAuthMethod), true
+	}
+	b.log.Info("registered a client", "client_id", reg.ClientID, "token_endpoint_auth_method", reg.TokenEndpointAuthMethod)
+	return out, nil
 }
 
 // start gets the first token: with the saved refresh token if there is one, else (or when
@@ -162,15 +227,15 @@ func (b *browserFlow) start(ctx context.Context) error {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.ErrorCode == "invalid_client" && b.cachedClient {
 			b.log.Warn("the server no longer knows the saved client; registering again", "client_id", cfg.ClientID)
-			id, err := b.registerClient(ctx)
+			reg, err := b.registerClient(ctx)
 			if err != nil {
 				return err
 			}
 			b.mu.Lock()
-			b.cfg.ClientID = id
+			b.cfg.ClientID, b.cfg.ClientSecret, b.cfg.Endpoint.AuthStyle = reg.clientID, reg.secret, reg.style
 			b.mu.Unlock()
 			b.stateMu.Lock()
-			b.saved.ClientID = id
+			b.saved.ClientID = reg.clientID
 			b.stateMu.Unlock()
 		} else {
 			b.log.Warn("the saved refresh token no longer works; authorizing again in the browser", "err", err)
@@ -228,15 +293,29 @@ func (b *browserFlow) Authorize(ctx context.Context, req *http.Request, resp *ht
 			return nil // renewed meanwhile, for a concurrent request: retry with that token
 		}
 		if r != nil {
+			// Refresh once. The transport retries only once, and a second 401 ends the
+			// session, so the refreshed token is checked first; if the server refuses it
+			// too, the browser flow runs now.
 			tok, err := r.Token()
-			if err == nil {
+			switch {
+			case err != nil:
+				b.log.Warn("refreshing the access token failed; authorizing again in the browser", "err", err)
+			case !b.accepted(ctx, req, tok.AccessToken):
+				b.log.Warn("the MCP server refused the refreshed access token too; authorizing again in the browser")
+			default:
 				b.use(tok, r)
 				return nil
 			}
-			b.log.Warn("refreshing the access token failed; authorizing again in the browser", "err", err)
 		}
 		return b.authorize(ctx, nil)
 	case resp.StatusCode == http.StatusForbidden && code == "insufficient_scope" && len(scopes) > 0:
+		b.mu.Lock()
+		asked := b.cfg.Scopes
+		b.mu.Unlock()
+		if len(asked) > 0 && !slices.ContainsFunc(scopes, func(s string) bool { return !slices.Contains(asked, s) }) {
+			// Step-up would ask for nothing new: the server refuses what it granted.
+			return fmt.Errorf("the MCP server refuses the request even with the scope %q, which this token has: ask the server's operator", strings.Join(scopes, " "))
+		}
 		b.log.Info("the MCP server asks for more scopes; authorizing again in the browser", "scope", strings.Join(scopes, " "))
 		return b.authorize(ctx, scopes)
 	}
@@ -265,10 +344,11 @@ func (b *browserFlow) authorize(ctx context.Context, extra []string) error {
 		b.mu.Unlock()
 	}()
 
-	b.log.Info("open this URL in a browser to let conexor connect use "+b.disc.resource, "url", authURL)
-	fmt.Fprintf(b.stderr, "\nTo let conexor connect use %s, open this URL in a browser:\n\n  %s\n\n", b.disc.resource, authURL)
+	b.log.Info("authorization needed in the browser", "resource", b.disc.resource, "url", authURL)
 	if err := b.open(ctx, authURL); err != nil {
-		b.log.Warn("could not open a browser; open the URL above yourself", "err", err)
+		fmt.Fprintf(b.stderr, "\nconexor connect needs your approval to use %s, but could not open a browser (%v).\nOpen this URL in a browser yourself:\n\n  %s\n\n", b.disc.resource, err, authURL)
+	} else {
+		fmt.Fprintf(b.stderr, "\nconexor connect opened your browser to approve access to %s.\nIf no browser window appeared, open this URL yourself:\n\n  %s\n\n", b.disc.resource, authURL)
 	}
 	wait := time.NewTimer(b.timeout)
 	defer wait.Stop()
@@ -278,14 +358,14 @@ func (b *browserFlow) authorize(ctx context.Context, extra []string) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-wait.C:
-		return fmt.Errorf("no authorization within %s: open the URL printed above in a browser, approve the access, then restart the MCP client", b.timeout)
+		return fmt.Errorf("no approval within %s: restart the MCP client, then open the URL conexor connect prints in a browser and approve the access", b.timeout)
 	}
 	if res.err != nil {
 		return res.err
 	}
 	tok, err := cfg.Exchange(b.ctx, res.code, oauth2.VerifierOption(verifier), oauth2.SetAuthURLParam("resource", b.disc.resource))
 	if err != nil {
-		return fmt.Errorf("exchange the authorization code: %w", err)
+		return fmt.Errorf("the authorization server %s refused to issue a token for the approval (%w): restart the MCP client to try again; if it persists, ask the server's operator", b.disc.asm.Issuer, err)
 	}
 	b.log.Info("access token obtained", "grant_type", "authorization_code", "expires", tok.Expiry.Format(time.RFC3339),
 		"scope", tok.Extra("scope"), "refresh_token", tok.RefreshToken != "")
@@ -338,7 +418,7 @@ func (b *browserFlow) callback(w http.ResponseWriter, r *http.Request) {
 	var res callbackResult
 	switch iss := q.Get("iss"); {
 	case q.Get("error") != "":
-		res.err = fmt.Errorf("authorization refused: %s %s", q.Get("error"), q.Get("error_description"))
+		res.err = refusedError(q.Get("error"), q.Get("error_description"))
 	case iss != "" && iss != b.disc.asm.Issuer:
 		res.err = fmt.Errorf("authorization response from issuer %q, expected %q (RFC 9207)", iss, b.disc.asm.Issuer)
 	case iss == "" && b.disc.asm.AuthorizationResponseIssParameterSupported:
@@ -405,4 +485,43 @@ func openSystemBrowser(_ context.Context, url string) error {
 	}
 	go func() { _ = cmd.Wait() }()
 	return nil
+}
+
+// refusedError says what the authorization server refused and what to do next.
+func refusedError(code, desc string) error {
+	next := "ask the server's operator, then restart the MCP client"
+	switch code {
+	case "access_denied":
+		next = "approve the access in the browser (only members of the server's organization can), then restart the MCP client"
+	case "invalid_scope":
+		next = "set CONEXOR_SCOPES to scopes the client may have (or ask the operator to give the client these), then restart the MCP client"
+	case "unauthorized_client", "invalid_client":
+		next = "check CONEXOR_CLIENT_ID: the client must be a public client with the redirect URI http://127.0.0.1/callback"
+	}
+	return fmt.Errorf("the authorization server refused: %s %s: %s", code, desc, next)
+}
+
+// accepted reports whether the MCP server takes token: a ping in the refused request's
+// session, whose answer is only looked at for a 401.
+func (b *browserFlow) accepted(ctx context.Context, refused *http.Request, token string) bool {
+	ctx, cancel := context.WithTimeout(ctx, discoveryStepTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, refused.URL.String(), strings.NewReader(`{"jsonrpc":"2.0","id":"conexor-connect-token-check","method":"ping"}`))
+	if err != nil {
+		return false
+	}
+	for _, h := range []string{"Mcp-Session-Id", "Mcp-Protocol-Version"} {
+		if v := refused.Header.Get(h); v != "" {
+			req.Header.Set(h, v)
+		}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return true // unknown: let the retry tell
+	}
+	resp.Body.Close()
+	return resp.StatusCode != http.StatusUnauthorized
 }

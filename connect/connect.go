@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -33,9 +34,17 @@ type Options struct {
 	// any port matches) or, when ClientID is empty too, for a client registered
 	// dynamically at the first start and reused afterwards (StateDir).
 	ClientID, ClientSecret string
-	// Scopes to ask for; empty means the client's own (client credentials) or the ones the
-	// server advertises (browser flow).
+	// Scopes to ask for; empty means the client's own (client credentials), else the 401
+	// challenge's scope, else the ones the server advertises (browser flow; a
+	// pre-registered client then asks for none and gets what it may have).
 	Scopes []string
+	// ClientMetadataURL is an https URL serving this client's client ID metadata document;
+	// when the authorization server supports those, it is the client ID and nothing is
+	// registered.
+	ClientMetadataURL string
+	// AuthorizationCode makes a client with a secret use the browser flow (authorization
+	// code) instead of the client credentials grant.
+	AuthorizationCode bool
 
 	// In and Out are the MCP client's end of the stdio transport; nil means os.Stdin and
 	// os.Stdout.
@@ -84,23 +93,31 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	if opts.ClientMetadataURL != "" {
+		if u, err := url.Parse(opts.ClientMetadataURL); err != nil || u.Scheme != "https" || strings.Trim(u.Path, "/") == "" {
+			return fmt.Errorf("client metadata URL %q: a client ID metadata document URL is https with a path, e.g. https://example.com/conexor-connect.json", opts.ClientMetadataURL)
+		}
+	}
 	api := opts.HTTPClient
 	if api == nil {
 		api = &http.Client{Timeout: 30 * time.Second}
 	}
-	disc, err := discover(ctx, api, endpoint)
-	if err != nil {
-		return err
+	fmt.Fprintf(opts.Stderr, "conexor connect: connecting to %s\n", endpoint)
+	if opts.ClientSecret != "" && opts.ClientID == "" {
+		return errors.New("a client secret needs its client ID: set CONEXOR_CLIENT_ID (or --client-id) too")
 	}
-	opts.Log.Info("authorization server found", "resource", disc.resource, "issuer", disc.asm.Issuer)
-
 	var authz authorizer
-	if opts.ClientSecret != "" {
-		if opts.ClientID == "" {
-			return errors.New("--client-secret needs --client-id (CONEXOR_CLIENT_ID)")
-		}
+	disc, err := discover(ctx, api, endpoint)
+	switch {
+	case errors.Is(err, errNoAuthorization):
+		opts.Log.Info("the MCP server asks for no authorization; relaying without a token", "endpoint", endpoint)
+	case err != nil:
+		return err
+	case opts.ClientSecret != "" && !opts.AuthorizationCode:
+		opts.Log.Info("authorization server found", "resource", disc.resource, "issuer", disc.asm.Issuer)
 		authz = newClientCredentials(disc, api, opts)
-	} else {
+	default:
+		opts.Log.Info("authorization server found", "resource", disc.resource, "issuer", disc.asm.Issuer)
 		b, err := newBrowserFlow(ctx, disc, api, opts)
 		if err != nil {
 			return err
@@ -108,8 +125,12 @@ func Run(ctx context.Context, opts Options) error {
 		defer b.Close()
 		authz = b
 	}
-	if err := authz.start(ctx); err != nil {
-		return err
+	var handler auth.OAuthHandler
+	if authz != nil {
+		if err := authz.start(ctx); err != nil {
+			return err
+		}
+		handler = authz
 	}
 
 	version := &protocolVersion{}
@@ -117,18 +138,20 @@ func Run(ctx context.Context, opts Options) error {
 	remote, err := (&mcp.StreamableClientTransport{
 		Endpoint:     endpoint,
 		HTTPClient:   mcpClient,
-		OAuthHandler: authz,
+		OAuthHandler: handler,
 	}).Connect(ctx)
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", endpoint, err)
+		return fmt.Errorf("could not open an MCP session with %s (%w): check the URL and your network, then restart the MCP client", endpoint, err)
 	}
+	fmt.Fprintf(opts.Stderr, "conexor connect: connected to %s\n", endpoint)
 	local, err := (&mcp.IOTransport{Reader: io.NopCloser(opts.In), Writer: nopWriteCloser{opts.Out}}).Connect(ctx)
 	if err != nil {
 		remote.Close()
 		return err
 	}
 	opts.Log.Info("relaying MCP messages", "endpoint", endpoint)
-	return relay(ctx, local, remote, version, opts.Log)
+	stream := &standaloneStream{endpoint: endpoint, client: mcpClient, oauth: handler, remote: remote, local: local, log: opts.Log}
+	return relay(ctx, local, remote, version, stream, opts.Log)
 }
 
 // canonicalEndpoint checks the endpoint URL and drops a trailing slash, so it matches the

@@ -45,6 +45,16 @@ type fakeAS struct {
 	registered []map[string]any
 	mcpHeaders []http.Header
 	basicAuth  []string
+
+	// Knobs for the discovery, scope and registration variants (set before first use).
+	pathPRM404     bool     // the path-based protected resource metadata answers 404; the root one serves
+	challengeScope string   // the scope the 401 names
+	regSecret      string   // dynamic registration returns this secret ...
+	regMethod      string   // ... and this token_endpoint_auth_method
+	prmReqs        []string // paths of the protected resource metadata requests
+	codeAuth       []string // how each authorization_code / refresh_token request authenticated
+	refreshUseless bool     // refreshes return access tokens the MCP server refuses
+	neverEnough    bool     // every tools/call is refused with 403 insufficient_scope "read"
 }
 
 type codeGrant struct {
@@ -72,6 +82,7 @@ func newFakeAS(t *testing.T, stateless bool) *fakeAS {
 		&mcp.StreamableHTTPOptions{Stateless: stateless, JSONResponse: stateless})
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/oauth-protected-resource/mcp/acme/demo", f.prm)
+	mux.HandleFunc("GET /.well-known/oauth-protected-resource", f.prm)
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", f.asMetadata)
 	mux.HandleFunc("POST /register", f.register)
 	mux.HandleFunc("GET /authorize", f.authorize)
@@ -90,7 +101,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func (f *fakeAS) prm(w http.ResponseWriter, _ *http.Request) {
+func (f *fakeAS) prm(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	f.prmReqs = append(f.prmReqs, r.URL.Path)
+	root := r.URL.Path == "/.well-known/oauth-protected-resource"
+	f.mu.Unlock()
+	if root != f.pathPRM404 {
+		http.NotFound(w, r)
+		return
+	}
 	writeJSON(w, 200, map[string]any{"resource": f.endpoint(), "authorization_servers": []string{f.srv.URL},
 		"scopes_supported": []string{"read"}})
 }
@@ -111,6 +130,9 @@ func (f *fakeAS) register(w http.ResponseWriter, r *http.Request) {
 	f.registered = append(f.registered, md)
 	f.mu.Unlock()
 	md["client_id"] = "client_dyn"
+	if f.regSecret != "" {
+		md["client_secret"], md["token_endpoint_auth_method"] = f.regSecret, f.regMethod
+	}
 	writeJSON(w, 201, md)
 }
 
@@ -168,6 +190,13 @@ func (f *fakeAS) token(w http.ResponseWriter, r *http.Request) {
 			scopes = []string{"read"}
 		}
 		f.issue(w, scopes, false)
+	case "authorization_code", "refresh_token":
+		if !f.clientAuthenticated(r) {
+			writeJSON(w, 401, map[string]string{"error": "invalid_client"})
+			return
+		}
+	}
+	switch r.PostForm.Get("grant_type") {
 	case "authorization_code":
 		g, ok := f.codes[r.PostForm.Get("code")]
 		delete(f.codes, r.PostForm.Get("code"))
@@ -187,10 +216,37 @@ func (f *fakeAS) token(w http.ResponseWriter, r *http.Request) {
 			fail("invalid_grant")
 			return
 		}
+		if f.refreshUseless {
+			f.n++
+			writeJSON(w, 200, map[string]any{"access_token": fmt.Sprintf("useless-%d", f.n), "token_type": "Bearer", "expires_in": 3600})
+			return
+		}
 		f.issue(w, scopes, true)
+	case "client_credentials":
 	default:
 		fail("unsupported_grant_type")
 	}
+}
+
+// clientAuthenticated records how a code or refresh request authenticated the client and
+// checks it: a registered secret must come the registered way (basic or post), and only so.
+func (f *fakeAS) clientAuthenticated(r *http.Request) bool {
+	id, secret, basic := r.BasicAuth()
+	how := "none"
+	switch {
+	case basic:
+		how = "basic:" + id + ":" + secret
+	case r.PostForm.Get("client_secret") != "":
+		how = "post:" + r.PostForm.Get("client_id") + ":" + r.PostForm.Get("client_secret")
+	}
+	f.codeAuth = append(f.codeAuth, how)
+	switch f.regMethod {
+	case "client_secret_basic":
+		return how == "basic:client_dyn:"+f.regSecret
+	case "client_secret_post":
+		return how == "post:client_dyn:"+f.regSecret
+	}
+	return how == "none"
 }
 
 // serveMCP is the bearer gate: 401 without a known token, 403 insufficient_scope for
@@ -203,13 +259,22 @@ func (f *fakeAS) serveMCP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Unlock()
 	meta := f.srv.URL + "/.well-known/oauth-protected-resource/mcp/acme/demo"
 	if !ok {
-		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", resource_metadata="`+meta+`"`)
+		scope := ""
+		if f.challengeScope != "" {
+			scope = `scope="` + f.challengeScope + `", `
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", `+scope+`resource_metadata="`+meta+`"`)
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
 	if r.Method == http.MethodPost {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(strings.NewReader(string(body)))
+		if f.neverEnough && strings.Contains(string(body), `"tools/call"`) {
+			w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="read", resource_metadata="`+meta+`"`)
+			w.WriteHeader(http.StatusForbidden)
+			return
+		}
 		if strings.Contains(string(body), `"admin_echo"`) && !contains(scopes, "admin") {
 			w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="admin", resource_metadata="`+meta+`"`)
 			w.WriteHeader(http.StatusForbidden)
@@ -249,6 +314,12 @@ func (f *fakeAS) grants() []string {
 // talking to it, as Claude Desktop would over the process's stdio.
 func startConnect(t *testing.T, opts connect.Options) (*mcp.ClientSession, <-chan error) {
 	t.Helper()
+	return startConnectWith(t, opts, nil)
+}
+
+// startConnectWith is startConnect with the MCP client's options (its handlers).
+func startConnectWith(t *testing.T, opts connect.Options, clientOpts *mcp.ClientOptions) (*mcp.ClientSession, <-chan error) {
+	t.Helper()
 	clientR, connectW := io.Pipe()
 	connectR, clientW := io.Pipe()
 	opts.In, opts.Out = connectR, connectW
@@ -260,7 +331,7 @@ func startConnect(t *testing.T, opts connect.Options) (*mcp.ClientSession, <-cha
 		done <- connect.Run(ctx, opts)
 		connectW.Close()
 	}()
-	client := mcp.NewClient(&mcp.Implementation{Name: "test-client", Version: "1.0.0"}, nil)
+	client := mcp.NewClient(&mcp.Implementation{Name: "test-client", Version: "1.0.0"}, clientOpts)
 	cs, err := client.Connect(ctx, &mcp.IOTransport{Reader: clientR, Writer: clientW}, nil)
 	if err != nil {
 		cancel()
@@ -367,6 +438,9 @@ func TestConnectRenewsBeforeExpiry(t *testing.T) {
 		t.Errorf("%d token requests; the token was not renewed before it expired", len(as.tokenReqs))
 	}
 	for i, h := range as.mcpHeaders {
+		if i == 0 && h.Get("Authorization") == "" {
+			continue // discovery's probe, which asks for the 401 challenge
+		}
 		if _, ok := as.tokens[strings.TrimPrefix(h.Get("Authorization"), "Bearer ")]; !ok {
 			t.Errorf("request %d carried an unknown token", i)
 		}

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -20,18 +22,25 @@ import (
 // notifications pass unchanged, whichever side sends them; only a request that could not
 // be delivered is answered here, with a JSON-RPC error, so the client never waits forever.
 //
-// Messages to the server are sent concurrently (a long tools/call must not hold up a ping
-// or a cancellation), except initialize, which is sent alone: nothing may overtake it.
-func relay(ctx context.Context, local, remote mcp.Connection, version *protocolVersion, log *slog.Logger) error {
+// Messages reach the server in the order the client sent them. Until the lifecycle allows
+// more (notifications/initialized, or a stateless server/discover, has been delivered)
+// each message is delivered before the next is read. After that a request may run
+// concurrently with later messages, a long tools/call must not hold up a ping or its own
+// cancellation, but the next message is sent only once the previous one's body has been
+// sent (sentSignal), so nothing, a notification least of all, overtakes an earlier message.
+func relay(ctx context.Context, local, remote mcp.Connection, version *protocolVersion, stream *standaloneStream, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
 		wg      sync.WaitGroup
 		initMu  sync.Mutex
-		initIDs = map[any]string{} // initialize and server/discover in flight: the version asked for
+		initIDs = map[any]handshake{} // initialize and server/discover in flight
 		done    = make(chan error, 2)
+		// concurrent is set once the lifecycle lets requests overlap: notifications/initialized
+		// delivered, or a stateless server/discover answered.
+		concurrent atomic.Bool
 	)
-	forward := func(msg jsonrpc.Message) {
+	forward := func(ctx context.Context, msg jsonrpc.Message) {
 		err := remote.Write(ctx, msg)
 		if err == nil || ctx.Err() != nil {
 			return
@@ -57,18 +66,44 @@ func relay(ctx context.Context, local, remote mcp.Connection, version *protocolV
 				}
 				return
 			}
-			if req, ok := msg.(*jsonrpc.Request); ok && req.IsCall() && (req.Method == "initialize" || req.Method == "server/discover") {
+			log.Debug("client -> server", "message", describe(msg))
+			req, isReq := msg.(*jsonrpc.Request)
+			if isReq && req.IsCall() && (req.Method == "initialize" || req.Method == "server/discover") {
 				initMu.Lock()
-				initIDs[req.ID.Raw()] = requestedVersion(req)
+				initIDs[req.ID.Raw()] = handshake{method: req.Method, version: requestedVersion(req)}
 				initMu.Unlock()
-				forward(msg)
+			}
+			if !concurrent.Load() {
+				forward(ctx, msg)
+				if isReq && req.Method == "notifications/initialized" {
+					concurrent.Store(true)
+					if v := version.get(); stream != nil && v != "" && v < "2026-07-28" { // SEP-2575 removed the GET stream
+						ready := make(chan struct{})
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							stream.run(ctx, ready)
+						}()
+						select { // the stream is open before the client's next message is sent
+						case <-ready:
+						case <-time.After(discoveryStepTimeout):
+						case <-ctx.Done():
+						}
+					}
+				}
 				continue
 			}
+			sent := newSentSignal()
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				forward(msg)
+				defer sent.fire()
+				forward(withSentSignal(ctx, sent), msg)
 			}()
+			select {
+			case <-sent.ch:
+			case <-ctx.Done():
+			}
 		}
 	}()
 	go func() { // server -> client
@@ -82,13 +117,17 @@ func relay(ctx context.Context, local, remote mcp.Connection, version *protocolV
 				}
 				return
 			}
+			log.Debug("server -> client", "message", describe(msg))
 			if resp, ok := msg.(*jsonrpc.Response); ok {
 				initMu.Lock()
-				requested, isInit := initIDs[resp.ID.Raw()]
+				hs, isInit := initIDs[resp.ID.Raw()]
 				delete(initIDs, resp.ID.Raw())
 				initMu.Unlock()
 				if isInit && resp.Error == nil {
-					version.learn(requested, resp.Result)
+					version.learn(hs.version, resp.Result)
+					if hs.method == "server/discover" {
+						concurrent.Store(true) // stateless: no initialize, no initialized
+					}
 				}
 			}
 			if err := local.Write(ctx, msg); err != nil {
@@ -107,14 +146,33 @@ func relay(ctx context.Context, local, remote mcp.Connection, version *protocolV
 	return err
 }
 
-// wireError turns a failed delivery into the JSON-RPC error the client sees: the server's
-// own error when it sent one, else an internal error saying what happened.
+// describe names a message for the debug log: a request's method and ID, a response's ID.
+func describe(msg jsonrpc.Message) string {
+	switch m := msg.(type) {
+	case *jsonrpc.Request:
+		if m.IsCall() {
+			return fmt.Sprintf("request %s %v", m.Method, m.ID.Raw())
+		}
+		return "notification " + m.Method
+	case *jsonrpc.Response:
+		return fmt.Sprintf("response %v", m.ID.Raw())
+	}
+	return fmt.Sprintf("%T", msg)
+}
+
+// handshake is an initialize or server/discover request in flight: its method and the
+// protocol version it asks for.
+type handshake struct{ method, version string }
+
+// wireError turns a failed delivery into the JSON-RPC error the client sees, saying what
+// happened; the code is the error's own when it carries one.
 func wireError(err error) error {
+	code := int64(jsonrpc.CodeInternalError)
 	var we *jsonrpc.Error
 	if errors.As(err, &we) {
-		return we
+		code = we.Code
 	}
-	return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "conexor connect: " + err.Error()}
+	return &jsonrpc.Error{Code: code, Message: "conexor connect: " + err.Error()}
 }
 
 // protocolVersion is the MCP protocol version the session negotiated, learned from the
@@ -180,5 +238,50 @@ func (t *versionTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		req = req.Clone(req.Context())
 		req.Header.Set("Mcp-Protocol-Version", v)
 	}
+	if s, ok := req.Context().Value(sentKey{}).(*sentSignal); ok {
+		if req.Body == nil || req.Body == http.NoBody {
+			s.fire()
+		} else {
+			req = req.Clone(req.Context())
+			req.Body = &signallingBody{ReadCloser: req.Body, sent: s}
+		}
+	}
 	return t.base.RoundTrip(req)
+}
+
+// sentSignal fires once a message's HTTP request body has been sent to the server (or its
+// delivery ended): the moment the relay may send the next message.
+type sentSignal struct {
+	once sync.Once
+	ch   chan struct{}
+}
+
+func newSentSignal() *sentSignal { return &sentSignal{ch: make(chan struct{})} }
+
+func (s *sentSignal) fire() { s.once.Do(func() { close(s.ch) }) }
+
+type sentKey struct{}
+
+func withSentSignal(ctx context.Context, s *sentSignal) context.Context {
+	return context.WithValue(ctx, sentKey{}, s)
+}
+
+// signallingBody fires its signal when the transport has read the body to its end or
+// closed it, which it does once the body is on the wire.
+type signallingBody struct {
+	io.ReadCloser
+	sent *sentSignal
+}
+
+func (b *signallingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.sent.fire()
+	}
+	return n, err
+}
+
+func (b *signallingBody) Close() error {
+	b.sent.fire()
+	return b.ReadCloser.Close()
 }

@@ -122,6 +122,9 @@ func (a *clientCredentials) Authorize(ctx context.Context, req *http.Request, re
 			return fmt.Errorf("the MCP server asks for scope %q, which this client's token lacks: ask an operator to give the client that scope (conexor clients create --scopes ...), or set --scopes / CONEXOR_SCOPES to include it", strings.Join(scopes, " "))
 		}
 		wider := union(a.cfg.Scopes, scopes)
+		if len(wider) == len(a.cfg.Scopes) {
+			return fmt.Errorf("the MCP server refuses the request even with the scope %q, which this client's token has: ask the server's operator", strings.Join(scopes, " "))
+		}
 		a.log.Info("the MCP server asks for more scopes", "scope", strings.Join(wider, " "))
 		prev := a.cfg.Scopes
 		a.cfg.Scopes = wider

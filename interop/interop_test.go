@@ -544,3 +544,62 @@ func TestConnectBrowserFlow(t *testing.T) {
 		t.Errorf("the browser was opened %d times over two starts, want 1 (the second refreshes)", n)
 	}
 }
+
+// The README's public-client path: a client created with --public and only some of the
+// scopes the server advertises, given to connect by its ID alone. connect asks for no
+// scope (it cannot know the client's), and the server grants what the client may have;
+// asking for scopes_supported was refused with invalid_scope ("mcp:resources:read").
+func TestConnectPublicClientWithSomeScopes(t *testing.T) {
+	s := startServer(t)
+	id, _ := s.createClient("--server", "acme/sales-api", "--name", "Claude Desktop", "--scopes", "mcp:tools:read mcp:tools:execute",
+		"--public", "--redirect-uri", "http://127.0.0.1/callback")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b := newBrowser(t)
+	open := func(ctx context.Context, authURL string) error {
+		go func() {
+			u, _ := url.Parse(authURL)
+			a, err := b.approve(ctx, authURL, u.Query().Get("redirect_uri"))
+			if err != nil {
+				t.Errorf("browser: %v", err)
+				return
+			}
+			resp, err := http.Get(a.Location)
+			if err != nil {
+				t.Errorf("callback: %v", err)
+				return
+			}
+			resp.Body.Close()
+		}()
+		return nil
+	}
+	clientR, bridgeW := io.Pipe()
+	bridgeR, clientW := io.Pipe()
+	stderr := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- connect.Run(ctx, connect.Options{URL: s.MCPURL("acme/sales-api"), ClientID: id, In: bridgeR, Out: bridgeW, StateDir: t.TempDir(),
+			Log: slog.New(slog.NewTextHandler(stderr, nil)), Stderr: stderr, OpenBrowser: open, AuthTimeout: 30 * time.Second})
+		bridgeW.Close()
+	}()
+	defer func() {
+		if t.Failed() {
+			t.Logf("bridge log:\n%s", stderr.String())
+		}
+	}()
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "stdio-client", Version: "1.0.0"}, nil).
+		Connect(ctx, &mcp.IOTransport{Reader: clientR, Writer: clientW}, nil)
+	if err != nil {
+		clientW.Close()
+		t.Fatalf("connect: %v (bridge: %v)", err, <-done)
+	}
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "list_tables", Arguments: map[string]any{}})
+	if err != nil || res.IsError {
+		t.Fatalf("tools/call: %v %+v", err, res)
+	}
+	cs.Close()
+	clientW.Close()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+}
