@@ -192,7 +192,7 @@ func (in serverInput) settingsChange(srv *storage.Server) provider.ServerChange 
 
 // serverSpec is the provider's ServerSpec of a New server form in org.
 func (in serverInput) serverSpec(org string) provider.ServerSpec {
-	spec := provider.ServerSpec{Org: org, Slug: in.Slug, Name: in.Name, Description: in.Description}
+	spec := provider.ServerSpec{Org: org, Slug: in.Slug, Name: in.Name, Description: in.Description, Headers: in.Headers, ByAPI: true}
 	if in.Backend == "upstream" {
 		spec.Upstream = in.Upstream
 	}

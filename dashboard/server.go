@@ -147,20 +147,18 @@ func (h *Handler) createServer(q *request) {
 	if spec.Upstream != "" {
 		merge(errs, h.upstreamProblems(ctx, spec.Upstream))
 	}
+	if h.ConfiguredHeaders != nil && h.ConfiguredHeaders(urls.ServerPath(q.org.Slug, spec.Slug)) {
+		// The configuration file sends the operator's headers (an API key) to whatever
+		// server is at this path: an admin must not be able to create it with their upstream.
+		merge(errs, map[string][]string{"slug": {"The operator has configured upstream credentials for this slug: only the operator can create this server (conexor servers create)."}})
+	}
 	if len(errs) == 0 {
+		// One step: the upstream is marked as the dashboard's and the headers are sealed in
+		// the same transaction that creates the server.
 		srv, err := h.Provider.CreateServer(ctx, spec)
 		switch {
 		case err == nil:
 			h.Log.InfoContext(ctx, "server created from the dashboard", "server", srv.Path(), "user_id", q.visitor.User.ID)
-			if srv.Upstream != "" || in.Headers != nil {
-				// Mark the upstream as the dashboard's (public addresses only), and store the headers.
-				change := provider.ServerChange{ByAPI: true, Upstream: &srv.Upstream}
-				change.Headers = in.Headers
-				if _, err := h.Provider.UpdateServer(ctx, q.org.Slug, srv.Slug, change); err != nil {
-					h.serverError(q.w, q.r, "finish new server", err)
-					return
-				}
-			}
 			http.Redirect(q.w, q.r, urls.DashServerPage(srv.OrgSlug, srv.Slug), http.StatusSeeOther)
 			return
 		case errors.Is(err, storage.ErrConflict):

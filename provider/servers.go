@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/conexor/conexor/internal/netguard"
+	"github.com/conexor/conexor/internal/secret"
 	"github.com/conexor/conexor/internal/urls"
 	"github.com/conexor/conexor/storage"
 )
@@ -26,6 +27,13 @@ type ServerSpec struct {
 	Description string
 	// Upstream is the Streamable HTTP MCP endpoint to proxy to; "" serves the built-in demo.
 	Upstream string
+	// Headers are sealed with the server, as ServerChange.Headers.
+	Headers map[string]string
+	// ByAPI: a token holder (the dashboard) creates the server, so its upstream is dialed on
+	// public addresses only (ServerChange.ByAPI). Set at creation, in the same transaction:
+	// a server must never exist, even briefly, with a token holder's upstream marked as an
+	// operator's.
+	ByAPI bool
 }
 
 // ServerChange is a change to an MCP server: nil fields stay as they are, Upstream ""
@@ -91,10 +99,15 @@ func (p *Provider) CreateServer(ctx context.Context, spec ServerSpec) (*storage.
 		problems = append(problems, ServerProblem{"slug", fmt.Sprintf("%q must be ORG/SERVER, each %s", spec.Org+"/"+spec.Slug, urls.SlugRule)})
 	}
 	problems = append(problems, validateServerFields(&spec.Name, &spec.Description, &spec.Upstream)...)
+	problems = append(problems, validateUpstreamHeaders(&spec.Headers)...)
 	if len(problems) > 0 {
 		return nil, problems
 	}
-	srv := &storage.Server{Slug: spec.Slug, Name: spec.Name, Description: spec.Description, Upstream: spec.Upstream, Enabled: true}
+	srv := &storage.Server{ID: secret.NewID("srv_"), Slug: spec.Slug, Name: spec.Name, Description: spec.Description,
+		Upstream: spec.Upstream, UpstreamByAPI: spec.ByAPI && spec.Upstream != "", Enabled: true}
+	if len(spec.Headers) > 0 {
+		srv.UpstreamHeaders = p.sealUpstreamHeaders(srv.ID, spec.Headers) // bound to the ID
+	}
 	err := p.store.InTx(ctx, func(ctx context.Context) error {
 		org, err := p.store.EnsureOrg(ctx, spec.Org, spec.Org)
 		if err != nil {
@@ -126,6 +139,13 @@ func (p *Provider) UpdateServer(ctx context.Context, org, slug string, change Se
 			if err := change.Check(srv); err != nil {
 				return err
 			}
+		}
+		if change.ByAPI && change.Upstream != nil && change.Headers == nil && len(srv.UpstreamHeaders) > 0 &&
+			!netguard.SameOrigin(srv.Upstream, *change.Upstream) {
+			// The stored headers (an API key) go wherever the upstream points: a token holder
+			// who could move it to their own host would receive a value that is write-only.
+			return ServerProblems{{"upstream", "this server sends stored upstream headers (API keys) to its upstream: " +
+				"to move it to another origin, replace or remove the headers in the same change"}}
 		}
 		change.apply(srv)
 		if change.Headers != nil {

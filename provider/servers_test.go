@@ -3,6 +3,7 @@ package provider_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -173,5 +174,49 @@ func TestUpdateServer(t *testing.T) {
 	}
 	if _, err := e.Provider.UpdateServer(ctx, "acme", "nope", provider.ServerChange{Name: ptr("X")}); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("unknown server: %v, want storage.ErrNotFound", err)
+	}
+}
+
+// TestTokenHolderServers: a server a token holder creates is marked as theirs and gets its
+// headers in the same step (invalid headers create nothing), and a token holder cannot move
+// an upstream that receives stored headers to another origin without replacing them.
+func TestTokenHolderServers(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	ctx := context.Background()
+	p := e.Provider
+
+	if _, err := p.CreateServer(ctx, provider.ServerSpec{Org: "acme", Slug: "bad", Name: "Bad", Upstream: "https://mcp.example.com/mcp",
+		Headers: map[string]string{"Host": "x"}, ByAPI: true}); !errors.Is(err, provider.ErrInvalidServer) {
+		t.Fatalf("invalid headers: err = %v, want ErrInvalidServer", err)
+	}
+	if _, err := e.Store.ServerByPath(ctx, "acme", "bad"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("a server with invalid headers was created: %v", err)
+	}
+
+	_, err := p.CreateServer(ctx, provider.ServerSpec{Org: "acme", Slug: "crm", Name: "CRM", Upstream: "https://mcp.example.com/mcp",
+		Headers: map[string]string{"X-Api-Key": "k"}, ByAPI: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := e.Store.ServerByPath(ctx, "acme", "crm")
+	if err != nil || !stored.UpstreamByAPI || !slices.Equal(p.UpstreamHeaderNames(stored), []string{"X-Api-Key"}) {
+		t.Fatalf("created by a token holder: %+v, %v; headers %v", stored, err, p.UpstreamHeaderNames(stored))
+	}
+
+	elsewhere := "https://attacker.example/mcp"
+	_, err = p.UpdateServer(ctx, "acme", "crm", provider.ServerChange{Upstream: &elsewhere, ByAPI: true})
+	var sp provider.ServerProblems
+	if !errors.As(err, &sp) || len(sp.ByField()["upstream"]) != 1 {
+		t.Fatalf("moving an upstream with stored headers: err = %v, want an upstream problem", err)
+	}
+	same := "https://mcp.example.com/other"
+	if _, err := p.UpdateServer(ctx, "acme", "crm", provider.ServerChange{Upstream: &same, ByAPI: true}); err != nil {
+		t.Errorf("a move within the origin: %v", err)
+	}
+	if _, err := p.UpdateServer(ctx, "acme", "crm", provider.ServerChange{Upstream: &elsewhere, ByAPI: true, Headers: map[string]string{}}); err != nil {
+		t.Errorf("a move that removes the headers: %v", err)
+	}
+	if s, _ := e.Store.ServerByPath(ctx, "acme", "crm"); s.Upstream != elsewhere || len(s.UpstreamHeaders) != 0 {
+		t.Errorf("after the move: upstream %q, %d bytes of headers", s.Upstream, len(s.UpstreamHeaders))
 	}
 }
