@@ -2,6 +2,7 @@ package dashboard_test
 
 import (
 	"context"
+	"errors"
 	"html"
 	"net/http"
 	"net/url"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/conexor/conexor/internal/config"
 	"github.com/conexor/conexor/internal/testenv"
+	"github.com/conexor/conexor/storage"
 )
 
 // TestCreateClientBadInput: every bad input re-renders the form with 422, the input kept
@@ -198,5 +200,23 @@ func TestUpstreamWithConfiguredHeadersLocked(t *testing.T) {
 	// Other changes still save.
 	if p := r.admin.post(serverPage+"/settings", url.Values{"name": {"Renamed"}, "enabled": {"true"}}); p.status != http.StatusOK {
 		t.Errorf("rename: %d", p.status)
+	}
+}
+
+// TestNewServerAtAConfiguredPath: the configuration file sends the operator's headers to
+// whatever server is at its path, so an admin cannot create that server with an upstream of
+// their own.
+func TestNewServerAtAConfiguredPath(t *testing.T) {
+	t.Parallel()
+	r := newRoles(t, testenv.Options{Configure: func(c *config.Config) {
+		c.Upstreams = map[string]config.Upstream{"acme/crm": {Headers: map[string]string{"X-Api-Key": "operator-secret"}}}
+	}})
+	p := r.admin.post("/dashboard/acme/servers/new", url.Values{"slug": {"crm"}, "name": {"CRM"}, "backend": {"upstream"},
+		"upstream": {"https://93.184.215.14/mcp"}})
+	if p.status != http.StatusUnprocessableEntity || !strings.Contains(html.UnescapeString(p.body), "only the operator can create this server") {
+		t.Fatalf("creating a server at a configured path: %d", p.status)
+	}
+	if _, err := r.e.Store.ServerByPath(context.Background(), "acme", "crm"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("the server was created: %v", err)
 	}
 }
