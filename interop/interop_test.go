@@ -487,59 +487,16 @@ func TestConnectBrowserFlow(t *testing.T) {
 	s := startServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	b := newBrowser(t)
 	var opened atomic.Int32
+	approve := approveInBrowser(t, newBrowser(t))
 	open := func(ctx context.Context, authURL string) error {
 		opened.Add(1)
-		go func() {
-			u, _ := url.Parse(authURL)
-			a, err := b.approve(ctx, authURL, u.Query().Get("redirect_uri"))
-			if err != nil {
-				t.Errorf("browser: %v", err)
-				return
-			}
-			resp, err := http.Get(a.Location) // the browser lands on the bridge's callback
-			if err != nil {
-				t.Errorf("callback: %v", err)
-				return
-			}
-			resp.Body.Close()
-		}()
-		return nil
+		return approve(ctx, authURL)
 	}
 	stateDir := t.TempDir()
-	run := func() {
-		clientR, bridgeW := io.Pipe()
-		bridgeR, clientW := io.Pipe()
-		stderr := &syncBuffer{}
-		done := make(chan error, 1)
-		go func() {
-			done <- connect.Run(ctx, connect.Options{URL: s.MCPURL("acme/sales-api"), In: bridgeR, Out: bridgeW, StateDir: stateDir,
-				Log: slog.New(slog.NewTextHandler(stderr, nil)), Stderr: stderr, OpenBrowser: open, AuthTimeout: 30 * time.Second})
-			bridgeW.Close()
-		}()
-		defer func() {
-			if t.Failed() {
-				t.Logf("bridge log:\n%s", stderr.String())
-			}
-		}()
-		cs, err := mcp.NewClient(&mcp.Implementation{Name: "stdio-client", Version: "1.0.0"}, nil).
-			Connect(ctx, &mcp.IOTransport{Reader: clientR, Writer: clientW}, nil)
-		if err != nil {
-			t.Fatalf("connect: %v (bridge: %v)", err, <-done)
-		}
-		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "list_tables", Arguments: map[string]any{}})
-		if err != nil || res.IsError {
-			t.Fatalf("tools/call: %v %+v", err, res)
-		}
-		cs.Close()
-		clientW.Close()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
+	for range 2 {
+		listTablesThroughBridge(t, ctx, connect.Options{URL: s.MCPURL("acme/sales-api"), StateDir: stateDir, OpenBrowser: open})
 	}
-	run()
-	run()
 	if n := opened.Load(); n != 1 {
 		t.Errorf("the browser was opened %d times over two starts, want 1 (the second refreshes)", n)
 	}
@@ -555,8 +512,14 @@ func TestConnectPublicClientWithSomeScopes(t *testing.T) {
 		"--public", "--redirect-uri", "http://127.0.0.1/callback")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	b := newBrowser(t)
-	open := func(ctx context.Context, authURL string) error {
+	listTablesThroughBridge(t, ctx, connect.Options{URL: s.MCPURL("acme/sales-api"), ClientID: id, StateDir: t.TempDir(),
+		OpenBrowser: approveInBrowser(t, newBrowser(t))})
+}
+
+// approveInBrowser is connect's OpenBrowser for a headless person who approves at once:
+// the consent page is answered and the browser lands on the bridge's loopback callback.
+func approveInBrowser(t *testing.T, b *browser) func(ctx context.Context, authURL string) error {
+	return func(ctx context.Context, authURL string) error {
 		go func() {
 			u, _ := url.Parse(authURL)
 			a, err := b.approve(ctx, authURL, u.Query().Get("redirect_uri"))
@@ -573,13 +536,20 @@ func TestConnectPublicClientWithSomeScopes(t *testing.T) {
 		}()
 		return nil
 	}
+}
+
+// listTablesThroughBridge runs connect with opts (its stdio and logs filled in) under a go-sdk
+// MCP client, calls list_tables through it and stops it; the bridge's log is shown on failure.
+func listTablesThroughBridge(t *testing.T, ctx context.Context, opts connect.Options) {
+	t.Helper()
 	clientR, bridgeW := io.Pipe()
 	bridgeR, clientW := io.Pipe()
 	stderr := &syncBuffer{}
+	opts.In, opts.Out, opts.Stderr = bridgeR, bridgeW, stderr
+	opts.Log, opts.AuthTimeout = slog.New(slog.NewTextHandler(stderr, nil)), 30*time.Second
 	done := make(chan error, 1)
 	go func() {
-		done <- connect.Run(ctx, connect.Options{URL: s.MCPURL("acme/sales-api"), ClientID: id, In: bridgeR, Out: bridgeW, StateDir: t.TempDir(),
-			Log: slog.New(slog.NewTextHandler(stderr, nil)), Stderr: stderr, OpenBrowser: open, AuthTimeout: 30 * time.Second})
+		done <- connect.Run(ctx, opts)
 		bridgeW.Close()
 	}()
 	defer func() {
