@@ -155,7 +155,7 @@ func (pkceRow) TableName() string { return "oauth_pkce_requests" }
 func allModels() []any {
 	return []any{
 		&Org{}, &User{}, &Membership{}, &Server{}, &Client{}, &Consent{}, &SigningKey{},
-		&HTTPSession{}, &ClientDocument{},
+		&HTTPSession{}, &ClientDocument{}, &AuditEvent{}, &UsageCount{},
 		&authorizeCodeRow{}, &accessTokenRow{}, &refreshTokenRow{}, &pkceRow{},
 	}
 }

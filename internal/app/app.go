@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/conexor/conexor/audit"
 	"github.com/conexor/conexor/internal/config"
 	"github.com/conexor/conexor/internal/tick"
 	"github.com/conexor/conexor/mcp"
@@ -33,6 +34,9 @@ type App struct {
 	handler  http.Handler
 	stopBG   context.CancelFunc
 	gateway  *mcp.Gateway
+	// Audit records audit events and usage counters; its writer runs in the background.
+	Audit     *audit.Recorder
+	auditDone chan struct{} // closed once the recorder's last write is done
 	// sessionKey signs the browser session cookie (keys.sessionCookie).
 	sessionKey []byte
 	// Seeded is set when this start created the demo data.
@@ -121,7 +125,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		store.Close()
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, Store: store, Provider: p, registry: reg, sessionKey: keys.sessionCookie}
+	a := &App{cfg: cfg, log: log, Store: store, Provider: p, registry: reg, sessionKey: keys.sessionCookie,
+		Audit: audit.New(store, log, reg, opts.Now)}
 	if !opts.NoSeed {
 		res, err := Seed(ctx, store, p, cfg)
 		if err != nil {
@@ -146,6 +151,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	a.stopBG = cancel
 	go p.Keys().Run(bg, 30*time.Second)
 	go tick.Every(bg, 10*time.Minute, a.purge)
+	a.auditDone = make(chan struct{})
+	go func() { a.Audit.Run(bg); close(a.auditDone) }()
 	return a, nil
 }
 
@@ -170,6 +177,12 @@ func (a *App) purge(ctx context.Context) {
 		a.log.Warn("purge expired tokens and sessions", "err", err)
 	} else if n > 0 {
 		a.log.Info("purged expired tokens and sessions", "rows", n)
+	}
+	n, err = a.Store.PurgeAudit(ctx, a.Store.Now().Add(-a.cfg.AuditRetention))
+	if err != nil && ctx.Err() == nil {
+		a.log.Warn("purge old audit events", "err", err)
+	} else if n > 0 {
+		a.log.Info("purged audit events and usage counters past audit_retention", "rows", n)
 	}
 }
 
@@ -208,5 +221,6 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 // Close stops background work and closes the database.
 func (a *App) Close() error {
 	a.stopBG()
+	<-a.auditDone // its final write needs the database
 	return errors.Join(a.gateway.Close(), a.Store.Close())
 }

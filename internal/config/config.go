@@ -37,6 +37,8 @@ type Config struct {
 	KeyPublishDelay time.Duration
 	// SigningAlg is ES256 (default), RS256 or HS256.
 	SigningAlg string
+	// AuditRetention is how long audit events and hourly usage counters are kept.
+	AuditRetention time.Duration
 
 	// Scopes adds scopes to the five built-in ones.
 	Scopes []provider.Scope
@@ -79,6 +81,7 @@ func Defaults() Config {
 		AuthorizeCodeTTL: 10 * time.Minute,
 		SigningAlg:       provider.AlgES256,
 		KeyPublishDelay:  2 * time.Minute,
+		AuditRetention:   90 * 24 * time.Hour,
 		LogLevel:         "info",
 		LogFormat:        "text",
 	}
@@ -146,6 +149,9 @@ func (c *Config) Validate() error {
 	}
 	if c.KeyPublishDelay < 0 || c.KeyPublishDelay > time.Hour {
 		add("key_publish_delay %s must be between 0 and 1h", c.KeyPublishDelay)
+	}
+	if c.AuditRetention < 24*time.Hour {
+		add("audit_retention %s must be at least 24h (the activity chart shows 7 days; 168h or more keeps it whole)", c.AuditRetention)
 	}
 	switch c.SigningAlg {
 	case provider.AlgES256, provider.AlgRS256, provider.AlgHS256:

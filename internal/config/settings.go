@@ -77,6 +77,8 @@ var settings = []Setting{
 		field: func(c *Config) value { return (*text)(&c.SigningAlg) }},
 	{Key: "key_publish_delay", Env: "CONEXOR_KEY_PUBLISH_DELAY",
 		field: func(c *Config) value { return (*duration)(&c.KeyPublishDelay) }},
+	{Key: "audit_retention", Env: "CONEXOR_AUDIT_RETENTION",
+		field: func(c *Config) value { return (*duration)(&c.AuditRetention) }},
 	{Key: "log_level", Env: "CONEXOR_LOG_LEVEL", Flag: "log-level",
 		Usage: "debug, info, warn or error",
 		field: func(c *Config) value { return (*text)(&c.LogLevel) }},

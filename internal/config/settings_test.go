@@ -32,6 +32,7 @@ var samples = map[string]struct {
 	"authorize_code_ttl":    {"5m", "5m", func(c config.Config) any { return c.AuthorizeCodeTTL }, 5 * time.Minute},
 	"signing_alg":           {"RS256", "RS256", func(c config.Config) any { return c.SigningAlg }, "RS256"},
 	"key_publish_delay":     {"0s", "0s", func(c config.Config) any { return c.KeyPublishDelay }, time.Duration(0)},
+	"audit_retention":       {"720h", "720h", func(c config.Config) any { return c.AuditRetention }, 720 * time.Hour},
 	"log_level":             {"debug", "debug", func(c config.Config) any { return c.LogLevel }, "debug"},
 	"log_format":            {"json", "json", func(c config.Config) any { return c.LogFormat }, "json"},
 	"api_private_upstreams": {"1", "true", func(c config.Config) any { return c.APIPrivateUpstreams }, true},

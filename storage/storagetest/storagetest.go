@@ -67,6 +67,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) *storage.Store) {
 		{"ClientCache", testClientCache},
 		{"Unavailable", testUnavailable},
 		{"Dashboard", testDashboard},
+		{"UsageCounters", testUsageCounters},
+		{"AuditEvents", testAuditEvents},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
