@@ -5,6 +5,7 @@
 package consent
 
 import (
+	"github.com/conexor/conexor/audit"
 	"bytes"
 	"context"
 	"errors"
@@ -56,6 +57,8 @@ type Config struct {
 	Now func() time.Time
 	// SessionTTL is how long a login lasts; zero means 12 hours.
 	SessionTTL time.Duration
+	// Audit records logins, logouts and consents; nil records nothing.
+	Audit *audit.Recorder
 }
 
 // Handler serves the browser flow. Build it with New.
@@ -66,6 +69,7 @@ type Handler struct {
 	pages    *templates.Templates
 	log      *slog.Logger
 	throttle *throttle
+	audit    *audit.Recorder
 	// dummyHash is verified when an email is unknown, so that answer takes as long as a
 	// wrong password (computed once: hashing costs ~30 ms).
 	dummyHash string
@@ -116,6 +120,7 @@ func New(cfg Config) (*Handler, error) {
 		log:       cfg.Log,
 		throttle:  newThrottle(cfg.Now),
 		dummyHash: password.DummyHash(),
+		audit:     cfg.Audit,
 	}, nil
 }
 

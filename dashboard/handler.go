@@ -10,6 +10,7 @@
 package dashboard
 
 import (
+	"github.com/conexor/conexor/audit"
 	"bytes"
 	"context"
 	"errors"
@@ -75,6 +76,9 @@ type Handler struct {
 	// LookupIP resolves an upstream's host for the private-address check; nil means the
 	// system resolver.
 	LookupIP netguard.Resolver
+	// Audit records the dashboard's refusals (the service layer records the changes); nil
+	// records nothing.
+	Audit *audit.Recorder
 }
 
 // Endpoints are the dashboard's handlers, one per route of internal/app's route table;

@@ -11,6 +11,7 @@
 package mcp
 
 import (
+	"github.com/conexor/conexor/audit"
 	"context"
 	"errors"
 	"log/slog"
@@ -55,6 +56,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer receives the gateway's metrics; nil leaves them unregistered.
 	Registerer prometheus.Registerer
+	// Audit counts MCP requests allowed and refused per client and hour; nil counts none.
+	Audit *audit.Recorder
 	// Demo serves servers without an upstream; nil builds the built-in demo server (one
 	// instance for all of them: it ignores the path).
 	Demo http.Handler
@@ -98,6 +101,7 @@ type Gateway struct {
 	demo    http.Handler
 	maxBody int64
 	editor  ServerEditor
+	audit   *audit.Recorder
 	// apiPrivateUpstreams: see Options.APIPrivateUpstreams.
 	apiPrivateUpstreams bool
 	// lookupIP resolves upstream hosts named through the API (net.DefaultResolver).
@@ -144,6 +148,7 @@ func New(opts Options) (*Gateway, error) {
 		demo:    opts.Demo,
 		maxBody: opts.MaxBodyBytes,
 		editor:  opts.Editor,
+		audit:   opts.Audit,
 
 		apiPrivateUpstreams: opts.APIPrivateUpstreams,
 		lookupIP:            netguard.DefaultResolver,

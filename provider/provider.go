@@ -5,6 +5,7 @@
 package provider
 
 import (
+	"github.com/conexor/conexor/audit"
 	"context"
 	"errors"
 	"fmt"
@@ -41,6 +42,9 @@ type Config struct {
 	// CIMDAllowPrivate lets client ID metadata documents be fetched from loopback and
 	// private addresses. For tests only.
 	CIMDAllowPrivate bool
+	// Audit records the provider's audit events and counts issued tokens; nil records
+	// nothing.
+	Audit *audit.Recorder
 }
 
 // Keys are the keys the provider uses, each derived from the system secret for one purpose
@@ -75,6 +79,7 @@ type Provider struct {
 	now      func() time.Time
 	register *registrar       // dynamic client registration (register.go)
 	cimd     *clientDocuments // client ID metadata documents (cimd.go)
+	audit    *audit.Recorder
 }
 
 // New composes fosite from an explicit list of grants (never ComposeAllEnabled, which turns
@@ -149,6 +154,7 @@ func New(ctx context.Context, cfg Config, store *storage.Store, log *slog.Logger
 	p := &Provider{
 		cfg: cfg, store: store, oauth: oauth.(*fosite.Fosite), keys: keys, strategy: strategy,
 		hasher: hasher, headers: headers, log: log, metrics: metrics, now: cfg.Now,
+		audit: cfg.Audit,
 	}
 	fstore.p = p
 	p.register = newRegistrar()

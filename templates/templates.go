@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"path"
@@ -38,51 +39,51 @@ const (
 	ScriptPath     = "/static/conexor.js"
 )
 
-// Templates is the parsed set of pages. It is immutable and safe for concurrent use.
+// Templates is the parsed set of pages, one per file of html/ that is not a shared part.
+// It is immutable and safe for concurrent use.
 type Templates struct {
-	login, consent, errorPage, loggedOut *template.Template
-	// The dashboard's pages, in the console layout.
-	dashboard, server, clientSecret, clientEdit, clientRevoke, newServer, notice *template.Template
+	pages map[string]*template.Template
 }
 
-// New parses every page. It fails only if the embedded files are broken, which every test
-// of the browser flow would catch.
+// parts are the files every page of a layout shares, not pages of their own.
+var parts = map[string]bool{"layout.html": true, "console.html": true, "dash_parts.html": true}
+
+// New parses every page: each html/*.html file but the parts. Pages whose name starts with
+// dash_ (the dashboard's and the account's) use the console layout, the others the layout
+// of the login and consent pages. It fails only if the embedded files are broken, which
+// every test of the browser flow would catch.
 func New() (*Templates, error) {
 	funcs := template.FuncMap{"join": strings.Join}
-	parse := func(page string) (*template.Template, error) {
-		files := []string{"html/layout.html", "html/" + page}
-		if strings.HasPrefix(page, "dash_") {
-			files = []string{"html/console.html", "html/dash_parts.html", "html/" + page}
+	names, err := fs.Glob(pageFiles, "html/*.html")
+	if err != nil {
+		return nil, err
+	}
+	t := Templates{pages: make(map[string]*template.Template, len(names))}
+	for _, name := range names {
+		page := path.Base(name)
+		if parts[page] {
+			continue
 		}
-		t, err := template.New(path.Base(files[0])).Funcs(funcs).ParseFS(pageFiles, files...)
+		files := []string{"html/layout.html", name}
+		if strings.HasPrefix(page, "dash_") {
+			files = []string{"html/console.html", "html/dash_parts.html", name}
+		}
+		pt, err := template.New(path.Base(files[0])).Funcs(funcs).ParseFS(pageFiles, files...)
 		if err != nil {
 			return nil, fmt.Errorf("templates: %s: %w", page, err)
 		}
-		return t, nil
-	}
-	var t Templates
-	var err error
-	for _, p := range []struct {
-		dst  **template.Template
-		file string
-	}{
-		{&t.login, "login.html"},
-		{&t.consent, "consent.html"},
-		{&t.errorPage, "error.html"},
-		{&t.loggedOut, "loggedout.html"},
-		{&t.dashboard, "dash_home.html"},
-		{&t.server, "dash_server.html"},
-		{&t.clientSecret, "dash_secret.html"},
-		{&t.clientEdit, "dash_edit.html"},
-		{&t.clientRevoke, "dash_revoke.html"},
-		{&t.newServer, "dash_newserver.html"},
-		{&t.notice, "dash_notice.html"},
-	} {
-		if *p.dst, err = parse(p.file); err != nil {
-			return nil, err
-		}
+		t.pages[page] = pt
 	}
 	return &t, nil
+}
+
+// render executes the page of file (html/file) with title.
+func (t *Templates) render(w io.Writer, file, title string, body any) error {
+	pt, ok := t.pages[file]
+	if !ok {
+		return fmt.Errorf("templates: no page %s", file)
+	}
+	return execute(w, pt, title, body)
 }
 
 // page is what the layout needs from every page.
@@ -103,22 +104,22 @@ func execute(w io.Writer, t *template.Template, title string, body any) error {
 
 // Login renders the login form.
 func (t *Templates) Login(w io.Writer, p LoginPage) error {
-	return execute(w, t.login, "Log in", p)
+	return t.render(w, "login.html", "Log in", p)
 }
 
 // Consent renders the consent page.
 func (t *Templates) Consent(w io.Writer, p ConsentPage) error {
-	return execute(w, t.consent, "Allow "+p.ClientName+"?", p)
+	return t.render(w, "consent.html", "Allow "+p.ClientName+"?", p)
 }
 
 // Error renders an error page.
 func (t *Templates) Error(w io.Writer, p ErrorPage) error {
-	return execute(w, t.errorPage, p.Title, p)
+	return t.render(w, "error.html", p.Title, p)
 }
 
 // LoggedOut renders the page shown after logout.
 func (t *Templates) LoggedOut(w io.Writer, p LoggedOutPage) error {
-	return execute(w, t.loggedOut, "Logged out", p)
+	return t.render(w, "loggedout.html", "Logged out", p)
 }
 
 // Static serves the stylesheet at StylesheetPath and the script at ScriptPath. They are not
@@ -143,12 +144,12 @@ func Static() http.Handler {
 
 // Dashboard renders the list of the user's orgs and servers.
 func (t *Templates) Dashboard(w io.Writer, p DashboardPage) error {
-	return execute(w, t.dashboard, "Dashboard", p)
+	return t.render(w, "dash_home.html", "Dashboard", p)
 }
 
 // Server renders the page of one MCP server.
 func (t *Templates) Server(w io.Writer, p ServerPage) error {
-	return execute(w, t.server, p.Name, p)
+	return t.render(w, "dash_server.html", p.Name, p)
 }
 
 // ClientSecret renders a client's credentials, shown once.
@@ -157,27 +158,27 @@ func (t *Templates) ClientSecret(w io.Writer, p ClientSecretPage) error {
 	if p.Rotated {
 		title = "New client secret"
 	}
-	return execute(w, t.clientSecret, title, p)
+	return t.render(w, "dash_secret.html", title, p)
 }
 
 // ClientEdit renders the edit form of a client.
 func (t *Templates) ClientEdit(w io.Writer, p ClientEditPage) error {
-	return execute(w, t.clientEdit, "Edit "+p.ClientName, p)
+	return t.render(w, "dash_edit.html", "Edit "+p.ClientName, p)
 }
 
 // ClientRevoke renders the confirmation before revoking a client.
 func (t *Templates) ClientRevoke(w io.Writer, p ClientRevokePage) error {
-	return execute(w, t.clientRevoke, "Revoke "+p.ClientName, p)
+	return t.render(w, "dash_revoke.html", "Revoke "+p.ClientName, p)
 }
 
 // NewServer renders the New server form.
 func (t *Templates) NewServer(w io.Writer, p NewServerPage) error {
-	return execute(w, t.newServer, "New server", p)
+	return t.render(w, "dash_newserver.html", "New server", p)
 }
 
 // Notice renders a page saying that something was done.
 func (t *Templates) Notice(w io.Writer, p NoticePage) error {
-	return execute(w, t.notice, p.Title, p)
+	return t.render(w, "dash_notice.html", p.Title, p)
 }
 
 // Write sends an HTML page with the headers every page carries (httpx.PageHeaders). The

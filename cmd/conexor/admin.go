@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
+	"github.com/conexor/conexor/audit"
 	"github.com/conexor/conexor/internal/app"
 	"github.com/conexor/conexor/internal/config"
 	"github.com/conexor/conexor/internal/urls"
@@ -25,6 +27,8 @@ type env struct {
 	log   *slog.Logger
 	store *storage.Store
 	p     *provider.Provider
+	// audit records what the command changes, as the operator; Close writes it.
+	audit *audit.Recorder
 }
 
 // open loads the configuration and opens the existing database for an admin command. Only
@@ -43,9 +47,11 @@ func (g *globals) open(cmd *cobra.Command, withProvider bool) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &env{cfg: cfg, log: log, store: store}
+	e := &env{cfg: cfg, log: log, store: store, audit: audit.New(store, log, nil, nil)}
+	// Whatever the command changes, the command line did it.
+	cmd.SetContext(audit.WithActor(cmd.Context(), audit.Operator()))
 	if withProvider {
-		e.p, err = app.NewProvider(cmd.Context(), cfg, store, log, prometheus.NewRegistry(), nil)
+		e.p, err = app.NewProvider(cmd.Context(), cfg, store, log, prometheus.NewRegistry(), nil, e.audit)
 		if err != nil {
 			store.Close()
 			return nil, err
@@ -71,7 +77,15 @@ func requireDatabase(cfg config.Config) error {
 		"or point at its database with --database-url sqlite://PATH or CONEXOR_DATABASE_URL", path)
 }
 
-func (e *env) Close() { e.store.Close() }
+// Close writes the command's audit events, then closes the database.
+func (e *env) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.audit.Flush(ctx); err != nil {
+		e.log.Warn("audit events of this command were not written", "err", err)
+	}
+	e.store.Close()
+}
 
 // server finds the server at ORG/SERVER, or says how to create it.
 func (e *env) server(ctx context.Context, path string) (*storage.Server, error) {

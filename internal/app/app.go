@@ -79,11 +79,12 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, create bool
 }
 
 // NewProvider builds the authorization server for cfg on store.
-func NewProvider(ctx context.Context, cfg config.Config, store *storage.Store, log *slog.Logger, reg prometheus.Registerer, now func() time.Time) (*provider.Provider, error) {
-	return newProvider(ctx, cfg, deriveKeys(cfg.Secret).provider, store, log, reg, now)
+// rec records its audit events; nil records none.
+func NewProvider(ctx context.Context, cfg config.Config, store *storage.Store, log *slog.Logger, reg prometheus.Registerer, now func() time.Time, rec *audit.Recorder) (*provider.Provider, error) {
+	return newProvider(ctx, cfg, deriveKeys(cfg.Secret).provider, store, log, reg, now, rec)
 }
 
-func newProvider(ctx context.Context, cfg config.Config, keys provider.Keys, store *storage.Store, log *slog.Logger, reg prometheus.Registerer, now func() time.Time) (*provider.Provider, error) {
+func newProvider(ctx context.Context, cfg config.Config, keys provider.Keys, store *storage.Store, log *slog.Logger, reg prometheus.Registerer, now func() time.Time, rec *audit.Recorder) (*provider.Provider, error) {
 	scopes, err := provider.NewScopes(cfg.Scopes)
 	if err != nil {
 		return nil, err
@@ -99,6 +100,7 @@ func newProvider(ctx context.Context, cfg config.Config, keys provider.Keys, sto
 		Scopes:                scopes,
 		Now:                   now,
 		CIMDAllowPrivate:      cfg.CIMDAllowPrivate,
+		Audit:                 rec,
 	}, store, log, provider.NewMetrics(reg))
 }
 
@@ -120,13 +122,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	keys := deriveKeys(cfg.Secret)
-	p, err := newProvider(ctx, cfg, keys.provider, store, log, reg, opts.Now)
+	rec := audit.New(store, log, reg, opts.Now)
+	p, err := newProvider(ctx, cfg, keys.provider, store, log, reg, opts.Now, rec)
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
 	a := &App{cfg: cfg, log: log, Store: store, Provider: p, registry: reg, sessionKey: keys.sessionCookie,
-		Audit: audit.New(store, log, reg, opts.Now)}
+		Audit: rec}
 	if !opts.NoSeed {
 		res, err := Seed(ctx, store, p, cfg)
 		if err != nil {
@@ -141,7 +144,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	a.gateway, err = mcp.New(mcp.Options{Issuer: cfg.Issuer, Verifier: p, Servers: store, Tokens: store, Editor: p,
 		Scopes: p.Scopes(), UpstreamHeaders: upstreamHeaders(cfg.Upstreams),
 		StoredUpstreamHeaders: p.UpstreamHeaders, SessionKey: keys.sessionBinding,
-		Now: opts.Now, Logger: log, Registerer: reg, APIPrivateUpstreams: cfg.APIPrivateUpstreams})
+		Now: opts.Now, Logger: log, Registerer: reg, APIPrivateUpstreams: cfg.APIPrivateUpstreams, Audit: rec})
 	if err != nil {
 		store.Close()
 		return nil, err

@@ -105,13 +105,14 @@ func (a *App) routes() http.Handler {
 	}
 	p := a.Provider
 	browser, err := consent.New(consent.Config{Store: a.Store, Sessions: a.Store, Provider: p,
-		SessionKey: a.sessionKey, Pages: pages, Log: a.log, Now: p.Config().Now})
+		SessionKey: a.sessionKey, Pages: pages, Log: a.log, Now: p.Config().Now, Audit: a.Audit})
 	if err != nil {
 		panic(err) // as above
 	}
 	dash := &dashboard.Handler{Store: a.Store, Provider: p, Visitors: browser,
 		Pages: pages, Log: a.log, Now: p.Config().Now, PrivateUpstreams: a.cfg.APIPrivateUpstreams,
-		ConfiguredHeaders: func(path string) bool { return len(a.cfg.Upstreams[path].Headers) > 0 }}
+		ConfiguredHeaders: func(path string) bool { return len(a.cfg.Upstreams[path].Headers) > 0 },
+		Audit:             a.Audit}
 	table := a.routeTable(browser.Endpoints(), dash.Endpoints(), a.gateway.Endpoints())
 
 	r := mux.NewRouter()
