@@ -5,7 +5,6 @@
 package consent
 
 import (
-	"github.com/conexor/conexor/audit"
 	"bytes"
 	"context"
 	"errors"
@@ -14,6 +13,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/conexor/conexor/audit"
 
 	"github.com/gorilla/sessions"
 

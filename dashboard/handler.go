@@ -10,13 +10,14 @@
 package dashboard
 
 import (
-	"github.com/conexor/conexor/audit"
 	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/conexor/conexor/audit"
 
 	"github.com/conexor/conexor/consent"
 	"github.com/conexor/conexor/internal/netguard"

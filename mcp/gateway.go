@@ -11,13 +11,14 @@
 package mcp
 
 import (
-	"github.com/conexor/conexor/audit"
 	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/conexor/conexor/audit"
 
 	"github.com/prometheus/client_golang/prometheus"
 

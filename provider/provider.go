@@ -5,7 +5,6 @@
 package provider
 
 import (
-	"github.com/conexor/conexor/audit"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +12,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/conexor/conexor/audit"
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
