@@ -40,7 +40,7 @@ const (
 // Geometry of Bars, in SVG user units (the SVG scales to its box; the proportions stay).
 const (
 	BarWidth   = 4
-	barStep    = 5  // BarWidth + a 1-unit gap
+	barStep    = 5 // BarWidth + a 1-unit gap
 	PlotHeight = 120
 	PlotTop    = 10
 	plotLeft   = 52 // room for the y-axis labels
