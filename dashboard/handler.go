@@ -38,6 +38,8 @@ type Store interface {
 	ServersOfOrg(ctx context.Context, orgID string) ([]storage.Server, error)
 	ServerStats(ctx context.Context, serverIDs []string, since time.Time) (map[string]storage.ServerStats, error)
 	ClientsLastUsed(ctx context.Context, clientIDs []string) (map[string]time.Time, error)
+	Usage(ctx context.Context, serverPaths []string, since time.Time) ([]storage.UsageCount, error)
+	ClientNames(ctx context.Context, ids []string) (map[string]string, error)
 }
 
 // Provider is the service layer every change goes through.

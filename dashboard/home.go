@@ -44,7 +44,7 @@ func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
 	}
 	page := templates.DashboardPage{Chrome: templates.Chrome{UserEmail: v.User.Email, CSRF: v.CSRF,
 		Crumbs: []templates.Crumb{{Label: "Dashboard"}}}}
-	var ids []string
+	var ids, paths []string
 	for _, o := range orgs {
 		servers, err := h.Store.ServersOfOrg(ctx, o.Org.ID)
 		if err != nil {
@@ -57,6 +57,7 @@ func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, s := range servers {
 			ids = append(ids, s.ID)
+			paths = append(paths, s.Path())
 			ov.Servers = append(ov.Servers, templates.ServerRow{
 				Name: s.Name, Path: s.Path(), URL: urls.DashServerPage(s.OrgSlug, s.Slug),
 				MCPURL: urls.Resource(h.Provider.Issuer(), s.OrgSlug, s.Slug), Upstream: s.Upstream != "", Enabled: s.Enabled,
@@ -69,12 +70,18 @@ func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, "server stats", err)
 		return
 	}
+	sparks, err := h.sparklines(ctx, paths)
+	if err != nil {
+		h.serverError(w, r, "server usage", err)
+		return
+	}
 	i := 0
 	for oi := range page.Orgs {
 		for si := range page.Orgs[oi].Servers {
 			st := stats[ids[i]]
 			page.Orgs[oi].Servers[si].Clients = st.ActiveClients
 			page.Orgs[oi].Servers[si].Tokens24h = st.TokensLast24h
+			page.Orgs[oi].Servers[si].Sparkline = sparks[paths[i]]
 			i++
 		}
 	}

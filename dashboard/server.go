@@ -47,6 +47,10 @@ func (h *Handler) showServer(q *request, status int, edit func(*templates.Server
 		MCPURL: mcpURL, Upstream: srv.Upstream, Enabled: srv.Enabled,
 		Connect: connectSteps(mcpURL, urls.Endpoint(issuer, urls.Token), "conexor-"+srv.Slug),
 	}
+	if page.Usage, err = h.serverUsage(ctx, srv); err != nil {
+		h.serverError(q.w, q.r, "server usage", err)
+		return
+	}
 	for _, c := range clients {
 		row := templates.ClientRow{Name: c.Name, ID: c.ID, Public: c.Public, GrantTypes: c.GetGrantTypes(),
 			Scopes: c.GetScopes(), RedirectURIs: c.RedirectURIs(), Created: c.CreatedAt.UTC().Format(timeFormat), LastUsed: "Never"}

@@ -37,6 +37,8 @@ type ServerRow struct {
 	Enabled     bool
 	Clients     int
 	Tokens24h   int
+	// Sparkline is the tokens issued per hour over the last 7 days (package chart's markup).
+	Sparkline Chart
 }
 
 // ServerPage is the page of one MCP server.
@@ -60,6 +62,8 @@ type ServerPage struct {
 	Settings       ServerForm
 	// Saved says the settings were saved.
 	Saved bool
+	// Usage is the Usage section (charts of the hourly counters); nil shows none.
+	Usage *UsageView
 }
 
 // ConnectStep is the instructions for one MCP client, with the text to paste.
