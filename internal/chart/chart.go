@@ -307,11 +307,11 @@ func (b Bars) table(w *strings.Builder, series []Series) {
 	for h := 0; h < b.Hours; h++ {
 		t := b.Start.Add(time.Duration(h) * time.Hour).UTC()
 		if h == 0 || t.Hour() == 0 {
-			days = append(days, day{label: t.Format("Mon 2 Jan"), start: h})
+			days = append(days, day{label: t.Format("Mon 2"), start: h})
 		}
 		days[len(days)-1].end = h + 1
 	}
-	fmt.Fprintf(w, `<details class="chart-data"><summary>Numbers per day</summary><div class="table-wrap"><table><caption class="visually-hidden">%s per day (UTC)</caption><thead><tr><th scope="col">Client</th>`, esc(b.Title))
+	fmt.Fprintf(w, `<details class="chart-data"><summary>Numbers per day</summary><div class="table-wrap"><table><caption class="visually-hidden">%s, per day (UTC) of the last 7 days</caption><thead><tr><th scope="col">Client</th>`, esc(b.Title))
 	for _, d := range days {
 		fmt.Fprintf(w, `<th scope="col" class="num">%s</th>`, esc(d.label))
 	}
@@ -347,8 +347,13 @@ type Sparkline struct {
 	Values []int64
 }
 
-// SparkHeight is the sparkline's plot height; one more unit below is its base line.
-const SparkHeight = 22
+// SparkHeight is the sparkline's plot height; one more unit below is its base line. Its
+// SVG is one unit per hour wide, drawn SparkWidth pixels wide (168 hours in 126 px: a
+// table column's width), so an hour is three quarters of a pixel, anti-aliased.
+const (
+	SparkHeight = 22
+	SparkWidth  = 126
+)
 
 // HTML returns the sparkline's SVG (role="img", named in words).
 func (s Sparkline) HTML() template.HTML {
@@ -363,8 +368,8 @@ func (s Sparkline) HTML() template.HTML {
 		label = fmt.Sprintf("%s, last 7 days: %s %s in all, at most %s in one hour", s.Label, group(all), s.Noun, group(peak))
 	}
 	var w strings.Builder
-	fmt.Fprintf(&w, `<svg class="sparkline" role="img" aria-label="%s" viewBox="0 0 %d %d" width="%d" height="%d" data-total="%d">`,
-		esc(label), n, SparkHeight+1, n, SparkHeight+1, all)
+	fmt.Fprintf(&w, `<svg class="sparkline" role="img" aria-label="%s" viewBox="0 0 %d %d" width="%d" height="%d" preserveAspectRatio="none" data-total="%d">`,
+		esc(label), n, SparkHeight+1, SparkWidth, SparkHeight+1, all)
 	fmt.Fprintf(&w, `<title>%s</title>`, esc(label))
 	fmt.Fprintf(&w, `<rect class="base" x="0" y="%d" width="%d" height="1" fill="%s"/>`, SparkHeight, n, inkLine)
 	for i, v := range s.Values {
