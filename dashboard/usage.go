@@ -71,6 +71,17 @@ func (h *Handler) serverUsage(ctx context.Context, srv *storage.Server) (*templa
 		keys = append(keys, k)
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i].client < keys[j].client })
+	// One colour per client in both charts: by the client's tokens and allowed requests
+	// together, busiest first.
+	busy := map[string]int64{}
+	for k, v := range series {
+		if k.kind != storage.UsageMCPRefused {
+			for _, n := range v {
+				busy[k.client] += n
+			}
+		}
+	}
+	colour := clientColours(busy, label)
 	tokens := chart.Bars{ID: "usage-tokens", Title: "Tokens issued per hour", Noun: "tokens", Start: start, Hours: usageHours}
 	mcp := chart.Bars{ID: "usage-mcp", Title: "MCP requests per hour", Noun: "requests", Start: start, Hours: usageHours}
 	for _, k := range keys {
@@ -80,14 +91,34 @@ func (h *Handler) serverUsage(ctx context.Context, srv *storage.Server) (*templa
 		}
 		switch k.kind {
 		case storage.UsageTokens:
-			tokens.Series = append(tokens.Series, chart.Series{Name: name, Values: series[k]})
+			tokens.Series = append(tokens.Series, chart.Series{Name: name, Colour: colour[k.client], Values: series[k]})
 		case storage.UsageMCPAllowed:
-			mcp.Series = append(mcp.Series, chart.Series{Name: name, Values: series[k]})
+			mcp.Series = append(mcp.Series, chart.Series{Name: name, Colour: colour[k.client], Values: series[k]})
 		case storage.UsageMCPRefused:
 			mcp.Series = append(mcp.Series, chart.Series{Name: name + " (refused)", Refused: true, Values: series[k]})
 		}
 	}
 	return &templates.UsageView{Tokens: tokens.HTML(), MCP: mcp.HTML()}, nil
+}
+
+// clientColours gives the busiest clients the palette's colours in order (chart.Series
+// Colour) and the rest its last one, the colour of "Other clients".
+func clientColours(busy map[string]int64, label map[string]string) map[string]int {
+	ids := make([]string, 0, len(busy))
+	for id := range busy {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool {
+		if busy[ids[i]] != busy[ids[j]] {
+			return busy[ids[i]] > busy[ids[j]]
+		}
+		return label[ids[i]] < label[ids[j]]
+	})
+	out := make(map[string]int, len(ids))
+	for i, id := range ids {
+		out[id] = min(i+1, len(chart.Palette))
+	}
+	return out
 }
 
 // clientLabels names each client ID: its client's name, with the ID added when two

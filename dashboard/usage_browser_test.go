@@ -79,7 +79,7 @@ func TestBrowserUsageCharts(t *testing.T) {
 	if err != nil {
 		t.Fatalf("read the numbers: %v", err)
 	}
-	if !strings.Contains(row, seed.exportName) || !strings.Contains(row, "294") || !strings.Contains(row, seed.hostileName) {
-		t.Errorf("the tokens table does not list the export (294) and the agent by name as text:\n%s", row)
+	if total := group(seed.tokensBy[seed.exportID]); !strings.Contains(row, seed.exportName) || !strings.Contains(row, total) || !strings.Contains(row, hostileClientName) {
+		t.Errorf("the tokens table does not list the export (%s) and the agent by name as text:\n%s", total, row)
 	}
 }

@@ -61,7 +61,11 @@ type Series struct {
 	Name string
 	// Refused draws the series in the refused style (red stripes).
 	Refused bool
-	Values  []int64
+	// Colour, when not 0, is the allowed series' fill: Palette[Colour-1]. Charts side by
+	// side set it so that one client has one colour in all of them; 0 colours the series
+	// by its rank in the legend.
+	Colour int
+	Values []int64
 }
 
 // Total is the sum of the series' counts.
@@ -120,6 +124,12 @@ func (b Bars) HTML() template.HTML {
 	fmt.Fprintf(&w, `<figure class="chart" id="%s">`, b.ID)
 	fmt.Fprintf(&w, `<figcaption class="chart-caption"><span class="chart-title">%s</span> <span class="chart-total" data-testid="%s-total">%s %s</span> <span class="muted">in the last 7 days (UTC)</span></figcaption>`,
 		esc(b.Title), b.ID, group(all), esc(b.Noun))
+	if all == 0 {
+		// Nothing to draw: the caption's "0 tokens in the last 7 days" says it all, without
+		// an empty plot as tall as a full one.
+		w.WriteString(`</figure>`)
+		return template.HTML(w.String()) //nolint:gosec // an escaped title and a number only
+	}
 	fmt.Fprintf(&w, `<svg class="chart-svg" role="img" aria-label="%s" viewBox="0 0 %d %d" width="%d" height="%d" preserveAspectRatio="xMinYMin meet" font-size="11">`,
 		esc(summary), width, height, width, height)
 	fmt.Fprintf(&w, `<title>%s</title>`, esc(summary))
@@ -130,10 +140,6 @@ func (b Bars) HTML() template.HTML {
 	fmt.Fprintf(&w, `<line class="grid" x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-dasharray="3 3"/>`, plotLeft, PlotTop, width-plotRight, PlotTop, inkLine)
 	fmt.Fprintf(&w, `<text class="y-max" x="%d" y="%d" text-anchor="end" fill="%s">%s</text>`, plotLeft-6, PlotTop+4, inkMuted, group(peak))
 	fmt.Fprintf(&w, `<text class="y-zero" x="%d" y="%d" text-anchor="end" fill="%s">0</text>`, plotLeft-6, base+4, inkMuted)
-	if peak == 0 {
-		fmt.Fprintf(&w, `<text class="empty" x="%d" y="%d" text-anchor="middle" fill="%s">No %s in the last 7 days</text>`,
-			plotLeft+b.Hours*barStep/2, PlotTop+PlotHeight/2, inkMuted, esc(b.Noun))
-	}
 
 	// Day ticks at each midnight (UTC), labelled with the day that starts there; the
 	// first, partial day is labelled at the left edge when it has room.
@@ -247,7 +253,7 @@ func capSeries(ss []Series, limit int, other string, hours int, refused bool) []
 	if len(ss) <= limit {
 		return ss
 	}
-	rest := Series{Name: other, Refused: refused, Values: make([]int64, hours)}
+	rest := Series{Name: other, Refused: refused, Colour: len(Palette), Values: make([]int64, hours)}
 	for _, s := range ss[limit-1:] {
 		for h := 0; h < hours && h < len(s.Values); h++ {
 			rest.Values[h] += s.Values[h]
@@ -256,8 +262,8 @@ func capSeries(ss []Series, limit int, other string, hours int, refused bool) []
 	return append(ss[:limit-1:limit-1], rest)
 }
 
-// fills gives each drawn series its fill: the palette in order for allowed ones (the last
-// colour for "Other clients"), the striped pattern for refused ones.
+// fills gives each drawn series its fill: its Colour, else the palette in legend order, for
+// allowed ones (the last colour for "Other clients"), the striped pattern for refused ones.
 func fills(id string, series []Series) []string {
 	out := make([]string, len(series))
 	n := 0
@@ -266,17 +272,18 @@ func fills(id string, series []Series) []string {
 			out[i] = "url(#" + id + "-refused)"
 			continue
 		}
-		out[i] = Palette[min(n, len(Palette)-1)]
+		c := n
+		if s.Colour > 0 {
+			c = s.Colour - 1
+		}
+		out[i] = Palette[min(c, len(Palette)-1)]
 		n++
 	}
 	return out
 }
 
-// summary says in words what the chart shows, for its accessible name.
+// summary says in words what the chart shows, for its accessible name (all > 0).
 func (b Bars) summary(series []Series, all, peak int64) string {
-	if all == 0 {
-		return fmt.Sprintf("%s, last 7 days: none.", b.Title)
-	}
 	parts := make([]string, len(series))
 	for i, s := range series {
 		parts[i] = s.Name + " " + group(s.Total())

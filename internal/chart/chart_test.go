@@ -286,3 +286,20 @@ func TestGroup(t *testing.T) {
 		}
 	}
 }
+
+// TestBarsColour: a series' Colour is its fill whatever its rank, so one client keeps one
+// colour across charts; without it the legend's rank picks the colour.
+func TestBarsColour(t *testing.T) {
+	v := func(n int64) []int64 { return []int64{n} }
+	b := Bars{ID: "c", Title: "t", Noun: "n", Start: start, Hours: 1, Series: []Series{
+		{Name: "big", Values: v(9)}, {Name: "small", Colour: 4, Values: v(1)}}}
+	out := string(b.HTML())
+	for _, want := range []string{
+		`fill="` + Palette[0] + `"/></svg> <span class="legend-name">big</span>`,
+		`fill="` + Palette[3] + `"/></svg> <span class="legend-name">small</span>`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the legend lacks %s", want)
+		}
+	}
+}
