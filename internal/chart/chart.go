@@ -79,14 +79,15 @@ func (s Series) Total() int64 {
 
 // Bars is a stacked bar chart of hourly counts.
 type Bars struct {
-	// ID prefixes the ids of the chart's elements; it must be unique on the page and made
-	// of letters, digits and dashes (it is not escaped).
+	// ID prefixes the ids of the chart's elements; it must be unique on the page. Only its
+	// letters, digits and dashes are kept.
 	ID string
 	// Title says what is counted: "Tokens issued per hour".
 	Title string
 	// Noun is what one count is, plural: "tokens", "requests".
 	Noun string
-	// Start is the first hour; Hours the number of hours (each series has that many values).
+	// Start is the first hour; Hours the number of hours (each series has that many
+	// values). The captions speak of "the last 7 days", the dashboard's 168 hours.
 	Start time.Time
 	Hours int
 	// Series are stacked bottom up in this order after sorting: allowed ones by total
@@ -104,6 +105,7 @@ type segment struct {
 // HTML returns the chart: a figure with a caption, the SVG (role="img", named in words),
 // a legend with each series' total and a table of the numbers per day.
 func (b Bars) HTML() template.HTML {
+	b.ID = safeID(b.ID)
 	series := b.legend()
 	colours := fills(b.ID, series)
 	totals := make([]int64, b.Hours)
@@ -392,6 +394,17 @@ func (s Sparkline) HTML() template.HTML {
 	}
 	w.WriteString(`</svg>`)
 	return template.HTML(w.String()) // safe: numbers, fixed colours and an escaped label only
+}
+
+// safeID keeps an ID's letters, digits and dashes, so that it needs no escaping in an
+// attribute or a url(#…) reference.
+func safeID(id string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '-' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9') {
+			return r
+		}
+		return -1
+	}, id)
 }
 
 // esc escapes text for an HTML or SVG text node or a quoted attribute.

@@ -200,6 +200,11 @@ func TestBarsEscapesNames(t *testing.T) {
 	if !strings.Contains(out, `aria-label="MCP requests per hour, last 7 days: 83 requests in all, at most 40 in one hour.`) {
 		t.Errorf("the chart's accessible name does not say what it shows:\n%s", out[:min(len(out), 600)])
 	}
+	hostileID := seeded()
+	hostileID.ID = `x" onload="alert(1)`
+	if out := string(hostileID.HTML()); strings.Contains(out, `"alert`) || !strings.Contains(out, `id="xonloadalert1"`) {
+		t.Error("a chart ID with quotes reached an attribute as is")
+	}
 	if strings.Contains(out, "idle client") {
 		t.Error("a client with no counts is in the legend")
 	}
