@@ -11,6 +11,7 @@ import (
 
 	jsonv2 "github.com/go-json-experiment/json"
 
+	"github.com/conexor/conexor/audit"
 	"github.com/conexor/conexor/internal/httpx"
 	"github.com/conexor/conexor/internal/netguard"
 	"github.com/conexor/conexor/internal/urls"
@@ -126,6 +127,12 @@ func (g *Gateway) patchServer(w http.ResponseWriter, r *http.Request, info *serv
 			"The body must be one JSON object with only name, description, enabled and upstream (exact names, each once).")
 		return
 	}
+	// The provider records the change as the token's client, on behalf of its subject.
+	name := ""
+	if p.Claims.Subject != "" && p.Claims.Subject != p.Claims.ClientID {
+		name = "on behalf of " + p.Claims.Subject
+	}
+	r = r.WithContext(audit.WithActor(r.Context(), audit.FromRequest(r, audit.KindClient, p.Claims.ClientID, name)))
 	change := provider.ServerChange{Name: patch.Name, Description: patch.Description, Upstream: patch.Upstream,
 		Enabled: patch.Enabled, ByAPI: true}
 	if problems := change.Validate(); len(problems) > 0 {

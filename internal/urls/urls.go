@@ -108,3 +108,17 @@ func DashServerPage(org, server string) string {
 func DashClientAction(org, server, clientID, verb string) string {
 	return DashServerPage(org, server) + "/clients/" + url.PathEscape(clientID) + "/" + verb
 }
+
+// ServerPathOfResource is the "org/server" of a resource URL Resource built for issuer (a
+// token's audience), and false for any other URL.
+func ServerPathOfResource(issuer, resource string) (string, bool) {
+	rest, ok := strings.CutPrefix(resource, strings.TrimRight(issuer, "/")+MCPPrefix)
+	if !ok {
+		return "", false
+	}
+	org, server, err := SplitServerPath(rest)
+	if err != nil {
+		return "", false
+	}
+	return ServerPath(org, server), true
+}
