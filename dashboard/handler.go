@@ -38,6 +38,7 @@ type Store interface {
 	ServersOfOrg(ctx context.Context, orgID string) ([]storage.Server, error)
 	ServerStats(ctx context.Context, serverIDs []string, since time.Time) (map[string]storage.ServerStats, error)
 	ClientsLastUsed(ctx context.Context, clientIDs []string) (map[string]time.Time, error)
+	AuditEvents(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error)
 }
 
 // Provider is the service layer every change goes through.
@@ -97,6 +98,7 @@ type Endpoints struct {
 	Edit         http.Handler // POST urls.DashClient + "/edit"
 	RevokeForm   http.Handler // GET  urls.DashClient + "/revoke"
 	Revoke       http.Handler // POST urls.DashClient + "/revoke"
+	Activity     http.Handler // GET  urls.DashActivity
 }
 
 // Endpoints returns the dashboard's handlers.
@@ -114,6 +116,7 @@ func (h *Handler) Endpoints() Endpoints {
 		Edit:         h.clientRoute(h.edit),
 		RevokeForm:   h.clientRoute(h.revokeForm),
 		Revoke:       h.clientRoute(h.revoke),
+		Activity:     h.orgRoute(needAdmin, h.activity),
 	}
 }
 
@@ -136,8 +139,10 @@ func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// forbidden answers a member who sent a change only an admin may make.
-func (h *Handler) forbidden(w http.ResponseWriter, r *http.Request, back string) {
+// forbidden answers a member who sent a change only an admin may make, and records the
+// attempt (q: who, in which org).
+func (h *Handler) forbidden(w http.ResponseWriter, r *http.Request, back string, q *request) {
+	h.recordRefused(q)
 	h.errorPage(w, r, http.StatusForbidden, templates.ErrorPage{
 		Title:   "Only admins can do this",
 		Message: "You are a member of this organization, not an admin: you can see its servers and clients, but not change them. Nothing was changed.",

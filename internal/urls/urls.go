@@ -96,12 +96,16 @@ const (
 	DashSettings  = DashServer + "/settings"
 	DashClients   = DashServer + "/clients"
 	DashClient    = DashClients + "/{client}"
+	DashActivity  = Dashboard + "/{org}/activity"
 )
 
 // DashServerPage is the dashboard page of the MCP server org/server.
 func DashServerPage(org, server string) string {
 	return Dashboard + "/" + org + "/servers/" + server
 }
+
+// DashActivityPage is the activity page (audit log) of the org.
+func DashActivityPage(org string) string { return Dashboard + "/" + org + "/activity" }
 
 // DashClientAction is the dashboard URL of verb (rotate, edit, revoke) on a client of the
 // MCP server org/server.
