@@ -206,7 +206,7 @@ func activityRow(e storage.AuditEvent) templates.ActivityRow {
 		result = e.Result
 	}
 	return templates.ActivityRow{
-		Time: e.At.UTC().Format("2006-01-02 15:04:05 UTC"), ISOTime: e.At.UTC().Format(time.RFC3339),
+		Date: e.At.UTC().Format(dateLayout), Clock: e.At.UTC().Format("15:04:05 UTC"), ISOTime: e.At.UTC().Format(time.RFC3339),
 		Actor: actor, ActorKind: e.ActorKind, ActorID: e.ActorID,
 		Action: ActionWords(e.Action), ActionCode: e.Action,
 		Target: e.Target, TargetName: e.TargetName, Server: e.ServerPath,

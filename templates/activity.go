@@ -36,8 +36,8 @@ type Option struct {
 
 // ActivityRow is one event on the activity page.
 type ActivityRow struct {
-	// Time is shown; ISOTime is the machine-readable datetime.
-	Time, ISOTime string
+	// Date and Clock are shown (UTC); ISOTime is the machine-readable datetime.
+	Date, Clock, ISOTime string
 	// Actor is who acted (a name or ID), ActorKind "user", "client", ...
 	Actor, ActorKind, ActorID string
 	// Action is what happened, in words; ActionCode as stored.
