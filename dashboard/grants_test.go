@@ -93,11 +93,11 @@ func gate(e *testenv.Env, token string) int {
 	return e.Do(req).StatusCode
 }
 
-// refreshError is the OAuth error of a refresh_token grant with rt by the public app,
-// "" when it succeeds.
-func refreshError(t testing.TB, e *testenv.Env, rt string) string {
+// refreshError is the OAuth error of a refresh_token grant with rt by the public client
+// clientID, "" when it succeeds.
+func refreshError(t testing.TB, e *testenv.Env, clientID, rt string) string {
 	t.Helper()
-	r := e.PostForm(urls.Token, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {e.PublicClientID}}, nil)
+	r := e.PostForm(urls.Token, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {clientID}}, nil)
 	if r.StatusCode == http.StatusOK {
 		return ""
 	}
@@ -211,13 +211,13 @@ func adminRevokesGrant(t *testing.T, opts testenv.Options) {
 	if got := gate(e, memberTok.AccessToken); got != http.StatusUnauthorized {
 		t.Errorf("the revoked grant's access token: gate status %d, want 401", got)
 	}
-	if got := refreshError(t, e, memberTok.RefreshToken); got != "invalid_grant" {
+	if got := refreshError(t, e, e.PublicClientID, memberTok.RefreshToken); got != "invalid_grant" {
 		t.Errorf("the revoked grant's refresh token: error %q, want invalid_grant", got)
 	}
 	if got := gate(e, adminTok.AccessToken); got != http.StatusOK {
 		t.Errorf("the admin's own grant: gate status %d after revoking the member's, want 200", got)
 	}
-	if got := refreshError(t, e, adminTok.RefreshToken); got != "" {
+	if got := refreshError(t, e, e.PublicClientID, adminTok.RefreshToken); got != "" {
 		t.Errorf("the admin's own refresh token: error %q after revoking the member's grant", got)
 	}
 	if p := r.admin.post(revoke, form); p.status != http.StatusNotFound {
