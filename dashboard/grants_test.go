@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -267,5 +268,59 @@ func TestAccountAppsBadInput(t *testing.T) {
 	}
 	if p := r.admin.get(urls.AccountApps); strings.Count(p.body, `data-testid="app-row"`) != 1 {
 		t.Error("a refused revoke removed the admin's app")
+	}
+}
+
+// TestRevokeUserGrants: provider.RevokeUserGrants (what removing a member calls) ends every
+// grant of the user on the org's servers, tokens included, records one consent.revoked per
+// grant with the context's actor, and leaves other users' grants and other orgs alone.
+func TestRevokeUserGrants(t *testing.T) {
+	r := newRoles(t, testenv.Options{})
+	e := r.e
+	ctx := context.Background()
+	member, err := e.Store.UserByEmail(ctx, "member@acme.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acme, err := e.Store.OrgBySlug(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	globex, err := e.Store.OrgBySlug(ctx, "globex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	memberTok := approveApp(t, e, r.member)
+	adminTok := approveApp(t, e, r.admin)
+
+	if n, err := e.Provider.RevokeUserGrants(ctx, member.ID, globex.ID); err != nil || n != 0 {
+		t.Fatalf("RevokeUserGrants(member, globex) = %d, %v; want 0 (no grant there)", n, err)
+	}
+	if gate(e, memberTok.AccessToken) != http.StatusOK {
+		t.Fatal("revoking the member's grants on another org refused their token")
+	}
+	actx := audit.WithActor(ctx, audit.Operator())
+	if n, err := e.Provider.RevokeUserGrants(actx, member.ID, acme.ID); err != nil || n != 1 {
+		t.Fatalf("RevokeUserGrants(member, acme) = %d, %v; want 1", n, err)
+	}
+	deadline := time.Now().Add(time.Second)
+	for gate(e, memberTok.AccessToken) != http.StatusUnauthorized {
+		if time.Now().After(deadline) {
+			t.Fatal("the removed member's access token is still accepted at the gate a second later")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := refreshError(t, e, e.PublicClientID, memberTok.RefreshToken); got != "invalid_grant" {
+		t.Errorf("the removed member's refresh token: error %q, want invalid_grant", got)
+	}
+	if gate(e, adminTok.AccessToken) != http.StatusOK {
+		t.Error("removing the member refused the admin's token")
+	}
+	if _, err := e.Store.ConsentFor(ctx, member.ID, e.PublicClientID, e.ServerByPath("acme/sales-api").ID); err == nil {
+		t.Error("the member's consent survived")
+	}
+	evs := consentEvents(t, e, audit.ConsentRevoked, audit.OK)
+	if len(evs) != 1 || evs[0].ActorKind != audit.KindOperator || evs[0].Target != e.PublicClientID || !strings.Contains(evs[0].Detail, "member@acme.test") {
+		t.Errorf("consent.revoked events = %+v, want one by the operator naming the member", evs)
 	}
 }
