@@ -52,6 +52,8 @@ func (h *Handler) revokeApp(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if g == nil {
+		h.Audit.Record(ctx, audit.Event{Action: audit.ConsentRevoked, Target: clientID, Result: audit.Refused,
+			Detail: "no grant of the user to this client on server " + serverID})
 		h.notFound(w, r)
 		return
 	}

@@ -84,6 +84,8 @@ func (h *Handler) revokeGrant(q *request) {
 		}
 	}
 	if g == nil {
+		h.Audit.Record(ctx, audit.Event{OrgID: q.org.ID, ServerPath: q.server.Path(), Action: audit.ConsentRevoked,
+			Target: clientID, Result: audit.Refused, Detail: "no grant of user " + userID + " to this client on this server"})
 		h.notFound(q.w, q.r)
 		return
 	}

@@ -263,6 +263,13 @@ func TestAccountAppsBadInput(t *testing.T) {
 			t.Errorf("%s: status %d, want the not-found page", name, p.status)
 		}
 	}
+	member, err := e.Store.UserByEmail(context.Background(), "member@acme.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if evs := consentEvents(t, e, audit.ConsentRevoked, audit.Refused); len(evs) != 4 || evs[0].ActorID != member.ID {
+		t.Errorf("refused consent.revoked events = %d (%+v), want one per refused revoke by the member", len(evs), evs)
+	}
 	if p := r.admin.post(urls.AccountAppsRevoke, url.Values{"client": {e.PublicClientID}, "server": {srv.ID}, "csrf_token": {"x"}}); p.status != http.StatusForbidden {
 		t.Errorf("forged CSRF: status %d, want 403", p.status)
 	}
