@@ -38,6 +38,7 @@ type Store interface {
 	ServersOfOrg(ctx context.Context, orgID string) ([]storage.Server, error)
 	ServerStats(ctx context.Context, serverIDs []string, since time.Time) (map[string]storage.ServerStats, error)
 	ClientsLastUsed(ctx context.Context, clientIDs []string) (map[string]time.Time, error)
+	ClientTokenCounts(ctx context.Context, clientIDs []string, since time.Time) (map[string]int, error)
 }
 
 // Provider is the service layer every change goes through.
@@ -51,6 +52,9 @@ type Provider interface {
 	UpstreamHeaderNames(srv *storage.Server) []string
 	Scopes() *provider.Scopes
 	Issuer() string
+	GrantsOfUser(ctx context.Context, userID string) ([]storage.Grant, error)
+	GrantsOfServer(ctx context.Context, serverID string) ([]storage.Grant, error)
+	RevokeGrant(ctx context.Context, userID, clientID, serverID string) error
 }
 
 // Visitors tells who sends a request (consent.Handler).
@@ -97,6 +101,9 @@ type Endpoints struct {
 	Edit         http.Handler // POST urls.DashClient + "/edit"
 	RevokeForm   http.Handler // GET  urls.DashClient + "/revoke"
 	Revoke       http.Handler // POST urls.DashClient + "/revoke"
+	Apps         http.Handler // GET  urls.AccountApps
+	AppsRevoke   http.Handler // POST urls.AccountAppsRevoke
+	GrantRevoke  http.Handler // POST urls.DashGrantsRevoke
 }
 
 // Endpoints returns the dashboard's handlers.
@@ -114,6 +121,9 @@ func (h *Handler) Endpoints() Endpoints {
 		Edit:         h.clientRoute(h.edit),
 		RevokeForm:   h.clientRoute(h.revokeForm),
 		Revoke:       h.clientRoute(h.revoke),
+		Apps:         http.HandlerFunc(h.apps),
+		AppsRevoke:   http.HandlerFunc(h.revokeApp),
+		GrantRevoke:  h.serverRoute(needRead, h.revokeGrant), // members get a 403 there, recorded
 	}
 }
 

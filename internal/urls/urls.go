@@ -108,3 +108,17 @@ func DashServerPage(org, server string) string {
 func DashClientAction(org, server, clientID, verb string) string {
 	return DashServerPage(org, server) + "/clients/" + url.PathEscape(clientID) + "/" + verb
 }
+
+// Connected apps: the logged-in user's page of the apps they approved and its revoke
+// action, and an admin's revoke of any user's grant on a server (DashGrantsRevoke, a
+// template reading {org} and {server}).
+const (
+	AccountApps       = "/account/apps"
+	AccountAppsRevoke = AccountApps + "/revoke"
+	DashGrantsRevoke  = DashServer + "/grants/revoke"
+)
+
+// DashGrantsRevokeURL is where an admin revokes a grant on the MCP server org/server.
+func DashGrantsRevokeURL(org, server string) string {
+	return DashServerPage(org, server) + "/grants/revoke"
+}
