@@ -39,6 +39,7 @@ type Store interface {
 	ServerStats(ctx context.Context, serverIDs []string, since time.Time) (map[string]storage.ServerStats, error)
 	ClientsLastUsed(ctx context.Context, clientIDs []string) (map[string]time.Time, error)
 	AuditEvents(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error)
+	ClientTokenCounts(ctx context.Context, clientIDs []string, since time.Time) (map[string]int, error)
 }
 
 // Provider is the service layer every change goes through.
@@ -52,6 +53,9 @@ type Provider interface {
 	UpstreamHeaderNames(srv *storage.Server) []string
 	Scopes() *provider.Scopes
 	Issuer() string
+	GrantsOfUser(ctx context.Context, userID string) ([]storage.Grant, error)
+	GrantsOfServer(ctx context.Context, serverID string) ([]storage.Grant, error)
+	RevokeGrant(ctx context.Context, userID, clientID, serverID string) error
 }
 
 // Visitors tells who sends a request (consent.Handler).
@@ -99,6 +103,9 @@ type Endpoints struct {
 	RevokeForm   http.Handler // GET  urls.DashClient + "/revoke"
 	Revoke       http.Handler // POST urls.DashClient + "/revoke"
 	Activity     http.Handler // GET  urls.DashActivity
+	Apps         http.Handler // GET  urls.AccountApps
+	AppsRevoke   http.Handler // POST urls.AccountAppsRevoke
+	GrantRevoke  http.Handler // POST urls.DashGrantsRevoke
 }
 
 // Endpoints returns the dashboard's handlers.
@@ -117,6 +124,9 @@ func (h *Handler) Endpoints() Endpoints {
 		RevokeForm:   h.clientRoute(h.revokeForm),
 		Revoke:       h.clientRoute(h.revoke),
 		Activity:     h.orgRoute(needAdmin, h.activity),
+		Apps:         http.HandlerFunc(h.apps),
+		AppsRevoke:   http.HandlerFunc(h.revokeApp),
+		GrantRevoke:  h.serverRoute(needRead, h.revokeGrant), // members get a 403 there, recorded
 	}
 }
 

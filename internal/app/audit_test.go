@@ -45,6 +45,8 @@ type auditRig struct {
 	// apiClientID, apiSecret: a client of acme/sales-api that may PATCH the server API.
 	apiClientID, apiSecret string
 	adminID                string
+	// browser is the admin's, logged in, after the "consent granted" row.
+	browser *auditBrowser
 }
 
 // auditCase is one action of issue 10's audit list.
@@ -96,8 +98,31 @@ func TestAuditEventPerAction(t *testing.T) {
 				b.logout()
 				return auditWant{kind: audit.KindUser, actorID: r.adminID, target: r.adminID}
 			}},
-		{name: "consent granted", action: audit.ConsentGranted, pending: "consent: consent events (drive: approve on /oauth/consent)"},
-		{name: "consent revoked", action: audit.ConsentRevoked, pending: "account apps: Revoke access (drive: POST on /account/apps)"},
+		{name: "consent granted", action: audit.ConsentGranted, do: func(t *testing.T, r *auditRig) auditWant {
+			b := newAuditBrowser(t, r.e)
+			b.login(app.DemoAdminEmail, testenv.AdminPassword)
+			status, body := b.send(http.MethodGet, "/oauth/consent?"+authorizeQuery(r.e).Encode(), nil)
+			m := regexp.MustCompile(`name="request" value="([^"]+)"`).FindStringSubmatch(body)
+			if status != http.StatusOK || m == nil {
+				t.Fatalf("consent page: %d", status)
+			}
+			status, _ = b.send(http.MethodPost, "/oauth/consent", url.Values{"csrf_token": {b.csrf},
+				"request": {html.UnescapeString(m[1])}, "scope": {"mcp:tools:read"}, "decision": {"approve"}})
+			if status != http.StatusSeeOther {
+				t.Fatalf("approve: %d, want 303 to the client", status)
+			}
+			r.browser = b
+			return auditWant{kind: audit.KindUser, actorID: r.adminID, target: r.e.PublicClientID, server: "acme/sales-api"}
+		}},
+		{name: "consent revoked", action: audit.ConsentRevoked, do: func(t *testing.T, r *auditRig) auditWant {
+			b := r.browser // logged in, holding the grant of the row before
+			status, _ := b.send(http.MethodPost, "/account/apps/revoke", url.Values{"csrf_token": {b.csrf},
+				"client": {r.e.PublicClientID}, "server": {srv.ID}})
+			if status != http.StatusOK {
+				t.Fatalf("revoke access: %d", status)
+			}
+			return auditWant{kind: audit.KindUser, actorID: r.adminID, target: r.e.PublicClientID, server: "acme/sales-api"}
+		}},
 		// --- Recorded by the members pages; enable after merging. ---
 		{name: "member added", action: audit.MemberAdded, pending: "members: add (drive: POST /dashboard/acme/members)"},
 		{name: "member role changed", action: audit.MemberRoleChanged, pending: "members: role change"},
@@ -284,13 +309,7 @@ const auditVerifier = "audit-verifier-audit-verifier-audit-verifier-0123456789"
 func issueAuditCode(t *testing.T, e *testenv.Env) string {
 	t.Helper()
 	ctx := context.Background()
-	sum := sha256.Sum256([]byte(auditVerifier))
-	ar, aerr := e.Provider.ParseAuthorize(ctx, url.Values{
-		"client_id": {e.PublicClientID}, "response_type": {"code"}, "redirect_uri": {app.DemoRedirectURI},
-		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
-		"state": {"audit-state-0123"}, "scope": {"mcp:tools:read"},
-		"resource": {e.ResourceURL(app.DemoOrg, app.DemoServer)},
-	})
+	ar, aerr := e.Provider.ParseAuthorize(ctx, authorizeQuery(e))
 	if aerr != nil {
 		t.Fatalf("ParseAuthorize: %v", aerr)
 	}
@@ -307,6 +326,17 @@ func issueAuditCode(t *testing.T, e *testenv.Env) string {
 		t.Fatal(err)
 	}
 	return ru.Query().Get("code")
+}
+
+// authorizeQuery is an authorization request of the seeded public client for acme's server.
+func authorizeQuery(e *testenv.Env) url.Values {
+	sum := sha256.Sum256([]byte(auditVerifier))
+	return url.Values{
+		"client_id": {e.PublicClientID}, "response_type": {"code"}, "redirect_uri": {app.DemoRedirectURI},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
+		"state": {"audit-state-0123"}, "scope": {"mcp:tools:read"},
+		"resource": {e.ResourceURL(app.DemoOrg, app.DemoServer)},
+	}
 }
 
 func codeForm(e *testenv.Env, code string) url.Values {

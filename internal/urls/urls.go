@@ -126,3 +126,17 @@ func ServerPathOfResource(issuer, resource string) (string, bool) {
 	}
 	return ServerPath(org, server), true
 }
+
+// Connected apps: the logged-in user's page of the apps they approved and its revoke
+// action, and an admin's revoke of any user's grant on a server (DashGrantsRevoke, a
+// template reading {org} and {server}).
+const (
+	AccountApps       = "/account/apps"
+	AccountAppsRevoke = AccountApps + "/revoke"
+	DashGrantsRevoke  = DashServer + "/grants/revoke"
+)
+
+// DashGrantsRevokeURL is where an admin revokes a grant on the MCP server org/server.
+func DashGrantsRevokeURL(org, server string) string {
+	return DashServerPage(org, server) + "/grants/revoke"
+}

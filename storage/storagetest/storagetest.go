@@ -69,6 +69,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) *storage.Store) {
 		{"Dashboard", testDashboard},
 		{"UsageCounters", testUsageCounters},
 		{"AuditEvents", testAuditEvents},
+		{"Grants", testGrants},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
