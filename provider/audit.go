@@ -100,8 +100,13 @@ func (p *Provider) recordReplay(r *http.Request, err error) {
 	e := audit.Event{Actor: audit.FromRequest(r, audit.KindClient, clientID, ""), Action: action, Result: audit.Refused}
 	if req != nil && req.GetID() != "" {
 		e.Target = req.GetID()
-		if c := req.GetClient(); c != nil && clientID == "" {
-			e.Actor.ID = c.GetID()
+		if c := storageClient(req.GetClient()); c != nil {
+			if e.Actor.ID == "" {
+				e.Actor.ID = c.ID
+			}
+			if e.Actor.ID == c.ID {
+				e.Actor.Name = c.Name
+			}
 		}
 		aud := req.GetGrantedAudience()
 		if len(aud) == 0 {

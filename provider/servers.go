@@ -90,6 +90,18 @@ func (p ServerProblems) ByField() map[string][]string {
 	return out
 }
 
+// Fields names the fields with a problem, each once, in order: what an audit event may
+// say of a refused change (never the values sent).
+func (p ServerProblems) Fields() []string {
+	fields := make([]string, 0, len(p))
+	for _, pr := range p {
+		if !slices.Contains(fields, pr.Field) {
+			fields = append(fields, pr.Field)
+		}
+	}
+	return fields
+}
+
 // Is makes errors.Is(err, ErrInvalidServer) true.
 func (p ServerProblems) Is(target error) bool { return target == ErrInvalidServer }
 
@@ -220,13 +232,7 @@ func (p *Provider) serverRefused(ctx context.Context, action, org, slug string, 
 	}
 	var problems ServerProblems
 	if errors.As(err, &problems) {
-		fields := make([]string, 0, len(problems))
-		for _, pr := range problems {
-			if !slices.Contains(fields, pr.Field) {
-				fields = append(fields, pr.Field)
-			}
-		}
-		e.Detail = "invalid " + strings.Join(fields, ", ")
+		e.Detail = "invalid " + strings.Join(problems.Fields(), ", ")
 	} else {
 		e.Detail = err.Error()
 	}

@@ -174,6 +174,16 @@ func TestAuditEventPerAction(t *testing.T) {
 			}
 			return auditWant{kind: audit.KindClient, actorID: r.apiClientID, target: srv.ID, server: "acme/sales-api"}
 		}},
+		{name: "server change refused (server API, invalid name)", action: audit.ServerUpdated, do: func(t *testing.T, r *auditRig) auditWant {
+			tok := r.e.Token(r.apiClientID, r.apiSecret, provider.ScopeServerManage)
+			req := r.e.NewRequest(http.MethodPatch, "/api/servers/acme/sales-api", strings.NewReader(`{"name":"  "}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+tok)
+			if res := r.e.Do(req); res.StatusCode != http.StatusBadRequest {
+				t.Fatalf("PATCH: %d %s, want 400", res.StatusCode, res.Body)
+			}
+			return auditWant{kind: audit.KindClient, actorID: r.apiClientID, target: srv.ID, server: "acme/sales-api", result: audit.Refused}
+		}},
 		{name: "server change refused (invalid name)", action: audit.ServerUpdated, do: func(t *testing.T, r *auditRig) auditWant {
 			bad := "   "
 			if _, err := r.e.Provider.UpdateServer(r.op, "acme", "audited", provider.ServerChange{Name: &bad}); err == nil {
