@@ -38,6 +38,8 @@ type Store interface {
 	ServersOfOrg(ctx context.Context, orgID string) ([]storage.Server, error)
 	ServerStats(ctx context.Context, serverIDs []string, since time.Time) (map[string]storage.ServerStats, error)
 	ClientsLastUsed(ctx context.Context, clientIDs []string) (map[string]time.Time, error)
+	AuditEvents(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error)
+	ClientTokenCounts(ctx context.Context, clientIDs []string, since time.Time) (map[string]int, error)
 	Usage(ctx context.Context, serverPaths []string, since time.Time) ([]storage.UsageCount, error)
 	ClientNames(ctx context.Context, ids []string) (map[string]string, error)
 }
@@ -53,6 +55,9 @@ type Provider interface {
 	UpstreamHeaderNames(srv *storage.Server) []string
 	Scopes() *provider.Scopes
 	Issuer() string
+	GrantsOfUser(ctx context.Context, userID string) ([]storage.Grant, error)
+	GrantsOfServer(ctx context.Context, serverID string) ([]storage.Grant, error)
+	RevokeGrant(ctx context.Context, userID, clientID, serverID string) error
 }
 
 // Visitors tells who sends a request (consent.Handler).
@@ -99,6 +104,10 @@ type Endpoints struct {
 	Edit         http.Handler // POST urls.DashClient + "/edit"
 	RevokeForm   http.Handler // GET  urls.DashClient + "/revoke"
 	Revoke       http.Handler // POST urls.DashClient + "/revoke"
+	Activity     http.Handler // GET  urls.DashActivity
+	Apps         http.Handler // GET  urls.AccountApps
+	AppsRevoke   http.Handler // POST urls.AccountAppsRevoke
+	GrantRevoke  http.Handler // POST urls.DashGrantsRevoke
 }
 
 // Endpoints returns the dashboard's handlers.
@@ -116,6 +125,10 @@ func (h *Handler) Endpoints() Endpoints {
 		Edit:         h.clientRoute(h.edit),
 		RevokeForm:   h.clientRoute(h.revokeForm),
 		Revoke:       h.clientRoute(h.revoke),
+		Activity:     h.orgRoute(needAdmin, h.activity),
+		Apps:         http.HandlerFunc(h.apps),
+		AppsRevoke:   http.HandlerFunc(h.revokeApp),
+		GrantRevoke:  h.serverRoute(needRead, h.revokeGrant), // members get a 403 there, recorded
 	}
 }
 
@@ -138,8 +151,10 @@ func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// forbidden answers a member who sent a change only an admin may make.
-func (h *Handler) forbidden(w http.ResponseWriter, r *http.Request, back string) {
+// forbidden answers a member who sent a change only an admin may make, and records the
+// attempt (q: who, in which org).
+func (h *Handler) forbidden(w http.ResponseWriter, r *http.Request, back string, q *request) {
+	h.recordRefused(q)
 	h.errorPage(w, r, http.StatusForbidden, templates.ErrorPage{
 		Title:   "Only admins can do this",
 		Message: "You are a member of this organization, not an admin: you can see its servers and clients, but not change them. Nothing was changed.",

@@ -26,6 +26,8 @@ type OrgView struct {
 	// NewServerURL is set for admins: the New server page.
 	NewServerURL string
 	Servers      []ServerRow
+	// ActivityURL is set for admins: the org's activity page (audit log).
+	ActivityURL string
 }
 
 // ServerRow is one MCP server in the dashboard's table.
@@ -62,6 +64,8 @@ type ServerPage struct {
 	Settings       ServerForm
 	// Saved says the settings were saved.
 	Saved bool
+	// Access is the Access panel (admins only; nil for members).
+	Access *AccessSection
 	// Usage is the Usage section (charts of the hourly counters); nil shows none.
 	Usage *UsageView
 }

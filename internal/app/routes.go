@@ -80,6 +80,10 @@ func (a *App) routeTable(browser consent.Endpoints, dash dashboard.Endpoints, gw
 		{path: urls.DashClient + "/edit", methods: post, handler: dash.Edit, page: true},
 		{path: urls.DashClient + "/revoke", methods: get, handler: dash.RevokeForm, page: true},
 		{path: urls.DashClient + "/revoke", methods: post, handler: a.gateway.AfterRevocation(dash.Revoke), page: true},
+		{path: urls.DashActivity, methods: get, handler: dash.Activity, page: true},
+		{path: urls.DashGrantsRevoke, methods: post, handler: a.gateway.AfterRevocation(dash.GrantRevoke), page: true},
+		{path: urls.AccountApps, methods: get, handler: dash.Apps, page: true},
+		{path: urls.AccountAppsRevoke, methods: post, handler: a.gateway.AfterRevocation(dash.AppsRevoke), page: true},
 
 		// The MCP gateway (mcp). Its handlers answer OPTIONS and wrong methods themselves.
 		{path: urls.MCPRoute, handler: gw.MCP, cors: true},

@@ -96,6 +96,7 @@ const (
 	DashSettings  = DashServer + "/settings"
 	DashClients   = DashServer + "/clients"
 	DashClient    = DashClients + "/{client}"
+	DashActivity  = Dashboard + "/{org}/activity"
 )
 
 // DashServerPage is the dashboard page of the MCP server org/server.
@@ -103,8 +104,39 @@ func DashServerPage(org, server string) string {
 	return Dashboard + "/" + org + "/servers/" + server
 }
 
+// DashActivityPage is the activity page (audit log) of the org.
+func DashActivityPage(org string) string { return Dashboard + "/" + org + "/activity" }
+
 // DashClientAction is the dashboard URL of verb (rotate, edit, revoke) on a client of the
 // MCP server org/server.
 func DashClientAction(org, server, clientID, verb string) string {
 	return DashServerPage(org, server) + "/clients/" + url.PathEscape(clientID) + "/" + verb
+}
+
+// ServerPathOfResource is the "org/server" of a resource URL Resource built for issuer (a
+// token's audience), and false for any other URL.
+func ServerPathOfResource(issuer, resource string) (string, bool) {
+	rest, ok := strings.CutPrefix(resource, strings.TrimRight(issuer, "/")+MCPPrefix)
+	if !ok {
+		return "", false
+	}
+	org, server, err := SplitServerPath(rest)
+	if err != nil {
+		return "", false
+	}
+	return ServerPath(org, server), true
+}
+
+// Connected apps: the logged-in user's page of the apps they approved and its revoke
+// action, and an admin's revoke of any user's grant on a server (DashGrantsRevoke, a
+// template reading {org} and {server}).
+const (
+	AccountApps       = "/account/apps"
+	AccountAppsRevoke = AccountApps + "/revoke"
+	DashGrantsRevoke  = DashServer + "/grants/revoke"
+)
+
+// DashGrantsRevokeURL is where an admin revokes a grant on the MCP server org/server.
+func DashGrantsRevokeURL(org, server string) string {
+	return DashServerPage(org, server) + "/grants/revoke"
 }
