@@ -14,8 +14,8 @@ type Org struct {
 
 // User is a person who logs in to approve applications. Email is stored lower-case.
 type User struct {
-	ID           string `gorm:"primaryKey;size:40"`
-	Email        string `gorm:"uniqueIndex;size:320;not null"`
+	ID    string `gorm:"primaryKey;size:40"`
+	Email string `gorm:"uniqueIndex;size:320;not null"`
 	// PasswordHash is empty for a user added by an admin who has not yet set a password
 	// through their one-time link: no password verifies against it.
 	PasswordHash string `gorm:"size:255;not null"`
