@@ -142,6 +142,7 @@ func (h *Handler) setPassword(w http.ResponseWriter, r *http.Request) {
 	}
 	u, err := h.Accounts.LinkUser(r.Context(), token)
 	if errors.Is(err, accounts.ErrLinkInvalid) {
+		h.Audit.Record(r.Context(), audit.Event{Action: audit.PasswordSet, Result: audit.Refused, Detail: "set-password link unknown, used or expired"})
 		h.linkInvalid(w, r)
 		return
 	}
