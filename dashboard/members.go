@@ -133,6 +133,9 @@ func (h *Handler) setRole(q *request, m *storage.User) {
 	var problems accounts.Problems
 	switch {
 	case err == nil:
+		if m.ID == q.visitor.User.ID {
+			q.role = role // an admin who made themselves a member sees the page as one
+		}
 		h.showMembers(q, http.StatusOK, func(p *templates.MembersPage) {
 			p.Notice = m.Email + " is now " + role + "."
 		})
