@@ -102,6 +102,14 @@ func (s *DBStore) New(r *http.Request, name string) (*sessions.Session, error) {
 	if !s.lifetime.live(values, row.ExpiresAt) {
 		return sess, nil
 	}
+	if uid := values[keyUserID]; uid != "" && row.UserID == "" {
+		// A session saved before rows named their user: name it now, once, so ending the
+		// user's sessions (a removed member, a new password) ends this one too.
+		row.UserID, row.IP, row.UserAgent = uid, audit.RemoteIP(r), clipUA(r.UserAgent())
+		if err := s.rows.SaveSession(r.Context(), row); err != nil {
+			return sess, fmt.Errorf("consent: save session: %w", err)
+		}
+	}
 	for k, v := range values {
 		sess.Values[k] = v
 	}
