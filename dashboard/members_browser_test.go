@@ -44,6 +44,16 @@ func browserMembers(t *testing.T, opts testenv.Options) {
 	login(app.DemoAdminEmail, testenv.AdminPassword)
 	v.follow("open the members page", `a[href="`+membersPage+`"]`)
 	v.page("members (admin)")
+	// The only admin cannot demote themselves: 409, the reason next to their row.
+	roleForm := `form[action="` + membersPage + `/` + userID(t, e, app.DemoAdminEmail) + `/role"]`
+	if err := chromedp.Do(b.Step(10*time.Second), chromedp.SetValue(chromedp.CSS(roleForm+` select`), "member")); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := chromedp.RunResponse(b.Step(30*time.Second), chromedp.Click(chromedp.CSS(roleForm+` button`)))
+	if err != nil || resp == nil || resp.Status != http.StatusConflict || !strings.Contains(v.text(), "only admin of Acme Inc.") {
+		t.Errorf("demoting the only admin: %v %v, want 409 saying why", resp, err)
+	}
+	v.page("last admin refused")
 	addForm := `form[action="` + membersPage + `"]`
 	v.submit("add a member", addForm,
 		chromedp.SendKeys(chromedp.CSS(addForm+` input[name=email]`), "newcomer@acme.test"),
@@ -78,7 +88,7 @@ func browserMembers(t *testing.T, opts testenv.Options) {
 	if !strings.Contains(v.text(), "Password set") {
 		t.Fatalf("after setting the password: %s", v.text())
 	}
-	resp, err := chromedp.RunResponse(b.Step(30*time.Second), chromedp.Navigate(e.URL+u.RequestURI()))
+	resp, err = chromedp.RunResponse(b.Step(30*time.Second), chromedp.Navigate(e.URL+u.RequestURI()))
 	if err != nil || resp == nil || resp.Status != http.StatusGone || !strings.Contains(v.text(), "cannot be used") {
 		t.Errorf("the link used a second time: %v %v, want the 410 page", resp, err)
 	}
