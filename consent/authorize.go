@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorilla/sessions"
 
+	"github.com/conexor/conexor/audit"
 	"github.com/conexor/conexor/internal/httpx"
 	"github.com/conexor/conexor/internal/urls"
 	"github.com/conexor/conexor/provider"
@@ -147,6 +148,11 @@ func (h *Handler) issue(w http.ResponseWriter, r *http.Request, ar *provider.Aut
 		}
 		h.log.InfoContext(ctx, "consent approved", "user_id", user.ID, "client_id", ar.Client.ID,
 			"server", ar.Server.Path(), "scope", strings.Join(granted, " "))
+		// One event per approval on the consent page; a remembered consent that skips the
+		// page grants nothing new and records nothing (the token counters show its use).
+		h.audit.Record(ctx, audit.Event{Actor: audit.FromRequest(r, audit.KindUser, user.ID, user.Email),
+			OrgID: ar.Server.OrgID, ServerPath: ar.Server.Path(), Action: audit.ConsentGranted,
+			Target: ar.Client.ID, TargetName: ar.Client.Name, Detail: "scopes: " + strings.Join(granted, " ")})
 	}
 	http.Redirect(w, r, redirect, http.StatusSeeOther)
 }

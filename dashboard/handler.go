@@ -41,6 +41,7 @@ type Store interface {
 	MembersOfOrg(ctx context.Context, orgID string) ([]storage.Member, error)
 	SessionsOfUser(ctx context.Context, userID string) ([]storage.HTTPSession, error)
 	UserByID(ctx context.Context, id string) (*storage.User, error)
+	ClientTokenCounts(ctx context.Context, clientIDs []string, since time.Time) (map[string]int, error)
 }
 
 // Provider is the service layer every change goes through.
@@ -54,6 +55,9 @@ type Provider interface {
 	UpstreamHeaderNames(srv *storage.Server) []string
 	Scopes() *provider.Scopes
 	Issuer() string
+	GrantsOfUser(ctx context.Context, userID string) ([]storage.Grant, error)
+	GrantsOfServer(ctx context.Context, serverID string) ([]storage.Grant, error)
+	RevokeGrant(ctx context.Context, userID, clientID, serverID string) error
 }
 
 // Visitors tells who sends a request (consent.Handler).
@@ -115,6 +119,9 @@ type Endpoints struct {
 	Password     http.Handler // POST urls.AccountPassword
 	EndSessions  http.Handler // POST urls.AccountEndSessions
 	SetPassword  http.Handler // GET and POST urls.SetPassword
+	Apps         http.Handler // GET  urls.AccountApps
+	AppsRevoke   http.Handler // POST urls.AccountAppsRevoke
+	GrantRevoke  http.Handler // POST urls.DashGrantsRevoke
 }
 
 // Endpoints returns the dashboard's handlers.
@@ -141,6 +148,9 @@ func (h *Handler) Endpoints() Endpoints {
 		Password:     h.accountRoute(h.changePassword),
 		EndSessions:  h.accountRoute(h.endSessions),
 		SetPassword:  http.HandlerFunc(h.setPassword),
+		Apps:         http.HandlerFunc(h.apps),
+		AppsRevoke:   http.HandlerFunc(h.revokeApp),
+		GrantRevoke:  h.serverRoute(needRead, h.revokeGrant), // members get a 403 there, recorded
 	}
 }
 

@@ -73,6 +73,9 @@ func (h *Handler) showServer(q *request, status int, edit func(*templates.Server
 		page.Settings = serverInput{Name: srv.Name, Description: srv.Description, Enabled: srv.Enabled,
 			Upstream: srv.Upstream}.form(nil, h.Provider.UpstreamHeaderNames(srv))
 	}
+	if !h.addAccess(q, &page) {
+		return
+	}
 	edit(&page)
 	h.render(q.w, q.r, status, func(b *bytes.Buffer) error { return h.Pages.Server(b, page) })
 }

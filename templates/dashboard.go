@@ -60,6 +60,8 @@ type ServerPage struct {
 	Settings       ServerForm
 	// Saved says the settings were saved.
 	Saved bool
+	// Access is the Access panel (admins only; nil for members).
+	Access *AccessSection
 }
 
 // ConnectStep is the instructions for one MCP client, with the text to paste.

@@ -91,6 +91,9 @@ func (a *App) routeTable(browser consent.Endpoints, dash dashboard.Endpoints, gw
 		{path: urls.AccountPassword, methods: post, handler: dash.Password, page: true},
 		{path: urls.AccountEndSessions, methods: post, handler: dash.EndSessions, page: true},
 		{path: urls.SetPassword, methods: []string{http.MethodGet, http.MethodHead, http.MethodPost}, handler: dash.SetPassword, page: true},
+		{path: urls.DashGrantsRevoke, methods: post, handler: a.gateway.AfterRevocation(dash.GrantRevoke), page: true},
+		{path: urls.AccountApps, methods: get, handler: dash.Apps, page: true},
+		{path: urls.AccountAppsRevoke, methods: post, handler: a.gateway.AfterRevocation(dash.AppsRevoke), page: true},
 
 		// The MCP gateway (mcp). Its handlers answer OPTIONS and wrong methods themselves.
 		{path: urls.MCPRoute, handler: gw.MCP, cors: true},

@@ -136,3 +136,17 @@ const (
 func SetPasswordLink(issuer, token string) string {
 	return Endpoint(issuer, SetPassword) + "?token=" + url.QueryEscape(token)
 }
+
+// Connected apps: the logged-in user's page of the apps they approved and its revoke
+// action, and an admin's revoke of any user's grant on a server (DashGrantsRevoke, a
+// template reading {org} and {server}).
+const (
+	AccountApps       = "/account/apps"
+	AccountAppsRevoke = AccountApps + "/revoke"
+	DashGrantsRevoke  = DashServer + "/grants/revoke"
+)
+
+// DashGrantsRevokeURL is where an admin revokes a grant on the MCP server org/server.
+func DashGrantsRevokeURL(org, server string) string {
+	return DashServerPage(org, server) + "/grants/revoke"
+}

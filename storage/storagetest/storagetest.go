@@ -73,6 +73,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) *storage.Store) {
 		{"LastAdminRace", testLastAdminRace},
 		{"SessionsOfUser", testSessionsOfUser},
 		{"PasswordResets", testPasswordResets},
+		{"Grants", testGrants},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
