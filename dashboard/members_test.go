@@ -226,3 +226,50 @@ func acmeID(t *testing.T, e *testenv.Env) string {
 	}
 	return o.ID
 }
+
+// TestRemovingAMemberEndsTheirAccess: an admin removes a member from the members page; the
+// member's session ends, the app they approved for the org's server is refused at the gate
+// within a second and its refresh token is refused, and the admin's own app keeps working.
+func TestRemovingAMemberEndsTheirAccess(t *testing.T) {
+	testRemovingAMember(t, testenv.Options{})
+}
+
+// TestRemovingAMemberEndsTheirAccessPostgres is the same on Postgres.
+func TestRemovingAMemberEndsTheirAccessPostgres(t *testing.T) {
+	testRemovingAMember(t, testenv.Options{Postgres: true})
+}
+
+func testRemovingAMember(t *testing.T, opts testenv.Options) {
+	r := newRoles(t, opts)
+	e := r.e
+	memberTok := approveApp(t, e, r.member)
+	adminTok := approveApp(t, e, r.admin)
+	if gate(e, memberTok.AccessToken) != http.StatusOK {
+		t.Fatal("the member's app is refused before removal")
+	}
+	memberID := userID(t, e, "member@acme.test")
+	p := r.admin.post(membersPage+"/"+memberID+"/remove", nil)
+	if p.status != http.StatusOK || !strings.Contains(p.body, "was removed") || !strings.Contains(p.body, "lost access") {
+		t.Fatalf("remove the member: %d", p.status)
+	}
+	if p := r.member.get(membersPage); p.status != http.StatusSeeOther || !strings.HasPrefix(p.header.Get("Location"), "/login") {
+		t.Errorf("the removed member's next page: %d to %q, want the login", p.status, p.header.Get("Location"))
+	}
+	deadline := time.Now().Add(time.Second)
+	for gate(e, memberTok.AccessToken) != http.StatusUnauthorized {
+		if time.Now().After(deadline) {
+			t.Fatal("the removed member's access token is still accepted at the gate a second later")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := refreshError(t, e, e.PublicClientID, memberTok.RefreshToken); got != "invalid_grant" {
+		t.Errorf("the removed member's refresh token: %q, want invalid_grant", got)
+	}
+	if gate(e, adminTok.AccessToken) != http.StatusOK {
+		t.Error("removing the member refused the admin's app")
+	}
+	evs := events(t, e, audit.MemberRemoved)
+	if len(evs) != 1 || !strings.Contains(evs[0].Detail, "1 grants revoked") {
+		t.Errorf("member.removed events = %+v, want one naming the grant revoked", evs)
+	}
+}
