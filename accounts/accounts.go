@@ -274,9 +274,9 @@ func (s *Service) RemoveMember(ctx context.Context, org *storage.Org, userID str
 			s.log().ErrorContext(ctx, "revoke the grants of a removed member", "user_id", u.ID, "org_id", org.ID, "err", out.GrantsErr)
 		}
 	}
-	ev.Detail = fmt.Sprintf("%d sessions ended, %d grants revoked", out.Sessions, out.Grants)
+	ev.Detail = plural(out.Sessions, "session") + " ended, " + plural(int64(out.Grants), "grant") + " revoked"
 	if out.GrantsErr != nil {
-		ev.Detail = fmt.Sprintf("%d sessions ended; the grants could not be revoked", out.Sessions)
+		ev.Detail = plural(out.Sessions, "session") + " ended; the grants could not be revoked"
 	}
 	s.Audit.Record(ctx, ev)
 	return out, nil
@@ -334,7 +334,7 @@ func (s *Service) ChangePassword(ctx context.Context, u *storage.User, current, 
 		return err
 	}
 	s.Audit.Record(ctx, audit.Event{Action: audit.PasswordChanged, Target: u.ID, TargetName: u.Email,
-		Detail: fmt.Sprintf("%d other sessions ended", ended)})
+		Detail: plural(ended, "other session") + " ended"})
 	return nil
 }
 
@@ -429,7 +429,7 @@ func (s *Service) SetPasswordByEmail(ctx context.Context, email, pw string) (*st
 		return nil, err
 	}
 	s.Audit.Record(ctx, audit.Event{Action: audit.PasswordSet, Target: u.ID, TargetName: u.Email,
-		Detail: fmt.Sprintf("%d sessions ended", ended)})
+		Detail: plural(ended, "session") + " ended"})
 	return u, nil
 }
 
@@ -440,8 +440,16 @@ func (s *Service) LogOutEverywhere(ctx context.Context, u *storage.User) (int64,
 		return 0, err
 	}
 	s.Audit.Record(ctx, audit.Event{Action: audit.SessionsEnded, Target: u.ID, TargetName: u.Email,
-		Detail: fmt.Sprintf("%d sessions ended", n)})
+		Detail: plural(n, "session") + " ended"})
 	return n, nil
+}
+
+// plural is "1 session", "2 sessions".
+func plural(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func (s *Service) log() *slog.Logger {

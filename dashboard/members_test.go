@@ -269,7 +269,7 @@ func testRemovingAMember(t *testing.T, opts testenv.Options) {
 		t.Error("removing the member refused the admin's app")
 	}
 	evs := events(t, e, audit.MemberRemoved)
-	if len(evs) != 1 || !strings.Contains(evs[0].Detail, "1 grants revoked") {
+	if len(evs) != 1 || !strings.Contains(evs[0].Detail, "1 grant revoked") {
 		t.Errorf("member.removed events = %+v, want one naming the grant revoked", evs)
 	}
 }
