@@ -59,6 +59,10 @@ type Service struct {
 	Grants GrantRevoker
 	Audit  *audit.Recorder
 	Log    *slog.Logger
+	// Now is the clock of the limit on wrong current passwords; nil means time.Now.
+	Now func() time.Time
+
+	guesses guesses
 }
 
 var (
@@ -301,6 +305,16 @@ func (s *Service) member(ctx context.Context, org *storage.Org, userID string) (
 // ("current", "password", "confirm"); a wrong current password is recorded as refused.
 func (s *Service) ChangePassword(ctx context.Context, u *storage.User, current, pw, confirm, keepRowID string) error {
 	p := Problems{}
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	if wait, ok := s.guesses.take(u.ID, now()); !ok {
+		secs := int((wait + time.Second - 1) / time.Second)
+		s.Audit.Record(ctx, audit.Event{Action: audit.PasswordChanged, Target: u.ID, TargetName: u.Email,
+			Result: audit.Refused, Detail: "too many wrong current passwords"})
+		return Problems{"current": {fmt.Sprintf("Too many wrong passwords. Wait %d seconds, then try again.", secs)}}
+	}
 	// Always pay for one verification, so a user without a password answers as slowly.
 	hash := u.PasswordHash
 	if hash == "" {
@@ -309,6 +323,9 @@ func (s *Service) ChangePassword(ctx context.Context, u *storage.User, current, 
 	ok, err := password.Verify(hash, current)
 	if err != nil || !ok || u.PasswordHash == "" {
 		p.add("current", "The current password is not correct.")
+	}
+	if len(p["current"]) == 0 {
+		s.guesses.refund(u.ID) // only wrong guesses cost
 	}
 	checkNewPassword(p, pw, confirm)
 	if len(p) > 0 {

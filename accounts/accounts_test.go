@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/conexor/conexor/accounts"
 	"github.com/conexor/conexor/audit"
@@ -217,5 +219,34 @@ func TestLinkUsedOnceConcurrently(t *testing.T) {
 	}
 	if u, err := w.svc.LinkUser(w.ctx, again.Link); err != nil || u.Email != "later@acme.test" {
 		t.Errorf("the link after a refused password: %v, %v", u, err)
+	}
+}
+
+// TestWrongCurrentPasswordsAreLimited: the change-password form allows the login page's 5
+// wrong guesses, then one every 10 seconds; a right password costs nothing.
+func TestWrongCurrentPasswordsAreLimited(t *testing.T) {
+	w := newWorld(t)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	w.svc.Now = func() time.Time { return now }
+	change := func(current string) error {
+		return w.svc.ChangePassword(w.ctx, w.admin, current, "", "", "")
+	}
+	for i := range 5 {
+		var p accounts.Problems
+		if err := change("wrong guess"); !errors.As(err, &p) || !strings.Contains(p["current"][0], "not correct") {
+			t.Fatalf("guess %d: %v", i, err)
+		}
+	}
+	var p accounts.Problems
+	if err := change("admin password 1"); !errors.As(err, &p) || !strings.Contains(p["current"][0], "Too many") {
+		t.Fatalf("the right password after 5 wrong ones: %v, want the limit", err)
+	}
+	now = now.Add(10 * time.Second)
+	if err := change("admin password 1"); !errors.As(err, &p) || len(p["current"]) != 0 || len(p["password"]) == 0 {
+		t.Fatalf("10 s later, the right password: %v, want only the new password's problem", err)
+	}
+	evs := w.events(t)
+	if last := evs[len(evs)-1]; len(evs) != 6 || last.Result != audit.Refused || !strings.Contains(last.Detail, "too many") {
+		t.Errorf("the limited attempt's event = %+v", last)
 	}
 }
