@@ -143,7 +143,7 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request, n need) (*reques
 		return nil, false
 	case http.StatusForbidden:
 		h.Log.InfoContext(r.Context(), "dashboard: member refused", "path", r.URL.Path, "user_id", v.User.ID)
-		h.forbidden(w, r, back)
+		h.forbidden(w, r, back, q)
 		return nil, false
 	}
 	return q, true

@@ -69,7 +69,7 @@ func (h *Handler) revokeGrant(q *request) {
 		h.Audit.Record(ctx, audit.Event{OrgID: q.org.ID, ServerPath: q.server.Path(), Action: audit.ConsentRevoked,
 			Target: clientID, Result: audit.Refused, Detail: "a member may not revoke a user's grant"})
 		h.Log.InfoContext(ctx, "dashboard: member refused", "path", q.r.URL.Path, "user_id", q.visitor.User.ID)
-		h.forbidden(q.w, q.r, back)
+		h.forbidden(q.w, q.r, back, q) // not in refusedActions: recorded just above
 		return
 	}
 	grants, err := h.Provider.GrantsOfServer(ctx, q.server.ID)

@@ -41,6 +41,7 @@ type Store interface {
 	MembersOfOrg(ctx context.Context, orgID string) ([]storage.Member, error)
 	SessionsOfUser(ctx context.Context, userID string) ([]storage.HTTPSession, error)
 	UserByID(ctx context.Context, id string) (*storage.User, error)
+	AuditEvents(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error)
 	ClientTokenCounts(ctx context.Context, clientIDs []string, since time.Time) (map[string]int, error)
 }
 
@@ -119,6 +120,7 @@ type Endpoints struct {
 	Password     http.Handler // POST urls.AccountPassword
 	EndSessions  http.Handler // POST urls.AccountEndSessions
 	SetPassword  http.Handler // GET and POST urls.SetPassword
+	Activity     http.Handler // GET  urls.DashActivity
 	Apps         http.Handler // GET  urls.AccountApps
 	AppsRevoke   http.Handler // POST urls.AccountAppsRevoke
 	GrantRevoke  http.Handler // POST urls.DashGrantsRevoke
@@ -148,6 +150,7 @@ func (h *Handler) Endpoints() Endpoints {
 		Password:     h.accountRoute(h.changePassword),
 		EndSessions:  h.accountRoute(h.endSessions),
 		SetPassword:  http.HandlerFunc(h.setPassword),
+		Activity:     h.orgRoute(needAdmin, h.activity),
 		Apps:         http.HandlerFunc(h.apps),
 		AppsRevoke:   http.HandlerFunc(h.revokeApp),
 		GrantRevoke:  h.serverRoute(needRead, h.revokeGrant), // members get a 403 there, recorded
@@ -173,8 +176,10 @@ func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// forbidden answers a member who sent a change only an admin may make.
-func (h *Handler) forbidden(w http.ResponseWriter, r *http.Request, back string) {
+// forbidden answers a member who sent a change only an admin may make, and records the
+// attempt (q: who, in which org).
+func (h *Handler) forbidden(w http.ResponseWriter, r *http.Request, back string, q *request) {
+	h.recordRefused(q)
 	h.errorPage(w, r, http.StatusForbidden, templates.ErrorPage{
 		Title:   "Only admins can do this",
 		Message: "You are a member of this organization, not an admin: you can see its servers and clients, but not change them. Nothing was changed.",

@@ -54,6 +54,7 @@ func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
 		ov := templates.OrgView{Name: o.Org.Name, Slug: o.Org.Slug, Role: o.Role}
 		if o.Role == storage.RoleAdmin {
 			ov.NewServerURL = urls.Dashboard + "/" + o.Org.Slug + "/servers/new"
+			ov.ActivityURL = urls.DashActivityPage(o.Org.Slug)
 		}
 		for _, s := range servers {
 			ids = append(ids, s.ID)

@@ -11,6 +11,7 @@ import (
 
 	jsonv2 "github.com/go-json-experiment/json"
 
+	"github.com/conexor/conexor/audit"
 	"github.com/conexor/conexor/internal/httpx"
 	"github.com/conexor/conexor/internal/netguard"
 	"github.com/conexor/conexor/internal/urls"
@@ -126,9 +127,20 @@ func (g *Gateway) patchServer(w http.ResponseWriter, r *http.Request, info *serv
 			"The body must be one JSON object with only name, description, enabled and upstream (exact names, each once).")
 		return
 	}
+	// The provider records the change as the token's client, on behalf of its subject.
+	name := ""
+	if p.Claims.Subject != "" && p.Claims.Subject != p.Claims.ClientID {
+		name = "on behalf of " + p.Claims.Subject
+	}
+	r = r.WithContext(audit.WithActor(r.Context(), audit.FromRequest(r, audit.KindClient, p.Claims.ClientID, name)))
 	change := provider.ServerChange{Name: patch.Name, Description: patch.Description, Upstream: patch.Upstream,
 		Enabled: patch.Enabled, ByAPI: true}
+	refused := func(detail string) {
+		g.audit.Record(r.Context(), audit.Event{Action: audit.ServerUpdated, Result: audit.Refused, OrgID: info.srv.OrgID,
+			ServerPath: info.path, Target: info.srv.ID, TargetName: info.srv.Name, Detail: detail})
+	}
 	if problems := change.Validate(); len(problems) > 0 {
+		refused("invalid " + strings.Join(problems.Fields(), ", "))
 		bad(http.StatusBadRequest, errInvalidRequest, "Invalid server: "+problems.Error()+".")
 		return
 	}
@@ -136,6 +148,7 @@ func (g *Gateway) patchServer(w http.ResponseWriter, r *http.Request, info *serv
 		if addr, ok := netguard.PublicUpstream(r.Context(), *patch.Upstream, g.lookupIP); !ok {
 			g.log.WarnContext(r.Context(), "server update refused: upstream on a non-public address",
 				"server", info.path, "address", addr, "client_id", p.Claims.ClientID, "sub", p.Claims.Subject)
+			refused("upstream on a non-public address")
 			bad(http.StatusForbidden, "forbidden", "Through the API an upstream must be on a public address; "+
 				addr+" is loopback, private or link-local. An operator sets internal upstreams (conexor servers create|update --upstream).")
 			return

@@ -131,6 +131,7 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 		r.ContentLength = int64(len(body))
 		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
+	g.audit.CountMCP(info.path, p.Claims.ClientID, true)
 	g.metrics.Requests.WithLabelValues(info.path, method, g.forward(w, r, info, p, msg.ID)).Inc()
 }
 
@@ -226,6 +227,12 @@ func (g *Gateway) refuseMCP(w http.ResponseWriter, r *http.Request, info *server
 	server, metadataURL := "unknown", ""
 	if info != nil && info.srv != nil {
 		server, metadataURL = info.path, info.metadataURL
+		// Counted per known server only: a path that names none has no chart to be on.
+		clientID := ""
+		if p != nil {
+			clientID = p.Claims.ClientID
+		}
+		g.audit.CountMCP(info.path, clientID, false)
 	}
 	g.metrics.Requests.WithLabelValues(server, method, rf.outcome).Inc()
 	g.logRefusal(r.Context(), "mcp request refused", server, method, p, rf)

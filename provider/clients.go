@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/conexor/conexor/audit"
 	"github.com/conexor/conexor/storage"
 )
 
@@ -116,6 +117,10 @@ func (p *Provider) CreateClient(ctx context.Context, spec ClientSpec) (*storage.
 		return nil, "", err
 	}
 	p.log.InfoContext(ctx, "client created", "client_id", c.ID, "name", c.Name, "public", c.Public, "source", c.Source)
+	if c.Source != storage.ClientSourceDynamic {
+		// A dynamic registration is recorded once, as such, by RegisterHandler.
+		p.clientEvent(ctx, audit.ClientCreated, c, "")
+	}
 	return c, secret, nil
 }
 
@@ -133,6 +138,7 @@ func (p *Provider) RotateSecret(ctx context.Context, clientID string) (string, e
 		return "", err
 	}
 	p.log.InfoContext(ctx, "client secret rotated", "client_id", clientID)
+	p.clientEvent(ctx, audit.ClientSecretRotated, c, "")
 	return secret, nil
 }
 
@@ -177,6 +183,7 @@ func (p *Provider) UpdateClient(ctx context.Context, clientID string, u ClientUp
 	if err := p.validateSpec(ctx, &spec, c.ID); err != nil {
 		return nil, err
 	}
+	before := *c
 	c.Name = spec.Name
 	c.Scopes = strings.Join(spec.Scopes, " ")
 	c.SetRedirectURIs(spec.RedirectURIs)
@@ -184,6 +191,7 @@ func (p *Provider) UpdateClient(ctx context.Context, clientID string, u ClientUp
 		return nil, err
 	}
 	p.log.InfoContext(ctx, "client updated", "client_id", c.ID, "name", c.Name, "scope", c.Scopes)
+	p.clientEvent(ctx, audit.ClientUpdated, c, changedClientFields(&before, c))
 	return c, nil
 }
 
@@ -201,6 +209,7 @@ func (p *Provider) RevokeClient(ctx context.Context, clientID string) error {
 		return err
 	}
 	p.log.InfoContext(ctx, "client revoked", "client_id", clientID)
+	p.clientEvent(ctx, audit.ClientRevoked, c, "")
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/conexor/conexor/audit"
 	"github.com/conexor/conexor/internal/secret"
 	"github.com/conexor/conexor/internal/tick"
 	"github.com/conexor/conexor/storage"
@@ -361,4 +362,20 @@ func (k *Keyring) CurrentKID() string {
 		return ""
 	}
 	return k.current.kid
+}
+
+// RotateSigningKey rotates the signing keys (Keyring.Rotate) and records it as the
+// context's actor: the operator for `conexor keys rotate`, Conexor itself (audit.KindSystem)
+// when nobody is in the context.
+func (p *Provider) RotateSigningKey(ctx context.Context) (string, error) {
+	kid, err := p.keys.Rotate(ctx)
+	if err != nil {
+		return "", err
+	}
+	e := audit.Event{Action: audit.KeyRotated, Target: kid, TargetName: p.cfg.SigningAlg}
+	if _, ok := audit.ActorFrom(ctx); !ok {
+		e.Actor = audit.Actor{Kind: audit.KindSystem, Name: "Conexor"}
+	}
+	p.audit.Record(ctx, e)
+	return kid, nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/conexor/conexor/audit"
 	"github.com/conexor/conexor/internal/httpx"
 	"github.com/conexor/conexor/storage"
 )
@@ -128,8 +129,17 @@ func (g *registrar) allow(ip string, now time.Time) (bool, time.Duration) {
 func (p *Provider) RegisterHandler(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	ip := httpx.ClientIP(r)
+	// Registration is anonymous (RFC 7591 without an initial access token): the actor is
+	// the address and user agent it came from.
+	actor := audit.FromRequest(r, audit.KindAnonymous, "", "")
 	refuse := func(oe *OAuthError) {
 		p.log.InfoContext(ctx, "client registration refused", "ip", ip, "error", oe.Code, "status", oe.Status, "detail", oe.Description)
+		if oe.Code != "too_many_requests" {
+			// Not the rate limiter's refusals: recording each of a flood would let one
+			// address fill the log with its own noise; the limiter's metric counts them.
+			p.audit.Record(ctx, audit.Event{Actor: actor, Action: audit.RegistrationRefused, Result: audit.Refused,
+				Detail: oe.Code + ": " + httpx.Truncate(oe.Description, 900)})
+		}
 		WriteOAuthError(w, r, oe)
 	}
 	if r.Method != http.MethodPost {
@@ -205,6 +215,8 @@ func (p *Provider) RegisterHandler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	md.ClientName = c.Name
+	p.audit.Record(ctx, audit.Event{Actor: actor, Action: audit.ClientRegistered, Target: c.ID, TargetName: c.Name,
+		Detail: "auth method " + md.TokenEndpointAuthMethod})
 	p.log.InfoContext(ctx, "client registered", "client_id", c.ID, "name", c.Name, "ip", ip,
 		"auth_method", md.TokenEndpointAuthMethod, "redirect_uris", strings.Join(md.RedirectURIs, " "))
 	httpx.WriteJSON(w, http.StatusCreated, RegistrationResponse{

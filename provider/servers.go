@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/conexor/conexor/audit"
 	"github.com/conexor/conexor/internal/netguard"
 	"github.com/conexor/conexor/internal/secret"
 	"github.com/conexor/conexor/internal/urls"
@@ -88,6 +90,18 @@ func (p ServerProblems) ByField() map[string][]string {
 	return out
 }
 
+// Fields names the fields with a problem, each once, in order: what an audit event may
+// say of a refused change (never the values sent).
+func (p ServerProblems) Fields() []string {
+	fields := make([]string, 0, len(p))
+	for _, pr := range p {
+		if !slices.Contains(fields, pr.Field) {
+			fields = append(fields, pr.Field)
+		}
+	}
+	return fields
+}
+
 // Is makes errors.Is(err, ErrInvalidServer) true.
 func (p ServerProblems) Is(target error) bool { return target == ErrInvalidServer }
 
@@ -101,6 +115,7 @@ func (p *Provider) CreateServer(ctx context.Context, spec ServerSpec) (*storage.
 	problems = append(problems, validateServerFields(&spec.Name, &spec.Description, &spec.Upstream)...)
 	problems = append(problems, validateUpstreamHeaders(&spec.Headers)...)
 	if len(problems) > 0 {
+		p.serverRefused(ctx, audit.ServerCreated, spec.Org, spec.Slug, nil, problems)
 		return nil, problems
 	}
 	srv := &storage.Server{ID: secret.NewID("srv_"), Slug: spec.Slug, Name: spec.Name, Description: spec.Description,
@@ -120,6 +135,8 @@ func (p *Provider) CreateServer(ctx context.Context, spec ServerSpec) (*storage.
 		return nil, err
 	}
 	p.log.InfoContext(ctx, "server created", "server", srv.Path(), "proxy", srv.Upstream != "")
+	p.audit.Record(ctx, audit.Event{Action: audit.ServerCreated, OrgID: srv.OrgID, ServerPath: srv.Path(),
+		Target: srv.ID, TargetName: srv.Name})
 	return srv, nil
 }
 
@@ -127,9 +144,11 @@ func (p *Provider) CreateServer(ctx context.Context, spec ServerSpec) (*storage.
 // transaction; storage.ErrNotFound if there is none.
 func (p *Provider) UpdateServer(ctx context.Context, org, slug string, change ServerChange) (*storage.Server, error) {
 	if problems := change.Validate(); len(problems) > 0 {
+		p.serverRefused(ctx, audit.ServerUpdated, org, slug, nil, problems)
 		return nil, problems
 	}
 	var updated *storage.Server
+	var changed []string
 	err := p.store.InTx(ctx, func(ctx context.Context) error {
 		srv, err := p.store.ServerByPath(ctx, org, slug)
 		if err != nil {
@@ -137,6 +156,7 @@ func (p *Provider) UpdateServer(ctx context.Context, org, slug string, change Se
 		}
 		if change.Check != nil {
 			if err := change.Check(srv); err != nil {
+				p.serverRefused(ctx, audit.ServerUpdated, org, slug, srv, err)
 				return err
 			}
 		}
@@ -144,9 +164,12 @@ func (p *Provider) UpdateServer(ctx context.Context, org, slug string, change Se
 			!netguard.SameOrigin(srv.Upstream, *change.Upstream) {
 			// The stored headers (an API key) go wherever the upstream points: a token holder
 			// who could move it to their own host would receive a value that is write-only.
-			return ServerProblems{{"upstream", "this server sends stored upstream headers (API keys) to its upstream: " +
+			problems := ServerProblems{{"upstream", "this server sends stored upstream headers (API keys) to its upstream: " +
 				"to move it to another origin, replace or remove the headers in the same change"}}
+			p.serverRefused(ctx, audit.ServerUpdated, org, slug, srv, problems)
+			return problems
 		}
+		before := *srv
 		change.apply(srv)
 		if change.Headers != nil {
 			srv.UpstreamHeaders = p.sealUpstreamHeaders(srv.ID, change.Headers)
@@ -155,9 +178,65 @@ func (p *Provider) UpdateServer(ctx context.Context, org, slug string, change Se
 			return err
 		}
 		updated = srv
+		changed = changedServerFields(&before, srv, change.Headers != nil)
 		return nil
 	})
+	if err == nil {
+		detail := "nothing changed"
+		if len(changed) > 0 {
+			detail = "changed " + strings.Join(changed, ", ")
+		}
+		p.audit.Record(ctx, audit.Event{Action: audit.ServerUpdated, OrgID: updated.OrgID, ServerPath: updated.Path(),
+			Target: updated.ID, TargetName: updated.Name, Detail: detail})
+	}
 	return updated, err
+}
+
+// changedServerFields names the fields a change made differ, never their values (an
+// upstream's query or a header may hold a key).
+func changedServerFields(before, after *storage.Server, headers bool) []string {
+	var f []string
+	for _, c := range []struct {
+		name    string
+		changed bool
+	}{
+		{"name", before.Name != after.Name}, {"description", before.Description != after.Description},
+		{"enabled", before.Enabled != after.Enabled}, {"upstream", before.Upstream != after.Upstream}, {"headers", headers},
+	} {
+		if c.changed {
+			f = append(f, c.name)
+		}
+	}
+	return f
+}
+
+// serverRefused records a refused creation or change of the server org/slug (srv when it
+// was read already, nil to look it up): the problems' fields (or the refusal's reason),
+// never the values sent.
+func (p *Provider) serverRefused(ctx context.Context, action, org, slug string, srv *storage.Server, err error) {
+	if p.audit == nil {
+		return
+	}
+	e := audit.Event{Action: action, Result: audit.Refused}
+	if urls.ValidSlug(org) && urls.ValidSlug(slug) {
+		e.ServerPath = urls.ServerPath(org, slug)
+		if srv == nil {
+			srv, _ = p.store.ServerByPath(ctx, org, slug)
+		}
+		if srv != nil {
+			e.OrgID, e.Target, e.TargetName = srv.OrgID, srv.ID, srv.Name
+		} else if o, lerr := p.store.OrgBySlug(ctx, org); lerr == nil {
+			// A server that does not exist yet is placed in its org, if that exists.
+			e.OrgID = o.ID
+		}
+	}
+	var problems ServerProblems
+	if errors.As(err, &problems) {
+		e.Detail = "invalid " + strings.Join(problems.Fields(), ", ")
+	} else {
+		e.Detail = err.Error()
+	}
+	p.audit.Record(ctx, e)
 }
 
 // Validate checks the fields change sets (and trims the name, canonicalises header names),

@@ -82,6 +82,7 @@ func (p *Provider) TokenHandler(w http.ResponseWriter, r *http.Request) {
 	}
 	out.RefreshToken, _ = resp.GetExtra("refresh_token").(string)
 	p.metrics.Issued.WithLabelValues(grant).Inc()
+	p.countToken(ar)
 	p.log.InfoContext(ctx, "token issued", "grant_type", grant, "client_id", ar.GetClient().GetID(),
 		"sub", ar.GetSession().GetSubject(), "aud", strings.Join(ar.GetGrantedAudience(), " "), "scope", out.Scope,
 		"request_id", ar.GetID(), "refresh_token", out.RefreshToken != "")
@@ -137,6 +138,7 @@ func (p *Provider) refuseToken(w http.ResponseWriter, r *http.Request, grant str
 		oe = &withHint
 	}
 	p.metrics.Refused.WithLabelValues(grant, oe.Code).Inc()
+	p.recordReplay(r, err)
 	attrs := []any{"grant_type", grant, "client_id", clientIDOf(r), "error", oe.Code, "status", oe.Status}
 	if d := debugOf(err); d != "" {
 		attrs = append(attrs, "detail", d)

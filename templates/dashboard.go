@@ -26,6 +26,8 @@ type OrgView struct {
 	// NewServerURL is set for admins: the New server page.
 	NewServerURL string
 	Servers      []ServerRow
+	// ActivityURL is set for admins: the org's activity page (audit log).
+	ActivityURL string
 }
 
 // ServerRow is one MCP server in the dashboard's table.

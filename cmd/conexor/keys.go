@@ -19,7 +19,7 @@ func newKeysCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer e.Close()
-			kid, err := e.p.Keys().Rotate(cmd.Context())
+			kid, err := e.p.RotateSigningKey(cmd.Context())
 			if err != nil {
 				return err
 			}

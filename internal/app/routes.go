@@ -91,6 +91,7 @@ func (a *App) routeTable(browser consent.Endpoints, dash dashboard.Endpoints, gw
 		{path: urls.AccountPassword, methods: post, handler: dash.Password, page: true},
 		{path: urls.AccountEndSessions, methods: post, handler: dash.EndSessions, page: true},
 		{path: urls.SetPassword, methods: []string{http.MethodGet, http.MethodHead, http.MethodPost}, handler: dash.SetPassword, page: true},
+		{path: urls.DashActivity, methods: get, handler: dash.Activity, page: true},
 		{path: urls.DashGrantsRevoke, methods: post, handler: a.gateway.AfterRevocation(dash.GrantRevoke), page: true},
 		{path: urls.AccountApps, methods: get, handler: dash.Apps, page: true},
 		{path: urls.AccountAppsRevoke, methods: post, handler: a.gateway.AfterRevocation(dash.AppsRevoke), page: true},

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/conexor/conexor/audit"
+
 	"github.com/conexor/conexor/internal/config"
 	"github.com/conexor/conexor/internal/password"
 	"github.com/conexor/conexor/internal/urls"
@@ -38,6 +40,8 @@ func Seed(ctx context.Context, store *storage.Store, p *provider.Provider, cfg c
 	if err != nil || n > 0 {
 		return nil, err
 	}
+	// What the first start creates, Conexor created: its audit events say so.
+	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.KindSystem, Name: "first start"})
 	res := &SeedResult{AdminEmail: DemoAdminEmail, AdminPassword: cfg.AdminPassword}
 	if res.AdminPassword == "" {
 		res.AdminPassword, res.PasswordGenerated = password.Generate(), true

@@ -96,12 +96,16 @@ const (
 	DashSettings  = DashServer + "/settings"
 	DashClients   = DashServer + "/clients"
 	DashClient    = DashClients + "/{client}"
+	DashActivity  = Dashboard + "/{org}/activity"
 )
 
 // DashServerPage is the dashboard page of the MCP server org/server.
 func DashServerPage(org, server string) string {
 	return Dashboard + "/" + org + "/servers/" + server
 }
+
+// DashActivityPage is the activity page (audit log) of the org.
+func DashActivityPage(org string) string { return Dashboard + "/" + org + "/activity" }
 
 // DashClientAction is the dashboard URL of verb (rotate, edit, revoke) on a client of the
 // MCP server org/server.
@@ -135,6 +139,20 @@ const (
 // SetPasswordLink is the full URL of a set-password link.
 func SetPasswordLink(issuer, token string) string {
 	return Endpoint(issuer, SetPassword) + "?token=" + url.QueryEscape(token)
+}
+
+// ServerPathOfResource is the "org/server" of a resource URL Resource built for issuer (a
+// token's audience), and false for any other URL.
+func ServerPathOfResource(issuer, resource string) (string, bool) {
+	rest, ok := strings.CutPrefix(resource, strings.TrimRight(issuer, "/")+MCPPrefix)
+	if !ok {
+		return "", false
+	}
+	org, server, err := SplitServerPath(rest)
+	if err != nil {
+		return "", false
+	}
+	return ServerPath(org, server), true
 }
 
 // Connected apps: the logged-in user's page of the apps they approved and its revoke

@@ -42,3 +42,22 @@ func TestBuiltURLs(t *testing.T) {
 		}
 	}
 }
+
+func TestServerPathOfResource(t *testing.T) {
+	const iss = "https://auth.example.com"
+	for res, want := range map[string]string{
+		Resource(iss, "acme", "sales-api"):            "acme/sales-api",
+		Resource(iss+"/", "acme", "sales-api"):        "acme/sales-api",
+		"https://auth.example.com/mcp/acme":           "",
+		"https://auth.example.com/mcp/acme/a/b":       "",
+		"https://auth.example.com/mcp/Acme/x":         "",
+		"https://other.example.com/mcp/acme/x":        "",
+		"https://auth.example.com/api/servers/acme/x": "",
+		"": "",
+	} {
+		got, ok := ServerPathOfResource(iss, res)
+		if got != want || ok != (want != "") {
+			t.Errorf("ServerPathOfResource(%q) = %q, %v; want %q", res, got, ok, want)
+		}
+	}
+}
