@@ -33,6 +33,8 @@ type Store interface {
 	Membership(ctx context.Context, orgID, userID string) (*storage.Membership, error)
 	ConsentFor(ctx context.Context, userID, clientID, serverID string) (*storage.Consent, error)
 	SaveConsent(ctx context.Context, c *storage.Consent) error
+	// RecordLogin stamps a user's last successful login.
+	RecordLogin(ctx context.Context, userID string) error
 }
 
 // Authorizer is what the flow needs from the authorization server.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/sessions"
 
+	"github.com/conexor/conexor/audit"
 	"github.com/conexor/conexor/internal/httpx"
 	"github.com/conexor/conexor/internal/password"
 	"github.com/conexor/conexor/internal/secret"
@@ -92,6 +93,8 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	if wait > 0 {
 		secs := int((wait + time.Second - 1) / time.Second)
 		h.log.WarnContext(r.Context(), "login throttled", "ip", ip, "retry_after_s", secs)
+		h.audit.Record(r.Context(), audit.Event{Actor: audit.FromRequest(r, audit.KindAnonymous, "", account),
+			Action: audit.LoginFailed, Result: audit.Refused, Detail: "too many failed attempts"})
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		again(http.StatusTooManyRequests, "Too many failed attempts. Wait "+strconv.Itoa(secs)+" seconds, then try again.")
 		return
@@ -104,17 +107,24 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	// Always pay for one argon2id verification, against a dummy hash for unknown emails, so
 	// the response time does not reveal whether the account exists.
+	// A user added by an admin who has not set a password yet has none: the same.
 	hash := h.dummyHash
-	if user != nil {
+	if user != nil && user.PasswordHash != "" {
 		hash = user.PasswordHash
 	}
 	match, verr := password.Verify(hash, pw)
-	if user == nil || verr != nil || !match || email == "" {
+	if user == nil || user.PasswordHash == "" || verr != nil || !match || email == "" {
 		// The attempt's token, taken by begin, stays spent.
 		attrs := []any{"ip", ip}
+		// The actor is the account tried when it exists, else an anonymous one named by the
+		// email typed (never the password).
+		actor := audit.FromRequest(r, audit.KindAnonymous, "", account)
 		if user != nil {
 			attrs = append(attrs, "user_id", user.ID)
+			actor = audit.FromRequest(r, audit.KindUser, user.ID, user.Email)
 		}
+		h.audit.Record(r.Context(), audit.Event{Actor: actor, Action: audit.LoginFailed, Result: audit.Refused,
+			Target: actor.ID, TargetName: actor.Name})
 		if verr != nil {
 			attrs = append(attrs, "err", verr)
 		}
@@ -135,6 +145,12 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.log.InfoContext(r.Context(), "login", "user_id", user.ID, "ip", ip)
+	if err := h.store.RecordLogin(r.Context(), user.ID); err != nil {
+		// The login stands; only the members page's "last login" misses it.
+		h.log.WarnContext(r.Context(), "record last login", "user_id", user.ID, "err", err)
+	}
+	h.audit.Record(r.Context(), audit.Event{Actor: audit.FromRequest(r, audit.KindUser, user.ID, user.Email),
+		Action: audit.LoginSucceeded, Target: user.ID, TargetName: user.Email})
 	if returnTo == "" {
 		returnTo = urls.Dashboard
 	}
@@ -155,6 +171,14 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.log.InfoContext(r.Context(), "logout", "user_id", uid)
+	if uid != "" {
+		name := ""
+		if u, err := h.store.UserByID(r.Context(), uid); err == nil {
+			name = u.Email
+		}
+		h.audit.Record(r.Context(), audit.Event{Actor: audit.FromRequest(r, audit.KindUser, uid, name),
+			Action: audit.Logout, Target: uid, TargetName: name})
+	}
 	if returnTo := safeReturnTo(r.PostForm.Get("return_to")); returnTo != "" {
 		http.Redirect(w, r, urls.Login+"?return_to="+url.QueryEscape(returnTo), http.StatusSeeOther)
 		return

@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 
+	"github.com/conexor/conexor/audit"
 	"github.com/conexor/conexor/internal/secret"
 	"github.com/conexor/conexor/storage"
 )
@@ -100,6 +102,14 @@ func (s *DBStore) New(r *http.Request, name string) (*sessions.Session, error) {
 	if !s.lifetime.live(values, row.ExpiresAt) {
 		return sess, nil
 	}
+	if uid := values[keyUserID]; uid != "" && row.UserID == "" {
+		// A session saved before rows named their user: name it now, once, so ending the
+		// user's sessions (a removed member, a new password) ends this one too.
+		row.UserID, row.IP, row.UserAgent = uid, audit.RemoteIP(r), clipUA(r.UserAgent())
+		if err := s.rows.SaveSession(r.Context(), row); err != nil {
+			return sess, fmt.Errorf("consent: save session: %w", err)
+		}
+	}
 	for k, v := range values {
 		sess.Values[k] = v
 	}
@@ -145,8 +155,11 @@ func (s *DBStore) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Se
 	if sess.ID == "" {
 		sess.ID = secret.RandomToken(32)
 	}
+	// The user, address and browser go in columns of their own, so a user's sessions can
+	// be listed (the account page) and ended together (a removed member, a new password).
 	if err := s.rows.SaveSession(r.Context(), &storage.HTTPSession{
 		ID: rowID(sess.ID), Data: data, ExpiresAt: end,
+		UserID: values[keyUserID], IP: audit.RemoteIP(r), UserAgent: clipUA(r.UserAgent()),
 	}); err != nil {
 		return fmt.Errorf("consent: save session: %w", err)
 	}
@@ -159,6 +172,19 @@ func (s *DBStore) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Se
 	c.Expires = end.UTC() // NewCookie computes it from the wall clock
 	http.SetCookie(w, c)
 	return nil
+}
+
+// clipUA cuts a user agent to its column's 512 bytes without splitting a character.
+func clipUA(ua string) string {
+	const n = 512
+	if len(ua) <= n {
+		return ua
+	}
+	i := n
+	for i > 0 && !utf8.RuneStart(ua[i]) {
+		i--
+	}
+	return ua[:i]
 }
 
 // maxAge is d in whole seconds, rounded up, so the cookie never ends before the row.

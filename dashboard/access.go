@@ -4,9 +4,11 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/gorilla/mux"
 
+	"github.com/conexor/conexor/audit"
 	"github.com/conexor/conexor/consent"
 	"github.com/conexor/conexor/internal/urls"
 	"github.com/conexor/conexor/storage"
@@ -93,6 +95,8 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request, n need) (*reques
 	back := urls.Dashboard
 	if vars["server"] != "" {
 		back = urls.DashServerPage(vars["org"], vars["server"])
+	} else if vars["user"] != "" || strings.HasSuffix(r.URL.Path, "/members") {
+		back = urls.DashMembersPage(vars["org"])
 	}
 	v, err := h.Visitors.Visitor(r)
 	if err != nil {
@@ -106,6 +110,8 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request, n need) (*reques
 		h.loginFirst(w, r, back)
 		return nil, false
 	}
+	// Whatever the service layer records below, this user did it.
+	r = r.WithContext(audit.WithActor(r.Context(), audit.FromRequest(r, audit.KindUser, v.User.ID, v.User.Email)))
 	if r.Method == http.MethodPost {
 		r.Body = http.MaxBytesReader(w, r.Body, maxFormSize)
 		if err := r.ParseForm(); err != nil {

@@ -38,6 +38,9 @@ type Store interface {
 	ServersOfOrg(ctx context.Context, orgID string) ([]storage.Server, error)
 	ServerStats(ctx context.Context, serverIDs []string, since time.Time) (map[string]storage.ServerStats, error)
 	ClientsLastUsed(ctx context.Context, clientIDs []string) (map[string]time.Time, error)
+	MembersOfOrg(ctx context.Context, orgID string) ([]storage.Member, error)
+	SessionsOfUser(ctx context.Context, userID string) ([]storage.HTTPSession, error)
+	UserByID(ctx context.Context, id string) (*storage.User, error)
 	AuditEvents(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error)
 	ClientTokenCounts(ctx context.Context, clientIDs []string, since time.Time) (map[string]int, error)
 	Usage(ctx context.Context, serverPaths []string, since time.Time) ([]storage.UsageCount, error)
@@ -63,6 +66,10 @@ type Provider interface {
 // Visitors tells who sends a request (consent.Handler).
 type Visitors interface {
 	Visitor(r *http.Request) (consent.Visitor, error)
+	// FormToken and FormTokenValid are the anti-forgery token of a form shown to a person
+	// who is not logged in (the set-password link's page).
+	FormToken(w http.ResponseWriter, r *http.Request) (string, error)
+	FormTokenValid(r *http.Request) (bool, error)
 }
 
 // Handler serves the dashboard. Its fields are its dependencies; build it as a literal.
@@ -87,6 +94,8 @@ type Handler struct {
 	// Audit records the dashboard's refusals (the service layer records the changes); nil
 	// records nothing.
 	Audit *audit.Recorder
+	// Accounts is the service of members, passwords and sessions (accounts.Service).
+	Accounts Accounts
 }
 
 // Endpoints are the dashboard's handlers, one per route of internal/app's route table;
@@ -104,6 +113,15 @@ type Endpoints struct {
 	Edit         http.Handler // POST urls.DashClient + "/edit"
 	RevokeForm   http.Handler // GET  urls.DashClient + "/revoke"
 	Revoke       http.Handler // POST urls.DashClient + "/revoke"
+	Members      http.Handler // GET  urls.DashMembers
+	AddMember    http.Handler // POST urls.DashMembers
+	SetRole      http.Handler // POST urls.DashMember + "/role"
+	RemoveForm   http.Handler // GET  urls.DashMember + "/remove"
+	Remove       http.Handler // POST urls.DashMember + "/remove"
+	Account      http.Handler // GET  urls.Account
+	Password     http.Handler // POST urls.AccountPassword
+	EndSessions  http.Handler // POST urls.AccountEndSessions
+	SetPassword  http.Handler // GET and POST urls.SetPassword
 	Activity     http.Handler // GET  urls.DashActivity
 	Apps         http.Handler // GET  urls.AccountApps
 	AppsRevoke   http.Handler // POST urls.AccountAppsRevoke
@@ -125,6 +143,15 @@ func (h *Handler) Endpoints() Endpoints {
 		Edit:         h.clientRoute(h.edit),
 		RevokeForm:   h.clientRoute(h.revokeForm),
 		Revoke:       h.clientRoute(h.revoke),
+		Members:      h.orgRoute(needRead, h.membersPage),
+		AddMember:    h.orgRoute(needAdmin, h.addMember),
+		SetRole:      h.memberRoute(h.setRole),
+		RemoveForm:   h.memberRoute(h.removeForm),
+		Remove:       h.memberRoute(h.removeMember),
+		Account:      h.accountRoute(h.accountPage),
+		Password:     h.accountRoute(h.changePassword),
+		EndSessions:  h.accountRoute(h.endSessions),
+		SetPassword:  http.HandlerFunc(h.setPassword),
 		Activity:     h.orgRoute(needAdmin, h.activity),
 		Apps:         http.HandlerFunc(h.apps),
 		AppsRevoke:   http.HandlerFunc(h.revokeApp),

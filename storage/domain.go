@@ -224,7 +224,7 @@ func (s *Store) SaveSession(ctx context.Context, hs *HTTPSession) error {
 	hs.ExpiresAt = hs.ExpiresAt.UTC()
 	return s.conn(ctx).Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "id"}},
-		DoUpdates: clause.AssignmentColumns([]string{"data", "expires_at", "updated_at"}),
+		DoUpdates: clause.AssignmentColumns([]string{"data", "expires_at", "user_id", "ip", "user_agent", "updated_at"}),
 	}).Create(hs).Error
 }
 

@@ -14,10 +14,14 @@ type Org struct {
 
 // User is a person who logs in to approve applications. Email is stored lower-case.
 type User struct {
-	ID           string `gorm:"primaryKey;size:40"`
-	Email        string `gorm:"uniqueIndex;size:320;not null"`
+	ID    string `gorm:"primaryKey;size:40"`
+	Email string `gorm:"uniqueIndex;size:320;not null"`
+	// PasswordHash is empty for a user added by an admin who has not yet set a password
+	// through their one-time link: no password verifies against it.
 	PasswordHash string `gorm:"size:255;not null"`
 	CreatedAt    time.Time
+	// LastLoginAt is when the user last logged in successfully (nil: never).
+	LastLoginAt *time.Time
 }
 
 // Membership ties a user to an org; only members may approve access to the org's servers.
@@ -91,6 +95,11 @@ type HTTPSession struct {
 	ID        string    `gorm:"primaryKey;size:64"`
 	Data      []byte    `gorm:"not null"`
 	ExpiresAt time.Time `gorm:"index;not null"`
+	// UserID is the logged-in user ("" before login), so a user's sessions can be listed
+	// and ended at once; IP and UserAgent are the browser's as last saved.
+	UserID    string `gorm:"size:40;index;not null;default:''"`
+	IP        string `gorm:"column:ip;size:64;not null;default:''"`
+	UserAgent string `gorm:"size:512;not null;default:''"`
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -156,6 +165,7 @@ func allModels() []any {
 	return []any{
 		&Org{}, &User{}, &Membership{}, &Server{}, &Client{}, &Consent{}, &SigningKey{},
 		&HTTPSession{}, &ClientDocument{}, &AuditEvent{}, &UsageCount{},
+		&PasswordReset{},
 		&authorizeCodeRow{}, &accessTokenRow{}, &refreshTokenRow{}, &pkceRow{},
 	}
 }

@@ -303,7 +303,7 @@ func (s *Store) RevokedAccessTokensSince(ctx context.Context, t time.Time) (hash
 // too: every visitor of the login page gets a (short) pre-login session row.
 func (s *Store) PurgeExpired(ctx context.Context, before time.Time) (int64, error) {
 	var total int64
-	for _, m := range []any{&authorizeCodeRow{}, &accessTokenRow{}, &refreshTokenRow{}, &pkceRow{}, &HTTPSession{}} {
+	for _, m := range []any{&authorizeCodeRow{}, &accessTokenRow{}, &refreshTokenRow{}, &pkceRow{}, &HTTPSession{}, &PasswordReset{}} {
 		res := s.conn(ctx).Where("expires_at < ? AND expires_at > ?", before.UTC(), time.Time{}).Delete(m)
 		if res.Error != nil {
 			return total, res.Error

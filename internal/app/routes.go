@@ -8,6 +8,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/conexor/conexor/accounts"
 	"github.com/conexor/conexor/consent"
 	"github.com/conexor/conexor/dashboard"
 	"github.com/conexor/conexor/internal/httpx"
@@ -80,6 +81,16 @@ func (a *App) routeTable(browser consent.Endpoints, dash dashboard.Endpoints, gw
 		{path: urls.DashClient + "/edit", methods: post, handler: dash.Edit, page: true},
 		{path: urls.DashClient + "/revoke", methods: get, handler: dash.RevokeForm, page: true},
 		{path: urls.DashClient + "/revoke", methods: post, handler: a.gateway.AfterRevocation(dash.Revoke), page: true},
+		// Members of an org, and the user's own account (accounts).
+		{path: urls.DashMembers, methods: get, handler: dash.Members, page: true},
+		{path: urls.DashMembers, methods: post, handler: dash.AddMember, page: true},
+		{path: urls.DashMember + "/role", methods: post, handler: dash.SetRole, page: true},
+		{path: urls.DashMember + "/remove", methods: get, handler: dash.RemoveForm, page: true},
+		{path: urls.DashMember + "/remove", methods: post, handler: dash.Remove, page: true},
+		{path: urls.Account, methods: get, handler: dash.Account, page: true},
+		{path: urls.AccountPassword, methods: post, handler: dash.Password, page: true},
+		{path: urls.AccountEndSessions, methods: post, handler: dash.EndSessions, page: true},
+		{path: urls.SetPassword, methods: []string{http.MethodGet, http.MethodHead, http.MethodPost}, handler: dash.SetPassword, page: true},
 		{path: urls.DashActivity, methods: get, handler: dash.Activity, page: true},
 		{path: urls.DashGrantsRevoke, methods: post, handler: a.gateway.AfterRevocation(dash.GrantRevoke), page: true},
 		{path: urls.AccountApps, methods: get, handler: dash.Apps, page: true},
@@ -116,7 +127,8 @@ func (a *App) routes() http.Handler {
 	dash := &dashboard.Handler{Store: a.Store, Provider: p, Visitors: browser,
 		Pages: pages, Log: a.log, Now: p.Config().Now, PrivateUpstreams: a.cfg.APIPrivateUpstreams,
 		ConfiguredHeaders: func(path string) bool { return len(a.cfg.Upstreams[path].Headers) > 0 },
-		Audit:             a.Audit}
+		Audit:             a.Audit,
+		Accounts:          &accounts.Service{Store: a.Store, Grants: p, Audit: a.Audit, Log: a.log, Now: p.Config().Now}}
 	table := a.routeTable(browser.Endpoints(), dash.Endpoints(), a.gateway.Endpoints())
 
 	r := mux.NewRouter()

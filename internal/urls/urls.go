@@ -113,6 +113,34 @@ func DashClientAction(org, server, clientID, verb string) string {
 	return DashServerPage(org, server) + "/clients/" + url.PathEscape(clientID) + "/" + verb
 }
 
+// The members pages of an org (gorilla/mux syntax); their handlers read {org} and {user}.
+const (
+	DashMembers = Dashboard + "/{org}/members"
+	DashMember  = DashMembers + "/{user}"
+)
+
+// DashMembersPage is the members page of an org.
+func DashMembersPage(org string) string { return Dashboard + "/" + org + "/members" }
+
+// DashMemberAction is the URL of verb (role, remove) on a member of an org.
+func DashMemberAction(org, userID, verb string) string {
+	return DashMembersPage(org) + "/" + url.PathEscape(userID) + "/" + verb
+}
+
+// The account pages of the logged-in user, and the one-time set-password link's page
+// (?token=..., for a person not logged in).
+const (
+	Account            = "/account"
+	AccountPassword    = Account + "/password"
+	AccountEndSessions = Account + "/sessions/end"
+	SetPassword        = Account + "/set-password"
+)
+
+// SetPasswordLink is the full URL of a set-password link.
+func SetPasswordLink(issuer, token string) string {
+	return Endpoint(issuer, SetPassword) + "?token=" + url.QueryEscape(token)
+}
+
 // ServerPathOfResource is the "org/server" of a resource URL Resource built for issuer (a
 // token's audience), and false for any other URL.
 func ServerPathOfResource(issuer, resource string) (string, bool) {

@@ -69,6 +69,10 @@ func RunTests(t *testing.T, newStore func(t *testing.T) *storage.Store) {
 		{"Dashboard", testDashboard},
 		{"UsageCounters", testUsageCounters},
 		{"AuditEvents", testAuditEvents},
+		{"MembersOfOrg", testMembersOfOrg},
+		{"LastAdminRace", testLastAdminRace},
+		{"SessionsOfUser", testSessionsOfUser},
+		{"PasswordResets", testPasswordResets},
 		{"Grants", testGrants},
 		{"ClientNames", testClientNames},
 	}
