@@ -86,7 +86,8 @@ func (a *App) routeTable(browser consent.Endpoints, dash dashboard.Endpoints, gw
 		{path: urls.DashMembers, methods: post, handler: dash.AddMember, page: true},
 		{path: urls.DashMember + "/role", methods: post, handler: dash.SetRole, page: true},
 		{path: urls.DashMember + "/remove", methods: get, handler: dash.RemoveForm, page: true},
-		{path: urls.DashMember + "/remove", methods: post, handler: dash.Remove, page: true},
+		// Removing a member revokes their grants: the 200 waits, as a revocation's does.
+		{path: urls.DashMember + "/remove", methods: post, handler: a.gateway.AfterRevocation(dash.Remove), page: true},
 		{path: urls.Account, methods: get, handler: dash.Account, page: true},
 		{path: urls.AccountPassword, methods: post, handler: dash.Password, page: true},
 		{path: urls.AccountEndSessions, methods: post, handler: dash.EndSessions, page: true},
