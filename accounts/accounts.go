@@ -154,7 +154,7 @@ type Added struct {
 
 // AddMember adds the person with email to org with role. A new email becomes a user with
 // no usable password and a one-time set-password link (Added.Link, valid LinkTTL); an
-// existing user is just added. Problems for a bad email or role, or a member already.
+// existing user is just added, with no link, even one who has not set a password yet. Problems for a bad email or role, or a member already.
 func (s *Service) AddMember(ctx context.Context, org *storage.Org, email, role string) (*Added, error) {
 	p := Problems{}
 	email, msg := NormalizeEmail(email)
@@ -191,7 +191,10 @@ func (s *Service) AddMember(ctx context.Context, org *storage.Org, email, role s
 		if err := s.Store.AddMember(ctx, org.ID, u.ID, role); err != nil {
 			return err
 		}
-		if u.PasswordHash == "" {
+		// Only a user this call created gets a link. An existing user without a password yet
+		// was invited by someone else, who holds their link: a second link to this admin
+		// would let any org's admin take over another org's invitee by adding their email.
+		if out.Created {
 			out.Link, err = s.Store.CreatePasswordReset(ctx, u.ID, LinkTTL)
 		}
 		return err
@@ -202,8 +205,6 @@ func (s *Service) AddMember(ctx context.Context, org *storage.Org, email, role s
 	detail := "role " + role
 	if out.Created {
 		detail += "; new user, set-password link issued"
-	} else if out.Link != "" {
-		detail += "; set-password link issued"
 	}
 	s.Audit.Record(ctx, audit.Event{OrgID: org.ID, Action: audit.MemberAdded, Target: out.User.ID, TargetName: out.User.Email, Detail: detail})
 	return &out, nil

@@ -250,3 +250,28 @@ func TestWrongCurrentPasswordsAreLimited(t *testing.T) {
 		t.Errorf("the limited attempt's event = %+v", last)
 	}
 }
+
+// TestNoLinkForSomeoneElsesInvitee: an admin of another org who adds the email of a user
+// invited elsewhere (no password yet) gets no set-password link: only the link of the
+// first invitation works, so adding an email cannot take the account over.
+func TestNoLinkForSomeoneElsesInvitee(t *testing.T) {
+	w := newWorld(t)
+	invited, err := w.svc.AddMember(w.ctx, w.org, "invitee@acme.test", storage.RoleAdmin)
+	if err != nil || invited.Link == "" {
+		t.Fatalf("AddMember = %+v, %v", invited, err)
+	}
+	other, err := w.store.EnsureOrg(w.ctx, "globex", "Globex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := w.svc.AddMember(w.ctx, other, "invitee@acme.test", storage.RoleMember)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Created || again.Link != "" {
+		t.Fatalf("adding an existing invitee elsewhere = %+v, want no new user and no link", again)
+	}
+	if _, err := w.svc.SetPasswordWithLink(w.ctx, invited.Link, "invitee password", "invitee password"); err != nil {
+		t.Errorf("the first invitation's link: %v", err)
+	}
+}

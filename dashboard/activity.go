@@ -225,6 +225,9 @@ var refusedActions = map[string]string{
 	urls.DashClient + "/rotate": audit.ClientSecretRotated,
 	urls.DashClient + "/edit":   audit.ClientUpdated,
 	urls.DashClient + "/revoke": audit.ClientRevoked,
+	urls.DashMembers:            audit.MemberAdded,
+	urls.DashMember + "/role":   audit.MemberRoleChanged,
+	urls.DashMember + "/remove": audit.MemberRemoved,
 }
 
 // recordRefused records a member's attempt at an admin change (a POST; a page only an
@@ -245,7 +248,7 @@ func (h *Handler) recordRefused(q *request) {
 	vars := mux.Vars(r)
 	e := audit.Event{
 		Actor:  audit.FromRequest(r, audit.KindUser, q.visitor.User.ID, q.visitor.User.Email),
-		Action: action, Result: audit.Refused, Target: vars["client"],
+		Action: action, Result: audit.Refused, Target: vars["client"] + vars["user"],
 		Detail: "only an admin may do this; the visitor is a " + q.role,
 	}
 	if q.org != nil {

@@ -41,6 +41,18 @@ func events(t *testing.T, e *testenv.Env, action string) []storage.AuditEvent {
 	return evs
 }
 
+// eventsBy is events of action whose actor is actorID.
+func eventsBy(t *testing.T, e *testenv.Env, actorID, action string) []storage.AuditEvent {
+	t.Helper()
+	var out []storage.AuditEvent
+	for _, ev := range events(t, e, action) {
+		if ev.ActorID == actorID {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
 func userID(t *testing.T, e *testenv.Env, email string) string {
 	t.Helper()
 	u, err := e.Store.UserByEmail(context.Background(), email)
@@ -93,6 +105,18 @@ func testMembersPages(t *testing.T, opts testenv.Options) {
 	if m, _ := e.Store.Membership(context.Background(), acmeID(t, e), memberID); m == nil || m.Role != storage.RoleMember {
 		t.Fatalf("a member's forged POST changed their role: %+v", m)
 	}
+	// Each refused POST is recorded once, as the member, refused (the GET is not a change).
+	for action, target := range map[string]string{audit.MemberAdded: "", audit.MemberRoleChanged: memberID, audit.MemberRemoved: adminID} {
+		var refused []storage.AuditEvent
+		for _, ev := range events(t, e, action) {
+			if ev.Result == audit.Refused && ev.ActorID == memberID {
+				refused = append(refused, ev)
+			}
+		}
+		if len(refused) != 1 || refused[0].Target != target {
+			t.Errorf("refused %s events of the member = %+v, want one with target %q", action, refused, target)
+		}
+	}
 
 	// Admin: the forms; a stale CSRF token changes nothing.
 	p = r.admin.get(membersPage)
@@ -142,7 +166,7 @@ func testMembersPages(t *testing.T, opts testenv.Options) {
 			t.Errorf("last admin: status %d, want 409 saying so", p.status)
 		}
 	}
-	if evs := events(t, e, audit.MemberRoleChanged); len(evs) != 1 || evs[0].Result != audit.Refused || evs[0].ActorID != adminID || evs[0].Target != adminID {
+	if evs := eventsBy(t, e, adminID, audit.MemberRoleChanged); len(evs) != 1 || evs[0].Result != audit.Refused || evs[0].ActorID != adminID || evs[0].Target != adminID {
 		t.Errorf("role-change events = %+v, want one refused by the admin", evs)
 	}
 
@@ -159,7 +183,7 @@ func testMembersPages(t *testing.T, opts testenv.Options) {
 	if p := r.admin.get(membersPage); strings.Contains(p.body, link.Query().Get("token")) || !strings.Contains(p.body, "new.person@acme.test") {
 		t.Error("the members page shows the link again, or not the new member")
 	}
-	if evs := events(t, e, audit.MemberAdded); len(evs) != 1 || evs[0].ActorID != adminID || evs[0].TargetName != "new.person@acme.test" {
+	if evs := eventsBy(t, e, adminID, audit.MemberAdded); len(evs) != 1 || evs[0].ActorID != adminID || evs[0].TargetName != "new.person@acme.test" {
 		t.Errorf("member-added events = %+v", evs)
 	}
 	stranger := newBrowser(t, e)
@@ -213,7 +237,7 @@ func testMembersPages(t *testing.T, opts testenv.Options) {
 	if p := newcomer.get("/dashboard"); p.status != http.StatusSeeOther || !strings.HasPrefix(p.header.Get("Location"), "/login") {
 		t.Errorf("the removed member's next page: %d to %q, want the login", p.status, p.header.Get("Location"))
 	}
-	if evs := events(t, e, audit.MemberRemoved); len(evs) != 2 || evs[0].Result != audit.Refused || evs[1].Target != newID || evs[1].ActorID != adminID || evs[1].Result != audit.OK {
+	if evs := eventsBy(t, e, adminID, audit.MemberRemoved); len(evs) != 2 || evs[0].Result != audit.Refused || evs[1].Target != newID || evs[1].ActorID != adminID || evs[1].Result != audit.OK {
 		t.Errorf("member-removed events = %+v", evs)
 	}
 }

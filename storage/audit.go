@@ -109,7 +109,7 @@ func (s *Store) Usage(ctx context.Context, serverPaths []string, since time.Time
 // AuditFilter selects audit events. Zero fields select everything.
 type AuditFilter struct {
 	// OrgID selects the org's events, and the org-less events (logins, logouts) of the
-	// org's current members.
+	// org's current members since they joined it.
 	OrgID string
 	// ServerPath, Action and Result match exactly; Actor matches the actor's ID exactly or
 	// the start of the actor's name (case-insensitive).
@@ -138,8 +138,11 @@ func (s *Store) AuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, e
 	limit = min(limit, 1000)
 	q := s.conn(ctx).Model(&AuditEvent{})
 	if f.OrgID != "" {
-		q = q.Where("org_id = ? OR (org_id = '' AND actor_kind = 'user' AND actor_id IN (?))", f.OrgID,
-			s.conn(ctx).Model(&Membership{}).Select("user_id").Where("org_id = ?", f.OrgID))
+		// A member's org-less events count only from when they joined: adding someone's email
+		// to an org must not show its admins that person's earlier logins and addresses.
+		q = q.Where("org_id = ? OR (org_id = '' AND actor_kind = 'user' AND EXISTS (?))", f.OrgID,
+			s.conn(ctx).Model(&Membership{}).Select("1").
+				Where("memberships.org_id = ? AND memberships.user_id = audit_events.actor_id AND memberships.created_at <= audit_events.at", f.OrgID))
 	}
 	if f.ServerPath != "" {
 		q = q.Where("server_path = ?", f.ServerPath)

@@ -67,7 +67,9 @@ func testAuditEvents(t *testing.T, e *Env) {
 	s, ctx := e.Store, e.Ctx
 	member, err := s.CreateUser(ctx, "member@example.com", "hash")
 	noErr(t, "CreateUser", err)
+	e.Clock.Advance(-4 * time.Hour) // the member joined before the events below
 	noErr(t, "AddMember", s.AddMember(ctx, e.Org.ID, member.ID, storage.RoleMember))
+	e.Clock.Advance(4 * time.Hour)
 	now := e.Clock.Now().UTC()
 	events := []storage.AuditEvent{
 		{At: now.Add(-3 * time.Hour), ActorKind: "user", ActorID: member.ID, ActorName: "member@example.com", Action: "login", Result: "ok"},
@@ -134,5 +136,26 @@ func testAuditEvents(t *testing.T, e *Env) {
 	noErr(t, "Usage", err)
 	if len(usage) != 1 {
 		t.Errorf("after purge %d counters, want 1", len(usage))
+	}
+}
+
+// testAuditMembersSinceJoining: an org's activity shows a member's org-less events (logins)
+// only from when they joined: adding someone's email to an org does not reveal their
+// earlier logins and addresses to its admins.
+func testAuditMembersSinceJoining(t *testing.T, e *Env) {
+	s, ctx := e.Store, e.Ctx
+	u, err := s.CreateUser(ctx, "later@example.com", "hash")
+	noErr(t, "CreateUser", err)
+	before := storage.AuditEvent{At: e.Clock.Now().Add(-time.Hour), ActorKind: "user", ActorID: u.ID, Action: "login", Result: "ok", IP: "198.51.100.1"}
+	noErr(t, "InsertAuditEvents", s.InsertAuditEvents(ctx, []storage.AuditEvent{before}))
+	e.Clock.Advance(time.Second)
+	noErr(t, "AddMember", s.AddMember(ctx, e.Org.ID, u.ID, storage.RoleMember))
+	e.Clock.Advance(time.Second)
+	after := []storage.AuditEvent{{At: e.Clock.Now(), ActorKind: "user", ActorID: u.ID, Action: "login", Result: "ok"}}
+	noErr(t, "InsertAuditEvents", s.InsertAuditEvents(ctx, after))
+	got, err := s.AuditEvents(ctx, storage.AuditFilter{OrgID: e.Org.ID})
+	noErr(t, "AuditEvents", err)
+	if len(got) != 1 || got[0].ID != after[0].ID {
+		t.Errorf("org events = %+v, want only the login after joining (id %d)", got, after[0].ID)
 	}
 }

@@ -69,6 +69,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) *storage.Store) {
 		{"Dashboard", testDashboard},
 		{"UsageCounters", testUsageCounters},
 		{"AuditEvents", testAuditEvents},
+		{"AuditMembersSinceJoining", testAuditMembersSinceJoining},
 		{"MembersOfOrg", testMembersOfOrg},
 		{"LastAdminRace", testLastAdminRace},
 		{"SessionsOfUser", testSessionsOfUser},
