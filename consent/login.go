@@ -92,9 +92,9 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	wait, succeeded := h.throttle.begin(account, ip)
 	if wait > 0 {
 		secs := int((wait + time.Second - 1) / time.Second)
+		// Not an audit event: a flood of throttled attempts would crowd real events out of the
+		// log (the failures that led to the throttle are recorded; this is logged and counted).
 		h.log.WarnContext(r.Context(), "login throttled", "ip", ip, "retry_after_s", secs)
-		h.audit.Record(r.Context(), audit.Event{Actor: audit.FromRequest(r, audit.KindAnonymous, "", account),
-			Action: audit.LoginFailed, Result: audit.Refused, Detail: "too many failed attempts"})
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		again(http.StatusTooManyRequests, "Too many failed attempts. Wait "+strconv.Itoa(secs)+" seconds, then try again.")
 		return
@@ -118,7 +118,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		attrs := []any{"ip", ip}
 		// The actor is the account tried when it exists, else an anonymous one named by the
 		// email typed (never the password).
-		actor := audit.FromRequest(r, audit.KindAnonymous, "", account)
+		actor := audit.FromRequest(r, audit.KindAnonymous, "", emailLike(account))
 		if user != nil {
 			attrs = append(attrs, "user_id", user.ID)
 			actor = audit.FromRequest(r, audit.KindUser, user.ID, user.Email)
@@ -186,4 +186,15 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, func(b *bytes.Buffer) error {
 		return h.pages.LoggedOut(b, templates.LoggedOutPage{})
 	})
+}
+
+// emailLike is what an audit event names an unknown login by: the email typed when it looks
+// like one, else a placeholder, so a password typed into the email field is never recorded.
+func emailLike(s string) string {
+	local, domain, ok := strings.Cut(s, "@")
+	if !ok || local == "" || !strings.Contains(domain, ".") || strings.ContainsAny(s, " \t\r\n") ||
+		strings.Count(s, "@") != 1 || len(s) > 254 {
+		return "(not an email address)"
+	}
+	return s
 }

@@ -30,18 +30,20 @@ func testAccountPage(t *testing.T, opts testenv.Options) {
 	stranger := newBrowser(t, e)
 	lp := stranger.get("/login")
 	m := csrfRE.FindStringSubmatch(lp.body)
-	for _, email := range []string{app.DemoAdminEmail, "nobody@acme.test"} {
+	for _, email := range []string{app.DemoAdminEmail, "nobody@acme.test", "my secret password"} {
 		if p := stranger.do(http.MethodPost, "/login", url.Values{"csrf_token": {m[1]}, "email": {email}, "password": {"wrong password"}}); p.status != http.StatusUnauthorized {
 			t.Fatalf("wrong login: %d", p.status)
 		}
 	}
 	failed := events(t, e, audit.LoginFailed)
-	if len(failed) != 2 || failed[0].ActorID != adminID || failed[0].ActorKind != audit.KindUser ||
-		failed[1].ActorKind != audit.KindAnonymous || failed[1].ActorName != "nobody@acme.test" {
+	// A password typed into the email field is not recorded as a name.
+	if len(failed) != 3 || failed[0].ActorID != adminID || failed[0].ActorKind != audit.KindUser ||
+		failed[1].ActorKind != audit.KindAnonymous || failed[1].ActorName != "nobody@acme.test" ||
+		failed[2].ActorName != "(not an email address)" || failed[2].TargetName != "(not an email address)" {
 		t.Errorf("login.failed events = %+v", failed)
 	}
 	for _, ev := range failed {
-		if strings.Contains(ev.Detail+ev.TargetName+ev.ActorName, "wrong password") {
+		if all := ev.Detail + ev.Target + ev.TargetName + ev.ActorName; strings.Contains(all, "wrong password") || strings.Contains(all, "my secret") {
 			t.Error("a failed login's event holds the password")
 		}
 	}
