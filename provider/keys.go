@@ -98,10 +98,10 @@ func NewKeyring(store KeyStore, alg string, sealingKey []byte, maxTokenTTL time.
 func (k *Keyring) SetPublishDelay(d time.Duration) { k.publishDelay = d }
 
 // Init loads the keys and creates the first one (or one of the configured algorithm) if
-// there is no current key to sign with.
-func (k *Keyring) Init(ctx context.Context) error {
+// there is no current key to sign with. created is the new key's ID, "" when none was made.
+func (k *Keyring) Init(ctx context.Context) (created string, err error) {
 	if err := k.Reload(ctx); err != nil {
-		return err
+		return "", err
 	}
 	k.mu.RLock()
 	newest := k.newest
@@ -109,10 +109,9 @@ func (k *Keyring) Init(ctx context.Context) error {
 	// The newest key, not the current one: a key of the configured algorithm that is still
 	// waiting out its publish delay must not be joined by another at every restart.
 	if newest != nil && newest.alg == k.alg {
-		return nil
+		return "", nil
 	}
-	_, err := k.Rotate(ctx)
-	return err
+	return k.Rotate(ctx)
 }
 
 // Rotate adds a new key; it becomes current after the publish delay. Older keys are retired
@@ -372,10 +371,16 @@ func (p *Provider) RotateSigningKey(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	e := audit.Event{Action: audit.KeyRotated, Target: kid, TargetName: p.cfg.SigningAlg}
+	p.recordKeyRotated(ctx, kid, "")
+	return kid, nil
+}
+
+// recordKeyRotated records a new signing key, as the context's actor or else Conexor
+// itself (the first key, or a key of a newly configured algorithm, made at start).
+func (p *Provider) recordKeyRotated(ctx context.Context, kid, detail string) {
+	e := audit.Event{Action: audit.KeyRotated, Target: kid, TargetName: p.cfg.SigningAlg, Detail: detail}
 	if _, ok := audit.ActorFrom(ctx); !ok {
 		e.Actor = audit.Actor{Kind: audit.KindSystem, Name: "Conexor"}
 	}
 	p.audit.Record(ctx, e)
-	return kid, nil
 }

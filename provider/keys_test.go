@@ -260,7 +260,7 @@ func TestUnknownKIDReloadsOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := kr.Init(ctx); err != nil {
+	if _, err := kr.Init(ctx); err != nil {
 		t.Fatal(err)
 	}
 	now = now.Add(time.Minute) // the last reload is long past

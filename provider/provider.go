@@ -111,7 +111,8 @@ func New(ctx context.Context, cfg Config, store *storage.Store, log *slog.Logger
 		return nil, err
 	}
 	keys.SetPublishDelay(cfg.KeyPublishDelay)
-	if err := keys.Init(ctx); err != nil {
+	newKey, err := keys.Init(ctx)
+	if err != nil {
 		return nil, err
 	}
 	hasher := NewSecretHasher(cfg.Keys.ClientSecrets)
@@ -160,6 +161,9 @@ func New(ctx context.Context, cfg Config, store *storage.Store, log *slog.Logger
 	fstore.p = p
 	p.register = newRegistrar()
 	p.cimd = newClientDocuments(p, cfg.CIMDAllowPrivate)
+	if newKey != "" {
+		p.recordKeyRotated(ctx, newKey, "created at start: no key of the configured algorithm yet")
+	}
 	return p, nil
 }
 

@@ -534,3 +534,28 @@ func (b *auditBrowser) logout() {
 		b.t.Fatalf("logout: status %d", status)
 	}
 }
+
+// TestFirstKeyRecorded: the signing key made at first start is recorded once, as Conexor
+// itself; a restart on the same database makes no key and records nothing.
+func TestFirstKeyRecorded(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	ctx := context.Background()
+	if err := e.App.Audit.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := e.Store.AuditEvents(ctx, storage.AuditFilter{Action: audit.KeyRotated})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].ActorKind != audit.KindSystem || evs[0].Target == "" {
+		t.Fatalf("key.rotated events at first start = %+v, want one by the system", evs)
+	}
+	again := testenv.New(t, testenv.Options{DatabaseURL: e.Config.DatabaseURL, Secret: e.Config.Secret})
+	if err := again.App.Audit.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	evs, err = again.Store.AuditEvents(ctx, storage.AuditFilter{Action: audit.KeyRotated})
+	if err != nil || len(evs) != 1 {
+		t.Errorf("key.rotated events after a restart = %d (%v), want still 1", len(evs), err)
+	}
+}
