@@ -22,6 +22,9 @@ type Sink interface {
 // without end.
 const maxPending = 10000
 
+// maxBackoff is the longest wait between tries while writes fail.
+const maxBackoff = 30 * time.Second
+
 // writeTimeout bounds one background write, so a hung database cannot hold the writer.
 const writeTimeout = 5 * time.Second
 
@@ -141,13 +144,30 @@ func (r *Recorder) signal() {
 }
 
 // Run writes what is queued until ctx ends, then once more: events soon after they are
-// recorded (batched while a write is under way), counters once a second.
+// recorded (batched while a write is under way), counters once a second. After a failed
+// write it waits before the next try, twice as long each time up to maxBackoff, so a
+// database that is down is not sent the whole queue again for every new event.
 func (r *Recorder) Run(ctx context.Context) {
 	if r == nil {
 		return
 	}
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	var (
+		backoff time.Duration
+		retryAt time.Time
+	)
+	write := func(w func(context.Context) error) {
+		if time.Now().Before(retryAt) {
+			return
+		}
+		if err := w(ctx); err != nil {
+			backoff = min(max(2*backoff, time.Second), maxBackoff)
+			retryAt = time.Now().Add(backoff)
+			return
+		}
+		backoff, retryAt = 0, time.Time{}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -156,9 +176,9 @@ func (r *Recorder) Run(ctx context.Context) {
 			cancel()
 			return
 		case <-r.wake:
-			r.writeEvents(ctx)
+			write(r.writeEvents)
 		case <-t.C:
-			_ = r.Flush(ctx)
+			write(r.Flush)
 		}
 	}
 }

@@ -38,12 +38,14 @@ func openStore(t *testing.T) *storage.Store {
 type breakable struct {
 	*storage.Store
 	broken atomic.Bool
+	tries  atomic.Int64 // event writes tried while broken
 }
 
 var errDown = errors.New("database down")
 
 func (b *breakable) InsertAuditEvents(ctx context.Context, ev []storage.AuditEvent) error {
 	if b.broken.Load() {
+		b.tries.Add(1)
 		return errDown
 	}
 	return b.Store.InsertAuditEvents(ctx, ev)
@@ -219,4 +221,40 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
+}
+
+// TestRunBacksOffWhileTheDatabaseFails: while writes fail, new events do not each send the
+// whole queue again (the writer waits before the next try), and once the database is back
+// every event that waited is written.
+func TestRunBacksOffWhileTheDatabaseFails(t *testing.T) {
+	sink := &breakable{Store: openStore(t)}
+	sink.broken.Store(true)
+	rec := audit.New(sink, quiet(), nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { rec.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	for i := range 100 {
+		rec.Record(context.Background(), audit.Event{Action: audit.LoginFailed, Target: strings.Repeat("t", i%5)})
+		time.Sleep(time.Millisecond)
+	}
+	// 100 events over ~100 ms: without a backoff that is dozens of failed writes.
+	if n := sink.tries.Load(); n > 3 {
+		t.Errorf("%d writes tried while the database failed, want at most 3", n)
+	}
+	sink.broken.Store(false)
+	deadline := time.Now().Add(40 * time.Second)
+	for {
+		got, err := sink.AuditEvents(context.Background(), storage.AuditFilter{Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) == 100 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 100 events written after the database came back", len(got))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
