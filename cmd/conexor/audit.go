@@ -139,9 +139,16 @@ func newAuditCmd(g *globals) *cobra.Command {
 
 // followAudit prints the events f selects that come after the event with ID after, polling
 // until ctx ends (an interrupt), which is a normal end.
+//
+// IDs are handed out when an insert starts, not when it commits: on Postgres, a batch of
+// another replica (or a slower transaction) can commit below an ID already printed. Each
+// poll therefore reads again from followLookback IDs behind the newest printed (never below
+// where following began) and skips what it printed before.
 func followAudit(ctx context.Context, store *storage.Store, f storage.AuditFilter, after int64, out io.Writer, asJSON bool) error {
 	f.Since = time.Time{} // what is new is new, whenever --since began
 	f.Limit = 1000
+	floor := after // printed by the tail before following, or older than what it asked for
+	printed := map[int64]bool{}
 	t := time.NewTicker(auditPollInterval)
 	defer t.Stop()
 	for {
@@ -150,22 +157,43 @@ func followAudit(ctx context.Context, store *storage.Store, f storage.AuditFilte
 			return nil
 		case <-t.C:
 		}
-		f.AfterID = after
-		events, err := store.AuditEvents(ctx, f)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
+		f.AfterID = max(after-followLookback, floor)
+		for {
+			if f.AfterID <= 0 {
+				f.AfterID = -1 // oldest first from the start (0 would mean newest first)
 			}
-			return err
-		}
-		for _, ev := range events {
-			if err := printAuditEvent(out, ev, asJSON); err != nil {
+			events, err := store.AuditEvents(ctx, f)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
 				return err
 			}
-			after = ev.ID
+			for _, ev := range events {
+				f.AfterID = ev.ID
+				if printed[ev.ID] {
+					continue
+				}
+				if err := printAuditEvent(out, ev, asJSON); err != nil {
+					return err
+				}
+				printed[ev.ID] = true
+				after = max(after, ev.ID)
+			}
+			if len(events) < f.Limit {
+				break
+			}
+		}
+		for id := range printed {
+			if id <= after-followLookback {
+				delete(printed, id)
+			}
 		}
 	}
 }
+
+// followLookback is how many IDs behind the newest printed event a poll reads again.
+const followLookback = 1000
 
 func printAuditEvent(out io.Writer, e storage.AuditEvent, asJSON bool) error {
 	if asJSON {

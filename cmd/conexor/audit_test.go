@@ -28,7 +28,8 @@ func TestAuditTail(t *testing.T) {
 	mustRun(t, "", "clients", "revoke", created.ClientID)
 
 	lines := strings.Split(strings.TrimSpace(mustRun(t, "", "audit", "tail")), "\n")
-	wantActions := []string{audit.ServerCreated, audit.ServerCreated, audit.ClientCreated, audit.ClientRevoked}
+	// The first command made the signing key: the operator's key rotation comes first.
+	wantActions := []string{audit.KeyRotated, audit.ServerCreated, audit.ServerCreated, audit.ClientCreated, audit.ClientRevoked}
 	if len(lines) != len(wantActions) {
 		t.Fatalf("audit tail printed %d lines, want %d:\n%s", len(lines), len(wantActions), strings.Join(lines, "\n"))
 	}
@@ -39,8 +40,8 @@ func TestAuditTail(t *testing.T) {
 			t.Errorf("line %d = %q, want the operator's %s", i, l, wantActions[i])
 		}
 	}
-	if !strings.Contains(lines[2], created.ClientID+" (Nightly) on acme/one") {
-		t.Errorf("client line = %q, want the client ID, name and server", lines[2])
+	if !strings.Contains(lines[3], created.ClientID+" (Nightly) on acme/one") {
+		t.Errorf("client line = %q, want the client ID, name and server", lines[3])
 	}
 
 	// --json: one object a line, with the documented field names.
@@ -52,16 +53,16 @@ func TestAuditTail(t *testing.T) {
 		}
 		objs = append(objs, o)
 	}
-	if len(objs) != 4 {
-		t.Fatalf("--json printed %d objects, want 4", len(objs))
+	if len(objs) != 5 {
+		t.Fatalf("--json printed %d objects, want 5", len(objs))
 	}
 	for _, k := range []string{"id", "time", "org_id", "server", "actor_kind", "actor_id", "actor_name", "action", "target", "target_name", "result", "ip", "user_agent", "detail"} {
-		if _, ok := objs[3][k]; !ok {
-			t.Errorf("--json object lacks %q: %v", k, objs[3])
+		if _, ok := objs[4][k]; !ok {
+			t.Errorf("--json object lacks %q: %v", k, objs[4])
 		}
 	}
-	if objs[3]["action"] != audit.ClientRevoked || objs[3]["target"] != created.ClientID || objs[3]["actor_kind"] != audit.KindOperator || objs[3]["server"] != "acme/one" {
-		t.Errorf("last --json object = %v", objs[3])
+	if objs[4]["action"] != audit.ClientRevoked || objs[4]["target"] != created.ClientID || objs[4]["actor_kind"] != audit.KindOperator || objs[4]["server"] != "acme/one" {
+		t.Errorf("last --json object = %v", objs[4])
 	}
 
 	// Filters.
@@ -73,7 +74,7 @@ func TestAuditTail(t *testing.T) {
 		{[]string{"--server", "acme/one"}, 3},
 		{[]string{"--action", audit.ClientCreated}, 1},
 		{[]string{"-n", "2"}, 2},
-		{[]string{"--since", "1h"}, 4},
+		{[]string{"--since", "1h"}, 5},
 	} {
 		out := strings.TrimSpace(mustRun(t, "", append([]string{"audit", "tail"}, tc.args...)...))
 		if got := len(strings.Split(out, "\n")); out == "" || got != tc.want {
@@ -115,11 +116,35 @@ func TestAuditTail(t *testing.T) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+	// An event that commits after a newer one, with a lower ID (another replica's batch on
+	// Postgres), is printed too, and nothing twice.
+	followed, err := store.AuditEvents(context.Background(), storage.AuditFilter{Action: audit.KeyRotated, Limit: 1})
+	if err != nil || len(followed) != 1 {
+		t.Fatalf("the followed event: %v %v", followed, err)
+	}
+	base := followed[0].ID
+	for _, ev := range []storage.AuditEvent{
+		{ID: base + 100, At: time.Now(), ActorKind: audit.KindSystem, Action: audit.KeyRotated, Target: "kid-newer", Result: audit.OK},
+		{ID: base + 50, At: time.Now(), ActorKind: audit.KindSystem, Action: audit.KeyRotated, Target: "kid-late", Result: audit.OK},
+	} {
+		if err := store.InsertAuditEvents(context.Background(), []storage.AuditEvent{ev}); err != nil {
+			t.Fatal(err)
+		}
+		for !strings.Contains(stdout.String(), ev.Target) {
+			select {
+			case <-deadline:
+				t.Fatalf("--follow did not print %s; stdout %q", ev.Target, stdout.String())
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	time.Sleep(5 * auditPollInterval) // a few more polls: nothing is printed again
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("--follow ended with %v", err)
 	}
-	if got := stdout.String(); strings.Count(got, "\n") != 1 || strings.Contains(got, audit.ClientCreated) {
-		t.Errorf("--follow --action %s printed %q, want only the key rotation", audit.KeyRotated, got)
+	// The key made by the first command (printed before following), then the three.
+	if got := stdout.String(); strings.Count(got, "\n") != 4 || strings.Count(got, "kid-") != 3 || strings.Contains(got, audit.ClientCreated) {
+		t.Errorf("--follow --action %s printed %q, want the four key rotations once each", audit.KeyRotated, got)
 	}
 }
