@@ -154,7 +154,10 @@ func (s *Store) AuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, e
 		q = q.Where("result = ?", f.Result)
 	}
 	if f.Actor != "" {
-		q = q.Where("actor_id = ? OR LOWER(actor_name) LIKE ? ESCAPE '\\'", f.Actor, likePrefix(strings.ToLower(f.Actor)))
+		// LOWER on both sides is case-insensitive for ASCII on SQLite (its LOWER knows no
+		// other letters) and for all of Unicode on Postgres; the name as typed matches on both.
+		q = q.Where("actor_id = ? OR LOWER(actor_name) LIKE ? ESCAPE '\\' OR actor_name LIKE ? ESCAPE '\\'",
+			f.Actor, likePrefix(strings.ToLower(f.Actor)), likePrefix(f.Actor))
 	}
 	if !f.Since.IsZero() {
 		q = q.Where("at >= ?", f.Since.UTC())

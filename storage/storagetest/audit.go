@@ -77,7 +77,7 @@ func testAuditEvents(t *testing.T, e *Env) {
 		{At: now.Add(-time.Hour), OrgID: e.Org.ID, ServerPath: "acme/files", ActorKind: "user", ActorID: member.ID,
 			ActorName: "member@example.com", Action: "client.created", Target: "cl1", Result: "refused", UserAgent: "bad\x00agent\xff"},
 		{At: now, OrgID: e.Org.ID, ServerPath: "acme/other", ActorKind: "operator", Action: "server.created", Result: "ok"},
-		{At: now, OrgID: "org_else", ActorKind: "operator", Action: "server.created", Result: "ok"},
+		{At: now, OrgID: "org_else", ActorKind: "operator", ActorName: "Émile Zola", Action: "server.created", Result: "ok"},
 	}
 	noErr(t, "InsertAuditEvents", s.InsertAuditEvents(ctx, events))
 
@@ -101,6 +101,7 @@ func testAuditEvents(t *testing.T, e *Env) {
 		{"actor by name prefix", storage.AuditFilter{Actor: "MEMBER@"}, []int64{events[2].ID, events[0].ID}},
 		{"actor by id", storage.AuditFilter{Actor: member.ID}, []int64{events[2].ID, events[0].ID}},
 		{"actor LIKE wildcards are literal", storage.AuditFilter{Actor: "%"}, []int64{}},
+		{"actor name with capitals beyond ASCII, as typed", storage.AuditFilter{Actor: "Émile"}, []int64{events[4].ID}},
 		{"time range", storage.AuditFilter{Since: now.Add(-150 * time.Minute), Until: now}, []int64{events[2].ID, events[1].ID}},
 		{"page back", storage.AuditFilter{BeforeID: events[2].ID, Limit: 1}, []int64{events[1].ID}},
 		{"page forward", storage.AuditFilter{AfterID: events[2].ID}, []int64{events[3].ID, events[4].ID}},
