@@ -69,8 +69,10 @@ const (
 
 // recordReplay records a refresh token presented again (fosite revoked its whole family) or
 // an authorization code redeemed twice (fosite revoked what it issued), as the client that
-// presented it. Only these refusals read the database again, to name the family and the
-// server it was for.
+// presented it. fosite refuses a revoked token with the same hint as a used one, so the store
+// is asked whether the token was in fact used (rotated, redeemed): presenting a token the
+// user or an admin revoked is no attack and is not recorded. Only these refusals read the
+// database again, to tell the two apart and name the family and the server it was for.
 func (p *Provider) recordReplay(r *http.Request, err error) {
 	if p.audit == nil {
 		return
@@ -88,10 +90,16 @@ func (p *Provider) recordReplay(r *http.Request, err error) {
 	case rfc.HintField == hintRefreshReuse && errors.Is(err, fosite.ErrInactiveToken):
 		action = audit.RefreshTokenReuse
 		sig := p.strategy.RefreshTokenSignature(ctx, r.PostForm.Get("refresh_token"))
+		if used, err := p.store.RefreshTokenUsed(ctx, sig); err != nil || !used {
+			return
+		}
 		req, _ = p.store.GetRefreshTokenSession(ctx, sig, NewSession(""))
 	case strings.HasPrefix(rfc.HintField, hintCodeReplay):
 		action = audit.CodeReplay
 		sig := p.strategy.AuthorizeCodeSignature(ctx, r.PostForm.Get("code"))
+		if used, err := p.store.AuthorizeCodeUsed(ctx, sig); err != nil || !used {
+			return
+		}
 		req, _ = p.store.GetAuthorizeCodeSession(ctx, sig, NewSession(""))
 	default:
 		return

@@ -191,7 +191,8 @@ func (s *Store) ListClients(ctx context.Context, serverID string) ([]Client, err
 	return cs, err
 }
 
-// RevokeClient marks a client revoked and revokes every token issued to it.
+// RevokeClient marks a client revoked and revokes every token issued to it, also those of
+// a refresh that loaded the client before it was revoked (see revokeTokens).
 func (s *Store) RevokeClient(ctx context.Context, id string) error {
 	return s.InTx(ctx, func(ctx context.Context) error {
 		now := s.now().UTC()
@@ -205,13 +206,7 @@ func (s *Store) RevokeClient(ctx context.Context, id string) error {
 			}
 			return nil // already revoked
 		}
-		for _, m := range []any{&accessTokenRow{}, &refreshTokenRow{}, &authorizeCodeRow{}} {
-			if err := s.conn(ctx).Model(m).Where("client_id = ? AND active", id).
-				Updates(map[string]any{"active": false, "revoked_at": now}).Error; err != nil {
-				return err
-			}
-		}
-		return nil
+		return s.revokeTokens(ctx, func(q *gorm.DB) *gorm.DB { return q.Where("client_id = ?", id) })
 	})
 }
 

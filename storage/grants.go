@@ -2,7 +2,10 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // Grant is one remembered consent (a user let a client use a server with some scopes) as
@@ -169,17 +172,58 @@ func (s *Store) RevokeUserGrants(ctx context.Context, userID string, audiences m
 // revokeUserTokens revokes the active tokens of a user (of one client, or of every client
 // when clientID is "") whose audience is one of auds.
 func (s *Store) revokeUserTokens(ctx context.Context, userID, clientID string, auds []string) error {
-	now := s.now().UTC()
-	for _, m := range []any{&accessTokenRow{}, &refreshTokenRow{}, &authorizeCodeRow{}} {
-		q := s.conn(ctx).Model(m).Where("subject = ? AND granted_audience IN ? AND active", userID, auds)
+	return s.revokeTokens(ctx, func(q *gorm.DB) *gorm.DB {
+		q = q.Where("subject = ? AND granted_audience IN ?", userID, auds)
 		if clientID != "" {
 			q = q.Where("client_id = ?", clientID)
 		}
-		if err := q.Updates(map[string]any{"active": false, "revoked_at": now}).Error; err != nil {
-			return err
+		return q
+	})
+}
+
+// revokeAttempts bounds how often revokeTokens goes back for tokens a concurrent refresh
+// or code exchange issued meanwhile.
+const revokeAttempts = 50
+
+// ErrRevokeRaced means a revocation found new tokens issued for what it revoked on each
+// of revokeAttempts passes; nothing it changed is kept.
+var ErrRevokeRaced = errors.New("storage: tokens kept being issued while revoking them")
+
+// revokeTokens revokes every active refresh token, authorization code and access token that
+// where selects, inside the caller's transaction, and leaves none active even while refreshes
+// and code exchanges of the same grant commit concurrently.
+//
+// On Postgres (READ COMMITTED) each statement sees only what had committed when it started.
+// A refresh that rotated a refresh token and commits while the UPDATE waits on that row's
+// lock inserts a new refresh and access token the UPDATE never sees. So refresh tokens and
+// codes are revoked first, then a fresh statement counts those still active: one in the
+// middle of being rotated or redeemed still counts (its change is not committed), as does
+// one a refresh committed meanwhile. Only when none is left, so no refresh or exchange of
+// them is in flight and every later one finds its token inactive and fails
+// (fosite.ErrSerializationFailure), are the access tokens revoked, by a statement that sees
+// every one issued. Each pass ends at least one concurrent refresh; SQLite runs write
+// transactions one at a time, so there the first pass finds nothing left.
+func (s *Store) revokeTokens(ctx context.Context, where func(*gorm.DB) *gorm.DB) error {
+	set := map[string]any{"active": false, "revoked_at": s.now().UTC()}
+	for range revokeAttempts {
+		for _, m := range []any{&refreshTokenRow{}, &authorizeCodeRow{}} {
+			if err := where(s.conn(ctx).Model(m).Where("active")).Updates(set).Error; err != nil {
+				return err
+			}
+		}
+		var left int64
+		for _, m := range []any{&refreshTokenRow{}, &authorizeCodeRow{}} {
+			var n int64
+			if err := where(s.conn(ctx).Model(m).Where("active")).Count(&n).Error; err != nil {
+				return err
+			}
+			left += n
+		}
+		if left == 0 {
+			return where(s.conn(ctx).Model(&accessTokenRow{}).Where("active")).Updates(set).Error
 		}
 	}
-	return nil
+	return ErrRevokeRaced
 }
 
 // ClientTokenCounts counts the access tokens issued to each client since a moment; a

@@ -134,6 +134,12 @@ type tokenRow struct {
 	ExpiresAt         time.Time `gorm:"index"`
 	// RevokedAt lets resource servers poll for revocations since a moment.
 	RevokedAt *time.Time `gorm:"index"`
+	// UsedAt is set when a code was redeemed or a refresh token rotated: presenting it again
+	// is a replay. An inactive row without it was revoked (by the user, an admin, RFC 7009,
+	// a revoked client), which is no attack. Nullable so rows from before the column read as
+	// revoked: a missed replay event leaves fosite's refusal and family revocation intact,
+	// whereas a false one would accuse a client of an attack it did not make.
+	UsedAt *time.Time
 }
 
 type authorizeCodeRow struct {

@@ -115,12 +115,18 @@ func (s *Store) getRequest(ctx context.Context, dst any, row *tokenRow, signatur
 	return req, nil
 }
 
-// deactivate flips one token inactive. Zero rows affected means it was already inactive (a
-// lost race: fosite.ErrSerializationFailure) or never existed (fosite.ErrNotFound).
-func (s *Store) deactivate(ctx context.Context, model any, signature string) error {
+// deactivate flips one token inactive; used marks it used up (a code redeemed, a refresh
+// token rotated) rather than revoked, so presenting it again is known as a replay. Zero rows
+// affected means it was already inactive (a lost race: fosite.ErrSerializationFailure) or
+// never existed (fosite.ErrNotFound).
+func (s *Store) deactivate(ctx context.Context, model any, signature string, used bool) error {
 	hash := SignatureHash(signature)
-	res := s.conn(ctx).Model(model).Where("signature = ? AND active", hash).
-		Updates(map[string]any{"active": false, "revoked_at": s.now().UTC()})
+	now := s.now().UTC()
+	set := map[string]any{"active": false, "revoked_at": now}
+	if used {
+		set["used_at"] = now
+	}
+	res := s.conn(ctx).Model(model).Where("signature = ? AND active", hash).Updates(set)
 	if res.Error != nil {
 		return res.Error
 	}
@@ -161,7 +167,25 @@ func (s *Store) GetAuthorizeCodeSession(ctx context.Context, code string, sessio
 // InvalidateAuthorizeCodeSession implements oauth2.AuthorizeCodeStorage: exactly one of two
 // concurrent redemptions wins; the other gets fosite.ErrSerializationFailure.
 func (s *Store) InvalidateAuthorizeCodeSession(ctx context.Context, code string) error {
-	return s.deactivate(ctx, &authorizeCodeRow{}, code)
+	return s.deactivate(ctx, &authorizeCodeRow{}, code, true)
+}
+
+// AuthorizeCodeUsed reports whether the code with this signature was redeemed, as opposed to
+// still active, revoked or unknown: only presenting a redeemed code again is a replay.
+func (s *Store) AuthorizeCodeUsed(ctx context.Context, code string) (bool, error) {
+	return s.tokenUsed(ctx, &authorizeCodeRow{}, code)
+}
+
+// RefreshTokenUsed reports whether the refresh token with this signature was rotated, as
+// opposed to still active, revoked or unknown: only presenting a rotated one again is reuse.
+func (s *Store) RefreshTokenUsed(ctx context.Context, signature string) (bool, error) {
+	return s.tokenUsed(ctx, &refreshTokenRow{}, signature)
+}
+
+func (s *Store) tokenUsed(ctx context.Context, model any, signature string) (bool, error) {
+	var n int64
+	err := s.conn(ctx).Model(model).Where("signature = ? AND used_at IS NOT NULL", SignatureHash(signature)).Count(&n).Error
+	return n > 0, err
 }
 
 // CreateAccessTokenSession implements oauth2.AccessTokenStorage.
@@ -183,7 +207,7 @@ func (s *Store) GetAccessTokenSession(ctx context.Context, signature string, ses
 // DeleteAccessTokenSession implements oauth2.AccessTokenStorage. The row is kept, inactive,
 // so resource servers polling for revocations see it.
 func (s *Store) DeleteAccessTokenSession(ctx context.Context, signature string) error {
-	err := s.deactivate(ctx, &accessTokenRow{}, signature)
+	err := s.deactivate(ctx, &accessTokenRow{}, signature, false)
 	if err == fosite.ErrSerializationFailure {
 		return nil // already inactive: the goal is reached
 	}
@@ -213,7 +237,7 @@ func (s *Store) GetRefreshTokenSession(ctx context.Context, signature string, se
 // DeleteRefreshTokenSession implements oauth2.RefreshTokenStorage by deactivating, so a
 // later replay is still recognised as reuse.
 func (s *Store) DeleteRefreshTokenSession(ctx context.Context, signature string) error {
-	err := s.deactivate(ctx, &refreshTokenRow{}, signature)
+	err := s.deactivate(ctx, &refreshTokenRow{}, signature, false)
 	if err == fosite.ErrSerializationFailure {
 		return nil
 	}
@@ -224,7 +248,7 @@ func (s *Store) DeleteRefreshTokenSession(ctx context.Context, signature string)
 // used up. Access tokens already issued stay valid until they expire (nothing that got a 200
 // is silently lost); reuse of the old refresh token revokes the whole family.
 func (s *Store) RotateRefreshToken(ctx context.Context, requestID, signature string) error {
-	return s.deactivate(ctx, &refreshTokenRow{}, signature)
+	return s.deactivate(ctx, &refreshTokenRow{}, signature, true)
 }
 
 // RevokeRefreshToken implements oauth2.TokenRevocationStorage for every refresh token of

@@ -4,11 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ory/fosite"
+
+	"github.com/conexor/conexor/storage"
 )
 
 // testTransactional: fosite's BeginTX/Commit/Rollback span every call made with the
@@ -259,4 +264,120 @@ func testConcurrentReadWriteTx(t *testing.T, e *Env) {
 			t.Errorf("transaction %d: %v", i, errString(err))
 		}
 	}
+}
+
+// testRevokeRacesRefresh: a grant or a client revoked while its refresh tokens are being
+// rotated, each rotation in a transaction as fosite's refresh does it (RotateRefreshToken,
+// then a new access and refresh token of the same request), leaves no token of the grant
+// active: every refresh either committed before the revocation saw its tokens, or fails.
+// On Postgres a revocation under READ COMMITTED misses the tokens of a refresh that commits
+// while it waits on the rotated row.
+func testRevokeRacesRefresh(t *testing.T, e *Env) {
+	const rounds, chains, maxSteps = 24, 3, 1000
+	s, ctx := e.Store, e.Ctx
+	user, err := s.CreateUser(ctx, "racer@example.com", "hash")
+	noErr(t, "CreateUser", err)
+	for round := range rounds {
+		byClient := round%2 == 1
+		c := e.NewClient(t, fmt.Sprintf("client-revoke-race-%d", round))
+		fc, err := s.GetClient(ctx, c.ID)
+		noErr(t, "GetClient", err)
+		noErr(t, "SaveConsent", s.SaveConsent(ctx, &storage.Consent{UserID: user.ID, ClientID: c.ID, ServerID: e.Server.ID, Scopes: "mcp"}))
+		sig := func(k, i int, kind string) string { return Sig(fmt.Sprintf("rr-%d-%d-%d-%s", round, k, i, kind)) }
+
+		var (
+			mu        sync.Mutex
+			issued    [][2]string // access and refresh signatures that committed
+			commits   atomic.Int64
+			wg        sync.WaitGroup
+			chainErrs = make([]error, chains)
+			steps     = make([]int, chains)
+		)
+		for k := range chains {
+			req := e.NewRequest(t, fmt.Sprintf("req-rr-%d-%d", round, k), fc)
+			req.Session.(*fosite.DefaultSession).Subject = user.ID
+			noErr(t, "CreateAccessTokenSession", s.CreateAccessTokenSession(ctx, sig(k, 0, "at"), req))
+			noErr(t, "CreateRefreshTokenSession", s.CreateRefreshTokenSession(ctx, sig(k, 0, "rt"), sig(k, 0, "at"), req))
+			mu.Lock()
+			issued = append(issued, [2]string{sig(k, 0, "at"), sig(k, 0, "rt")})
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 1; i <= maxSteps; i++ {
+					steps[k] = i
+					err := refreshOnce(ctx, s, req, sig(k, i-1, "rt"), sig(k, i, "at"), sig(k, i, "rt"))
+					if err != nil {
+						chainErrs[k] = err
+						return
+					}
+					mu.Lock()
+					issued = append(issued, [2]string{sig(k, i, "at"), sig(k, i, "rt")})
+					mu.Unlock()
+					commits.Add(1)
+					// A client's next refresh comes a round trip later; without the pause,
+					// SQLite's busy handler could leave the revocation waiting for long.
+					time.Sleep(100 * time.Microsecond)
+				}
+			}()
+		}
+		// Revoke once a few refreshes went through, while the chains go on.
+		for commits.Load() < int64(1+round%4) {
+			runtime.Gosched()
+		}
+		if byClient {
+			err = s.RevokeClient(ctx, c.ID)
+		} else {
+			err = s.RevokeGrant(ctx, user.ID, c.ID, e.Server.ID, e.Audience())
+		}
+		wg.Wait()
+		what := fmt.Sprintf("round %d (revoke client %v)", round, byClient)
+		noErr(t, what+": revoke", err)
+		for k, err := range chainErrs {
+			switch {
+			case err == nil:
+				t.Fatalf("%s: chain %d refreshed %d times after the revocation", what, k, steps[k])
+			case errors.Is(err, fosite.ErrSerializationFailure), errors.Is(err, fosite.ErrInactiveToken):
+			default:
+				t.Fatalf("%s: chain %d failed with %v, want an inactive token or a lost race", what, k, errString(err))
+			}
+		}
+		for _, p := range issued {
+			known, active, err := s.AccessTokenState(ctx, p[0])
+			noErr(t, "AccessTokenState", err)
+			if !known || active {
+				t.Fatalf("%s: access token %s known %v, active %v after the revocation; want known and inactive", what, p[0], known, active)
+			}
+			_, err = s.GetRefreshTokenSession(ctx, p[1], &fosite.DefaultSession{})
+			if !errors.Is(err, fosite.ErrInactiveToken) {
+				t.Fatalf("%s: refresh token %s after the revocation: %v, want fosite.ErrInactiveToken", what, p[1], errString(err))
+			}
+		}
+	}
+}
+
+// refreshOnce does what fosite's refresh does with the store, in one transaction: read the
+// presented refresh token, use it up, store the new access and refresh tokens.
+func refreshOnce(ctx context.Context, s *storage.Store, req fosite.Requester, old, at, rt string) error {
+	txCtx, err := s.BeginTX(ctx)
+	if err != nil {
+		return err
+	}
+	err = func() error {
+		if _, err := s.GetRefreshTokenSession(txCtx, old, &fosite.DefaultSession{}); err != nil {
+			return err
+		}
+		if err := s.RotateRefreshToken(txCtx, req.GetID(), old); err != nil {
+			return err
+		}
+		if err := s.CreateAccessTokenSession(txCtx, at, req); err != nil {
+			return err
+		}
+		return s.CreateRefreshTokenSession(txCtx, rt, at, req)
+	}()
+	if err != nil {
+		_ = s.Rollback(txCtx)
+		return err
+	}
+	return s.Commit(txCtx)
 }

@@ -302,3 +302,95 @@ func errorsIsAny(err error, targets ...error) bool {
 	}
 	return false
 }
+
+// testUsedOrRevoked: a code redeemed or a refresh token rotated is used; one revoked (a grant,
+// RFC 7009's revocation by request, fosite's delete, a revoked client), still active or never
+// issued is not, so only presenting a used one again is a replay. Revoking the family of a
+// used refresh token afterwards leaves it used.
+func testUsedOrRevoked(t *testing.T, e *Env) {
+	s, ctx := e.Store, e.Ctx
+	user, err := s.CreateUser(ctx, "grant@example.com", "hash")
+	noErr(t, "CreateUser", err)
+	noErr(t, "SaveConsent", s.SaveConsent(ctx, &storage.Consent{UserID: user.ID, ClientID: e.Client.ID, ServerID: e.Server.ID, Scopes: "mcp"}))
+	newReq := func(id string) *fosite.Request {
+		r := e.NewRequest(t, id, nil)
+		r.Session.(*fosite.DefaultSession).Subject = user.ID
+		return r
+	}
+	codeUsed := func(code string) bool {
+		t.Helper()
+		used, err := s.AuthorizeCodeUsed(ctx, code)
+		noErr(t, "AuthorizeCodeUsed", err)
+		return used
+	}
+	refreshUsed := func(sig string) bool {
+		t.Helper()
+		used, err := s.RefreshTokenUsed(ctx, sig)
+		noErr(t, "RefreshTokenUsed", err)
+		return used
+	}
+
+	// Codes: redeemed, revoked with the grant, still active, unknown.
+	codeReq := newReq("req-used-code")
+	for _, c := range []string{"used-code-redeemed", "used-code-revoked", "used-code-active"} {
+		noErr(t, "CreateAuthorizeCodeSession", s.CreateAuthorizeCodeSession(ctx, Sig(c), codeReq))
+	}
+	noErr(t, "InvalidateAuthorizeCodeSession", s.InvalidateAuthorizeCodeSession(ctx, Sig("used-code-redeemed")))
+
+	// Refresh tokens: rotated (then its family revoked, as fosite does on reuse), revoked by
+	// request (RFC 7009), deleted, revoked with the grant, active.
+	rotReq, rfcReq, delReq := newReq("req-used-rot"), newReq("req-used-rfc"), newReq("req-used-del")
+	for sig, r := range map[string]*fosite.Request{
+		"used-rt-rotated": rotReq, "used-rt-rotated-next": rotReq, "used-rt-rfc7009": rfcReq,
+		"used-rt-deleted": delReq, "used-rt-active": delReq,
+	} {
+		noErr(t, "CreateRefreshTokenSession", s.CreateRefreshTokenSession(ctx, Sig(sig), "", r))
+	}
+	noErr(t, "RotateRefreshToken", s.RotateRefreshToken(ctx, rotReq.ID, Sig("used-rt-rotated")))
+	noErr(t, "RevokeRefreshToken(family)", s.RevokeRefreshToken(ctx, rotReq.ID))
+	noErr(t, "RevokeRefreshToken(RFC 7009)", s.RevokeRefreshToken(ctx, rfcReq.ID))
+	noErr(t, "DeleteRefreshTokenSession", s.DeleteRefreshTokenSession(ctx, Sig("used-rt-deleted")))
+
+	// Before the grant is revoked: these are active, so not used.
+	if codeUsed(Sig("used-code-revoked")) || refreshUsed(Sig("used-rt-active")) {
+		t.Fatal("an active code or refresh token reads as used")
+	}
+	noErr(t, "RevokeGrant", s.RevokeGrant(ctx, user.ID, e.Client.ID, e.Server.ID, e.Audience()))
+	// The grant's revocation also reached the tokens of the other requests: it must not have
+	// marked any of them used.
+	_, err = s.GetRefreshTokenSession(ctx, Sig("used-rt-active"), &fosite.DefaultSession{})
+	wantErr(t, "GetRefreshTokenSession(revoked with the grant)", err, fosite.ErrInactiveToken)
+	_, err = s.GetAuthorizeCodeSession(ctx, Sig("used-code-revoked"), &fosite.DefaultSession{})
+	wantErr(t, "GetAuthorizeCodeSession(revoked with the grant)", err, fosite.ErrInvalidatedAuthorizeCode)
+
+	// A fresh code and refresh token of a client revoked afterwards.
+	other := e.NewClient(t, "client-used-revoked")
+	oc, err := s.GetClient(ctx, other.ID)
+	noErr(t, "GetClient(other)", err)
+	oReq := e.NewRequest(t, "req-used-client", oc)
+	noErr(t, "CreateAuthorizeCodeSession(other)", s.CreateAuthorizeCodeSession(ctx, Sig("used-code-client"), oReq))
+	noErr(t, "CreateRefreshTokenSession(other)", s.CreateRefreshTokenSession(ctx, Sig("used-rt-client"), "", oReq))
+	noErr(t, "RevokeClient", s.RevokeClient(ctx, other.ID))
+
+	for code, want := range map[string]bool{
+		"used-code-redeemed": true, "used-code-revoked": false, "used-code-active": false,
+		"used-code-client": false, "used-code-unknown": false,
+	} {
+		if got := codeUsed(Sig(code)); got != want {
+			t.Errorf("AuthorizeCodeUsed(%s) = %v, want %v", code, got, want)
+		}
+	}
+	for sig, want := range map[string]bool{
+		"used-rt-rotated": true, "used-rt-rotated-next": false, "used-rt-rfc7009": false,
+		"used-rt-deleted": false, "used-rt-active": false, "used-rt-client": false, "used-rt-unknown": false,
+	} {
+		if got := refreshUsed(Sig(sig)); got != want {
+			t.Errorf("RefreshTokenUsed(%s) = %v, want %v", sig, got, want)
+		}
+	}
+	// An access token's signature is not a refresh token's.
+	noErr(t, "CreateAccessTokenSession", s.CreateAccessTokenSession(ctx, Sig("used-at"), rotReq))
+	if refreshUsed(Sig("used-at")) || codeUsed(Sig("used-rt-rotated")) {
+		t.Error("a used token of one kind reads as used under another kind")
+	}
+}
