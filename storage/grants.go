@@ -201,8 +201,9 @@ var ErrRevokeRaced = errors.New("storage: tokens kept being issued while revokin
 // one a refresh committed meanwhile. Only when none is left, so no refresh or exchange of
 // them is in flight and every later one finds its token inactive and fails
 // (fosite.ErrSerializationFailure), are the access tokens revoked, by a statement that sees
-// every one issued. Each pass ends at least one concurrent refresh; SQLite runs write
-// transactions one at a time, so there the first pass finds nothing left.
+// every one issued. Without a concurrent refresh that is one pass and one count; a client
+// keeps its grant alive for another pass only by refreshing again within it. SQLite runs
+// write transactions one at a time, so there the first pass always finds nothing left.
 func (s *Store) revokeTokens(ctx context.Context, where func(*gorm.DB) *gorm.DB) error {
 	set := map[string]any{"active": false, "revoked_at": s.now().UTC()}
 	for range revokeAttempts {
