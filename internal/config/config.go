@@ -39,6 +39,17 @@ type Config struct {
 	SigningAlg string
 	// AuditRetention is how long audit events and hourly usage counters are kept.
 	AuditRetention time.Duration
+	// StorageTimeout bounds every database call a request makes: past it the request
+	// answers 503 with Retry-After instead of waiting on a database that does not answer.
+	StorageTimeout time.Duration
+
+	// RedisURL, when set, holds the limits shared by every replica (login, registration and
+	// client-authentication throttles) in Redis instead of the database.
+	RedisURL string
+
+	// AllowedOrigins are the browser origins, besides the issuer's own and loopback ones,
+	// whose requests reach /mcp/... (the MCP transport's DNS-rebinding check).
+	AllowedOrigins []string
 
 	// Scopes adds scopes to the five built-in ones.
 	Scopes []provider.Scope
@@ -82,6 +93,7 @@ func Defaults() Config {
 		SigningAlg:       provider.AlgES256,
 		KeyPublishDelay:  2 * time.Minute,
 		AuditRetention:   90 * 24 * time.Hour,
+		StorageTimeout:   3 * time.Second,
 		LogLevel:         "info",
 		LogFormat:        "text",
 	}
@@ -152,6 +164,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AuditRetention < 24*time.Hour {
 		add("audit_retention %s must be at least 24h (the activity chart shows 7 days; 168h or more keeps it whole)", c.AuditRetention)
+	}
+	if c.StorageTimeout < 100*time.Millisecond || c.StorageTimeout > time.Minute {
+		add("storage_timeout %s must be between 100ms and 1m", c.StorageTimeout)
 	}
 	switch c.SigningAlg {
 	case provider.AlgES256, provider.AlgRS256, provider.AlgHS256:

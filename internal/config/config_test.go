@@ -25,7 +25,7 @@ func TestDefaultsAreValid(t *testing.T) {
 	want := config.Config{
 		Issuer: "http://localhost:8080", Addr: ":8080", DatabaseURL: "sqlite://conexor.db",
 		AccessTokenTTL: time.Hour, RefreshTokenTTL: 30 * 24 * time.Hour, AuthorizeCodeTTL: 10 * time.Minute,
-		SigningAlg: "ES256", KeyPublishDelay: 2 * time.Minute, AuditRetention: 90 * 24 * time.Hour,
+		SigningAlg: "ES256", KeyPublishDelay: 2 * time.Minute, AuditRetention: 90 * 24 * time.Hour, StorageTimeout: 3 * time.Second,
 		LogLevel: "info", LogFormat: "text",
 	}
 	if diff := cmp.Diff(want, cfg); diff != "" {
