@@ -176,12 +176,18 @@ func (s *Store) CreateClient(ctx context.Context, c *Client) error {
 	if c.Source == "" {
 		c.Source = ClientSourceAdmin
 	}
-	return conflict(s.conn(ctx).Create(c).Error)
+	if err := conflict(s.conn(ctx).Create(c).Error); err != nil {
+		return err
+	}
+	return s.notify(ctx, TopicClients)
 }
 
 // SaveClient updates every column of an existing client (metadata documents refresh this way).
 func (s *Store) SaveClient(ctx context.Context, c *Client) error {
-	return s.conn(ctx).Save(c).Error
+	if err := s.conn(ctx).Save(c).Error; err != nil {
+		return err
+	}
+	return s.notify(ctx, TopicClients)
 }
 
 // ListClients returns the clients of one server, oldest first.
@@ -206,6 +212,9 @@ func (s *Store) RevokeClient(ctx context.Context, id string) error {
 			}
 			return nil // already revoked
 		}
+		if err := s.notify(ctx, TopicClients); err != nil {
+			return err
+		}
 		return s.revokeTokens(ctx, func(q *gorm.DB) *gorm.DB { return q.Where("client_id = ?", id) })
 	})
 }
@@ -219,7 +228,7 @@ func (s *Store) SetClientSecretHash(ctx context.Context, id, hash string) error 
 	if res.RowsAffected == 0 {
 		return ErrNotFound
 	}
-	return nil
+	return s.notify(ctx, TopicClients)
 }
 
 func isNotFound(err error) bool { return errors.Is(err, gorm.ErrRecordNotFound) }

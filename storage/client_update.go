@@ -17,5 +17,5 @@ func (s *Store) UpdateClient(ctx context.Context, c *Client) error {
 	if res.RowsAffected == 0 {
 		return ErrNotFound
 	}
-	return nil
+	return s.notify(ctx, TopicClients)
 }

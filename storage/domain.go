@@ -52,7 +52,10 @@ func (s *Store) CreateServer(ctx context.Context, srv *Server) error {
 	if srv.ID == "" {
 		srv.ID = secret.NewID("srv_")
 	}
-	return conflict(s.conn(ctx).Create(srv).Error)
+	if err := conflict(s.conn(ctx).Create(srv).Error); err != nil {
+		return err
+	}
+	return s.notify(ctx, TopicServers)
 }
 
 // ServerByPath finds the server at org/server.
@@ -88,8 +91,12 @@ func (s *Store) ListServers(ctx context.Context) ([]Server, error) {
 
 // UpdateServer saves the editable fields of a server.
 func (s *Store) UpdateServer(ctx context.Context, srv *Server) error {
-	return s.conn(ctx).Model(srv).Select("name", "description", "enabled", "upstream", "upstream_by_api", "upstream_headers", "updated_at").
+	err := s.conn(ctx).Model(srv).Select("name", "description", "enabled", "upstream", "upstream_by_api", "upstream_headers", "updated_at").
 		Updates(srv).Error
+	if err != nil {
+		return err
+	}
+	return s.notify(ctx, TopicServers)
 }
 
 // CreateUser stores a user with an already-hashed password; the email is lower-cased.
@@ -196,13 +203,20 @@ func (s *Store) AddSigningKey(ctx context.Context, k *SigningKey) error {
 		if err := s.conn(ctx).Model(&SigningKey{}).Where("retired_at IS NULL").Update("retired_at", now).Error; err != nil {
 			return err
 		}
-		return s.conn(ctx).Create(k).Error
+		if err := s.conn(ctx).Create(k).Error; err != nil {
+			return err
+		}
+		return s.notify(ctx, TopicKeys)
 	})
 }
 
 // DeleteSigningKey removes a retired key whose tokens have all expired.
 func (s *Store) DeleteSigningKey(ctx context.Context, kid string) error {
-	return s.conn(ctx).Where("kid = ? AND retired_at IS NOT NULL", kid).Delete(&SigningKey{}).Error
+	res := s.conn(ctx).Where("kid = ? AND retired_at IS NOT NULL", kid).Delete(&SigningKey{})
+	if res.Error != nil || res.RowsAffected == 0 {
+		return res.Error // none deleted: nothing to announce (every replica deletes it once)
+	}
+	return s.notify(ctx, TopicKeys)
 }
 
 // Session returns a browser session by ID, ErrNotFound if missing or expired.

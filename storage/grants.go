@@ -221,7 +221,11 @@ func (s *Store) revokeTokens(ctx context.Context, where func(*gorm.DB) *gorm.DB)
 			left += n
 		}
 		if left == 0 {
-			return where(s.conn(ctx).Model(&accessTokenRow{}).Where("active")).Updates(set).Error
+			res := where(s.conn(ctx).Model(&accessTokenRow{}).Where("active")).Updates(set)
+			if res.Error != nil || res.RowsAffected == 0 {
+				return res.Error
+			}
+			return s.notify(ctx, TopicRevoked) // delivered when the caller's transaction commits
 		}
 	}
 	return ErrRevokeRaced

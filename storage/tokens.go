@@ -144,8 +144,15 @@ func (s *Store) deactivate(ctx context.Context, model any, signature string, use
 }
 
 func (s *Store) revokeByRequest(ctx context.Context, model any, requestID string) error {
-	return s.conn(ctx).Model(model).Where("request_id = ? AND active", requestID).
-		Updates(map[string]any{"active": false, "revoked_at": s.now().UTC()}).Error
+	res := s.conn(ctx).Model(model).Where("request_id = ? AND active", requestID).
+		Updates(map[string]any{"active": false, "revoked_at": s.now().UTC()})
+	if res.Error != nil {
+		return res.Error
+	}
+	if _, access := model.(*accessTokenRow); access && res.RowsAffected > 0 {
+		return s.notify(ctx, TopicRevoked)
+	}
+	return nil
 }
 
 // CreateAuthorizeCodeSession implements oauth2.AuthorizeCodeStorage.
@@ -211,7 +218,10 @@ func (s *Store) DeleteAccessTokenSession(ctx context.Context, signature string) 
 	if err == fosite.ErrSerializationFailure {
 		return nil // already inactive: the goal is reached
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return s.notify(ctx, TopicRevoked)
 }
 
 // CreateRefreshTokenSession implements oauth2.RefreshTokenStorage.
