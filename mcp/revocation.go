@@ -47,6 +47,10 @@ type revocations struct {
 	mu        sync.Mutex // serialises queries; guards cursor and lastPrune
 	cursor    time.Time  // newest revoked_at seen (database clock)
 	lastPrune time.Time
+
+	pokeMu    sync.Mutex // guards poking and pokeAgain
+	poking    bool       // a goroutine is running refreshes for pokes
+	pokeAgain bool       // a poke arrived while it ran: its query may predate that revocation
 }
 
 func newRevocations(store TokenStore, maxTTL time.Duration, log *slog.Logger) *revocations {
@@ -141,4 +145,37 @@ func (rv *revocations) refresh(ctx context.Context) error {
 		})
 	}
 	return nil
+}
+
+// poke re-reads the set now, in the background: another process announced a revocation
+// (it has committed, so a query started after the announcement sees it). Pokes that
+// arrive while a query runs are answered by one more query after it, not one each: a
+// burst of revocations costs a few queries, whatever its size.
+func (rv *revocations) poke() {
+	rv.pokeMu.Lock()
+	if rv.poking {
+		rv.pokeAgain = true
+		rv.pokeMu.Unlock()
+		return
+	}
+	rv.poking = true
+	rv.pokeMu.Unlock()
+	go func() {
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), revocationQueryTimeout)
+			if err := rv.refresh(ctx); err != nil {
+				// The set's own bounds still hold: a request past them waits for a query.
+				rv.log.Warn("refresh revoked access tokens after a notification", "err", err)
+			}
+			cancel()
+			rv.pokeMu.Lock()
+			if !rv.pokeAgain {
+				rv.poking = false
+				rv.pokeMu.Unlock()
+				return
+			}
+			rv.pokeAgain = false
+			rv.pokeMu.Unlock()
+		}
+	}()
 }

@@ -53,6 +53,9 @@ type serverCache struct {
 	entries   sync.Map // "org/server" -> *serverInfo
 	negative  atomic.Int64
 	loads     singleflight.Group
+	// gen counts forgetAll calls: a load that started before one may have read the row
+	// as it was before the change that was announced, so what it read is not kept as fresh.
+	gen atomic.Int64
 }
 
 func (c *serverCache) lookup(ctx context.Context, org, name string) (*serverInfo, error) {
@@ -76,9 +79,13 @@ func (c *serverCache) load(ctx context.Context, org, name string) (*serverInfo, 
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	path := org + "/" + name
+	gen := c.gen.Load()
 	srv, err := c.store.ServerByPath(ctx, org, name)
 	if errors.Is(err, storage.ErrNotFound) {
 		info := &serverInfo{path: path, fetched: time.Now()}
+		if c.gen.Load() != gen {
+			info.fetched = time.Time{}
+		}
 		if _, had := c.entries.Load(path); had || c.negative.Load() < maxNegativeServers {
 			c.put(path, info)
 		}
@@ -88,6 +95,9 @@ func (c *serverCache) load(ctx context.Context, org, name string) (*serverInfo, 
 		return nil, err
 	}
 	info := c.describe(srv)
+	if c.gen.Load() != gen {
+		info.fetched = time.Time{} // answer this request with it, but read again next time
+	}
 	c.put(path, info)
 	return info, nil
 }
@@ -144,4 +154,14 @@ func (c *serverCache) forget(path string) {
 	if old, had := c.entries.LoadAndDelete(path); had && old.(*serverInfo).srv == nil {
 		c.negative.Add(-1)
 	}
+}
+
+// forgetAll drops every path, so the next request for any server reads the database: a
+// server was created or changed elsewhere (another replica, the CLI, the dashboard).
+func (c *serverCache) forgetAll() {
+	c.gen.Add(1)
+	c.entries.Range(func(k, _ any) bool {
+		c.forget(k.(string))
+		return true
+	})
 }

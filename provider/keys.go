@@ -17,7 +17,6 @@ import (
 
 	"github.com/conexor/conexor/audit"
 	"github.com/conexor/conexor/internal/secret"
-	"github.com/conexor/conexor/internal/tick"
 	"github.com/conexor/conexor/storage"
 )
 
@@ -66,6 +65,10 @@ type Keyring struct {
 	newest     *signingKey // the last key added; current once published long enough
 	byKID      map[string]*signingKey
 	lastReload time.Time
+
+	// changed wakes Run for a reload now (see Changed); one slot, so changes announced while
+	// a reload runs cost one more reload, not one each.
+	changed chan struct{}
 }
 
 // NewKeyring prepares a keyring; call Init before use. sealingKey (Keys.SigningKeys, 32
@@ -86,7 +89,8 @@ func NewKeyring(store KeyStore, alg string, sealingKey []byte, maxTokenTTL time.
 	if now == nil {
 		now = time.Now
 	}
-	return &Keyring{store: store, alg: jose.SignatureAlgorithm(alg), sealer: sealer, maxTTL: maxTokenTTL, now: now, log: log, byKID: map[string]*signingKey{}}, nil
+	return &Keyring{store: store, alg: jose.SignatureAlgorithm(alg), sealer: sealer, maxTTL: maxTokenTTL, now: now, log: log, byKID: map[string]*signingKey{},
+		changed: make(chan struct{}, 1)}, nil
 }
 
 // SetPublishDelay makes a rotated key sign only once it has been published for d. Every
@@ -236,13 +240,31 @@ func (k *Keyring) decode(row storage.SigningKey) (*signingKey, error) {
 	return sk, nil
 }
 
-// Run reloads the keys every interval until ctx ends, so a rotation made elsewhere is used.
+// Run reloads the keys every interval, and whenever Changed is called, until ctx ends, so
+// a rotation made elsewhere (another replica, `conexor keys rotate`) is used and published.
 func (k *Keyring) Run(ctx context.Context, interval time.Duration) {
-	tick.Every(ctx, interval, func(ctx context.Context) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-k.changed:
+		}
 		if err := k.Reload(ctx); err != nil && ctx.Err() == nil {
 			k.log.Error("reload signing keys", "err", err)
 		}
-	})
+	}
+}
+
+// Changed tells Run that the keys in the database changed (storage announces it on
+// Postgres): Run reloads at once instead of at its next tick. It never blocks.
+func (k *Keyring) Changed() {
+	select {
+	case k.changed <- struct{}{}:
+	default: // a reload is already due
+	}
 }
 
 // Sign serialises claims (any JSON-encodable value) as a compact JWS with the current key,

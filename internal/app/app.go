@@ -37,6 +37,8 @@ type App struct {
 	// Audit records audit events and usage counters; its writer runs in the background.
 	Audit     *audit.Recorder
 	auditDone chan struct{} // closed once the recorder's last write is done
+	// listenDone is closed once the change listener has let go of its connection.
+	listenDone chan struct{}
 	// sessionKey signs the browser session cookie (keys.sessionCookie).
 	sessionKey []byte
 	// Seeded is set when this start created the demo data.
@@ -153,6 +155,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	bg, cancel := context.WithCancel(context.Background())
 	a.stopBG = cancel
 	go p.Keys().Run(bg, 30*time.Second)
+	a.listenForChanges(bg)
 	go tick.Every(bg, 10*time.Minute, a.purge)
 	a.auditDone = make(chan struct{})
 	go func() { a.Audit.Run(bg); close(a.auditDone) }()
@@ -224,6 +227,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 // Close stops background work and closes the database.
 func (a *App) Close() error {
 	a.stopBG()
-	<-a.auditDone // its final write needs the database
+	<-a.auditDone  // its final write needs the database
+	<-a.listenDone // it holds a connection of the pool
 	return errors.Join(a.gateway.Close(), a.Store.Close())
 }
