@@ -150,6 +150,8 @@ func verifyRefusal(err error) *refusal {
 	switch {
 	case errors.Is(err, provider.ErrTokenExpired):
 		return invalidToken("The access token has expired.", "expired")
+	case errors.Is(err, provider.ErrTokenNotYet):
+		return invalidToken("The access token is not valid yet: its nbf (not before) time is in the future.", "nbf in the future")
 	case errors.Is(err, provider.ErrTokenIssuer):
 		return invalidToken("The access token was not issued by this authorization server.", "wrong issuer")
 	case errors.Is(err, provider.ErrTokenWrongType):

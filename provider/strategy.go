@@ -24,6 +24,9 @@ type Claims struct {
 	IssuedAt int64    `json:"iat"`
 	Expiry   int64    `json:"exp"`
 	JTI      string   `json:"jti"`
+	// NotBefore (nbf) is never set by Conexor, but a token that carries one is honoured:
+	// RFC 7519 section 4.1.5 says it must not be accepted before then.
+	NotBefore int64 `json:"nbf,omitempty"`
 }
 
 // Scopes splits the scope claim.
@@ -38,7 +41,13 @@ var (
 	ErrTokenExpired   = errors.New("token expired")
 	ErrTokenWrongType = errors.New("token is not an access token (typ must be at+jwt)")
 	ErrTokenIssuer    = errors.New("token issuer is not this server")
+	ErrTokenNotYet    = errors.New("token not valid yet (nbf is in the future)")
 )
+
+// NotBeforeLeeway is how far in the future a token's nbf may be and the token still be
+// accepted: the clock of whoever stamped it may run ahead of this one (replicas, NTP steps).
+// Beyond it the token is refused as not valid yet.
+const NotBeforeLeeway = time.Minute
 
 // TokenStrategy issues access tokens as RFC 9068 JWTs and leaves authorization codes and
 // refresh tokens to fosite's opaque HMAC strategy. It builds the claims fresh for every
@@ -109,7 +118,8 @@ func (s *TokenStrategy) ValidateAccessToken(ctx context.Context, _ fosite.Reques
 	return nil
 }
 
-// VerifyAccessToken checks signature (by kid), typ, issuer and expiry, and returns the claims.
+// VerifyAccessToken checks signature (by kid), typ, issuer, expiry and not-before (with
+// NotBeforeLeeway), and returns the claims.
 // Audience and revocation are the resource server's to check.
 func (s *TokenStrategy) VerifyAccessToken(ctx context.Context, token string) (*Claims, error) {
 	v, err := s.keys.Verify(ctx, token)
@@ -126,8 +136,12 @@ func (s *TokenStrategy) VerifyAccessToken(ctx context.Context, token string) (*C
 	if c.Issuer != s.issuer {
 		return nil, ErrTokenIssuer
 	}
-	if c.Expiry == 0 || s.now().Unix() >= c.Expiry {
+	now := s.now()
+	if c.Expiry == 0 || now.Unix() >= c.Expiry {
 		return nil, ErrTokenExpired
+	}
+	if c.NotBefore != 0 && c.NotBefore > now.Add(NotBeforeLeeway).Unix() {
+		return nil, ErrTokenNotYet
 	}
 	return &c, nil
 }
