@@ -38,11 +38,12 @@ type KeyStore interface {
 var ErrUnknownKey = errors.New("unknown signing key")
 
 type signingKey struct {
-	kid    string
-	alg    jose.SignatureAlgorithm
-	verify any // public key, or the HMAC secret for HS256
-	public *jose.JSONWebKey
-	signer jose.Signer
+	kid     string
+	created time.Time
+	alg     jose.SignatureAlgorithm
+	verify  any // public key, or the HMAC secret for HS256
+	public  *jose.JSONWebKey
+	signer  jose.Signer
 }
 
 // Keyring holds the JWT signing keys. Keys live in the database, the private half sealed
@@ -221,7 +222,7 @@ func (k *Keyring) decode(row storage.SigningKey) (*signingKey, error) {
 	if err := jwk.UnmarshalJSON(plain); err != nil {
 		return nil, err
 	}
-	sk := &signingKey{kid: row.KID, alg: jose.SignatureAlgorithm(row.Alg)}
+	sk := &signingKey{kid: row.KID, alg: jose.SignatureAlgorithm(row.Alg), created: row.CreatedAt}
 	if sk.alg == jose.HS256 {
 		sk.verify = jwk.Key
 	} else {
@@ -255,7 +256,23 @@ func (k *Keyring) Run(ctx context.Context, interval time.Duration) {
 		if err := k.Reload(ctx); err != nil && ctx.Err() == nil {
 			k.log.Error("reload signing keys", "err", err)
 		}
+		// A new key waiting out its publish delay becomes current at a known time: reload
+		// then, so every replica switches to it together rather than at its next tick.
+		if wait := k.untilPublished(); wait > 0 && wait < interval {
+			time.AfterFunc(wait+10*time.Millisecond, k.Changed)
+		}
 	}
+}
+
+// untilPublished is how long until the newest key has been published for the publish
+// delay and so signs; 0 when it already does.
+func (k *Keyring) untilPublished() time.Duration {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	if k.newest == nil || k.newest == k.current {
+		return 0
+	}
+	return k.newest.created.Add(k.publishDelay).Sub(k.now())
 }
 
 // Changed tells Run that the keys in the database changed (storage announces it on

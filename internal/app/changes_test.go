@@ -159,3 +159,38 @@ func TestClientAndServerChangesPropagateToReplicas(t *testing.T) {
 	})
 	t.Logf("server change propagation %s", took.Round(time.Microsecond))
 }
+
+// TestPublishedKeySignsAtEveryReplica: with a publish delay, a rotated key is published at
+// once everywhere and signs, at both replicas, once the delay has passed, not up to a
+// 30-second reload later.
+func TestPublishedKeySignsAtEveryReplica(t *testing.T) {
+	const delay = time.Second
+	slow := func(c *config.Config) { c.KeyPublishDelay = delay }
+	a := testenv.New(t, testenv.Options{Postgres: true, Configure: slow})
+	b := testenv.New(t, testenv.Options{DatabaseURL: a.Config.DatabaseURL, Secret: a.Config.Secret,
+		Configure: func(c *config.Config) { slow(c); c.Issuer = a.URL }})
+	// The first key must itself be published for the delay, or the newest key signs at once.
+	time.Sleep(delay)
+	old := a.Provider.Keys().CurrentKID()
+	kid, err := a.Provider.RotateSigningKey(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated := time.Now()
+	waitFor(t, 2*time.Second, "the new key in B's JWKS", func() bool {
+		return slices.ContainsFunc(b.JWKS().Keys, func(k jose.JSONWebKey) bool { return k.KeyID == kid })
+	})
+	if time.Since(rotated) < delay-100*time.Millisecond {
+		for _, e := range []*testenv.Env{a, b} {
+			if got := e.Provider.Keys().CurrentKID(); got != old {
+				t.Fatalf("signing with %q before the publish delay passed, want the old key %q", got, old)
+			}
+		}
+	}
+	for name, e := range map[string]*testenv.Env{"A": a, "B": b} {
+		waitFor(t, delay+3*time.Second, "replica "+name+" signs with the new key", func() bool {
+			return e.Provider.Keys().CurrentKID() == kid
+		})
+		t.Logf("replica %s signs with the rotated key %s after the rotation", name, time.Since(rotated).Round(time.Millisecond))
+	}
+}
