@@ -17,6 +17,9 @@ import (
 // cannot answer). A revocation committed at time T is therefore honoured by every replica
 // from T+750ms at the latest - under the one second the issue allows - and by the replica
 // that served the revocation request before that request's 200 (see Gateway.AfterRevocation).
+// On Postgres the revoking transaction also notifies every replica, which re-reads at once
+// (poke, via Gateway.Changed): milliseconds, not these bounds, which are what holds when a
+// notification is lost.
 const (
 	revocationRefreshAfter = 250 * time.Millisecond
 	revocationMaxAge       = 750 * time.Millisecond

@@ -62,10 +62,7 @@ func (s *Store) Notifies() bool { return s.dialect == "postgres" }
 // listener also polls, so a lost notification costs only time. In a transaction it is,
 // since Postgres has aborted the transaction and its commit would fail anyway.
 func (s *Store) notify(ctx context.Context, topic Topic) error {
-	if !s.Notifies() {
-		return nil
-	}
-	err := s.conn(ctx).Exec("SELECT pg_notify("+channelExpr+", ?)", string(topic)).Error
+	err := s.Notify(ctx, topic)
 	if _, inTx := ctx.Value(txKey{}).(*gorm.DB); inTx {
 		return err
 	}
