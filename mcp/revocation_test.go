@@ -16,6 +16,7 @@ type fakeTokens struct {
 	revoked map[string]time.Time
 	fail    error
 	queries []time.Time // the since argument of each RevokedAccessTokensSince
+	delay   time.Duration // how long each query takes
 }
 
 func (f *fakeTokens) AccessTokenState(context.Context, string) (bool, bool, error) {
@@ -23,6 +24,10 @@ func (f *fakeTokens) AccessTokenState(context.Context, string) (bool, bool, erro
 }
 
 func (f *fakeTokens) RevokedAccessTokensSince(_ context.Context, since time.Time) ([]string, time.Time, error) {
+	f.mu.Lock()
+	delay := f.delay
+	f.mu.Unlock()
+	time.Sleep(delay)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.queries = append(f.queries, since)
@@ -129,4 +134,41 @@ func testRevocationFreshness(t *testing.T) {
 	store.revoke("c", dbNow.Add(2*time.Second))
 	check("c", true)
 	queries(6)
+}
+
+// TestRevocationPoke: a notification (poke) re-reads the set at once, without a request;
+// pokes that arrive while that query runs cost exactly one more query, which sees what
+// was revoked after the first one started.
+func TestRevocationPoke(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeTokens{revoked: map[string]time.Time{}}
+		rv := newRevocations(f, time.Hour, slog.New(slog.DiscardHandler))
+		if err := rv.refresh(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		f.revoke("h1", time.Now())
+		rv.poke()
+		synctest.Wait()
+		if _, ok := rv.set.Load("h1"); !ok || f.count() != 2 {
+			t.Fatalf("after one poke: h1 in set %v, %d queries; want true, 2", ok, f.count())
+		}
+
+		f.mu.Lock()
+		f.delay = 10 * time.Millisecond
+		f.mu.Unlock()
+		rv.poke()
+		synctest.Wait() // its query is running
+		f.revoke("h2", time.Now())
+		for range 100 {
+			rv.poke()
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if _, ok := rv.set.Load("h2"); !ok {
+			t.Fatal("h2, revoked while a poked query ran, is not in the set")
+		}
+		if got := f.count(); got != 4 {
+			t.Fatalf("%d queries, want 4: one per poke before, then one for the running poke and one for the 100 during it", got)
+		}
+	})
 }
