@@ -15,7 +15,7 @@ type fakeTokens struct {
 	mu      sync.Mutex
 	revoked map[string]time.Time
 	fail    error
-	queries []time.Time // the since argument of each RevokedAccessTokensSince
+	queries []time.Time   // the since argument of each RevokedAccessTokensSince
 	delay   time.Duration // how long each query takes
 }
 
