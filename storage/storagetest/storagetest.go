@@ -51,6 +51,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) *storage.Store) {
 		{"RevokeClient", testRevokeClient},
 		{"Transactional", testTransactional},
 		{"ConcurrentCodeRedemption", testConcurrentCodeRedemption},
+		{"ConcurrentCodeExchange", testConcurrentCodeExchange},
+		{"SchemaCurrent", testSchemaCurrent},
 		{"ConcurrentRefreshRotation", testConcurrentRefreshRotation},
 		{"RevokeRacesRefresh", testRevokeRacesRefresh},
 		{"ConcurrentReadWriteTx", testConcurrentReadWriteTx},
