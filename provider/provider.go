@@ -149,7 +149,7 @@ func New(ctx context.Context, cfg Config, store *storage.Store, log *slog.Logger
 		authorizeCodeFactory,
 		pkceFactory, // must follow the authorization code factory
 		compose.OAuth2ClientCredentialsGrantFactory,
-		compose.OAuth2RefreshTokenGrantFactory,
+		refreshFactory,
 		compose.OAuth2TokenRevocationFactory,
 		compose.OAuth2TokenIntrospectionFactory,
 	)

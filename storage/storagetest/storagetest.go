@@ -47,6 +47,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) *storage.Store) {
 		{"RefreshRotation", testRefreshRotation},
 		{"RevokeByRequest", testRevokeByRequest},
 		{"UsedOrRevoked", testUsedOrRevoked},
+		{"RefreshTokenState", testRefreshTokenState},
 		{"DeleteSessions", testDeleteSessions},
 		{"RevokeClient", testRevokeClient},
 		{"Transactional", testTransactional},
