@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"fmt"
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
@@ -89,17 +90,18 @@ func isPKCEMismatch(err error) bool {
 }
 
 // authorizeCodeFactory composes fosite's authorization code handler wrapped in
-// codeGrantHandler, with code_challenge kept in the stored code (codeConfig). It takes the
-// place of compose.OAuth2AuthorizeExplicitFactory.
+// codeGrantHandler, on provenReplays, with code_challenge kept in the stored code
+// (codeConfig). It takes the place of compose.OAuth2AuthorizeExplicitFactory.
 func authorizeCodeFactory(config fosite.Configurator, storage, strategy any) any {
-	h := compose.OAuth2AuthorizeExplicitFactory(codeConfig{config}, storage, strategy).(*oauth2.AuthorizeExplicitGrantHandler)
+	store := provenReplays{storage.(*fositeStore)}
+	h := compose.OAuth2AuthorizeExplicitFactory(codeConfig{config}, store, strategy).(*oauth2.AuthorizeExplicitGrantHandler)
 	return &codeGrantHandler{AuthorizeExplicitGrantHandler: h}
 }
 
 // codeConfig keeps the PKCE challenge in the stored authorization code, beside fosite's
 // default code and redirect_uri: fosite deletes the PKCE session when the code is redeemed,
-// and codeGrantHandler needs the challenge again when the used code comes back. A challenge
-// is a hash, no secret.
+// and provenReplays needs the challenge again when the used code comes back. A challenge is
+// a hash, no secret.
 type codeConfig struct{ fosite.Configurator }
 
 // GetSanitationWhiteList implements fosite.SanitationAllowedProvider.
@@ -107,18 +109,39 @@ func (codeConfig) GetSanitationWhiteList(context.Context) []string {
 	return []string{"code", "redirect_uri", "code_challenge", "code_challenge_method"}
 }
 
-// codeGrantHandler is fosite's authorization code handler with two corrections at the token
-// endpoint.
-//
 // Revocation on reuse needs proof. RFC 6749 section 4.1.2 (and RFC 9700 section 4.5) has the
 // server revoke what a code issued when the code is presented twice, against an attacker who
 // redeemed a stolen code. fosite does it as soon as it reads a used code, before PKCE is
-// checked, so anyone who saw a public client's used code (in a log, a browser history)
-// could end the victim's tokens with any code_verifier. Here a used code revokes only when
-// the request proves what the first redemption had to: the same client (fosite has already
-// authenticated a confidential one), the same redirect_uri and a code_verifier matching the
-// stored challenge. Anything else is refused as invalid_grant and revokes nothing. This costs
-// one extra read of the code per exchange, which is once per sign-in.
+// checked, so anyone who saw a public client's used code (in a log, a browser history) could
+// end the victim's tokens with any code_verifier. provenReplays, the storage of fosite's code
+// handler, shows it a used code only when the token request proves what the first
+// redemption had to: the same client (fosite has already authenticated a confidential one),
+// the same redirect_uri and a code_verifier matching the stored challenge. For any other
+// request the used code reads as unknown: invalid_grant, and nothing is revoked. The check
+// needs the token request, which codeGrantHandler puts in the context (tokenRequestKey); it
+// costs no query, the code's row is read anyway.
+type provenReplays struct{ *fositeStore }
+
+type tokenRequestKey struct{}
+
+// errUnprovenReplay: a used code presented without proof. It is fosite.ErrNotFound to fosite,
+// which answers invalid_grant and revokes nothing.
+var errUnprovenReplay = fmt.Errorf("%w: a used authorization code was presented without the client, redirect_uri or code_verifier of its redemption; nothing was revoked", fosite.ErrNotFound)
+
+// GetAuthorizeCodeSession implements oauth2.AuthorizeCodeStorage.
+func (s provenReplays) GetAuthorizeCodeSession(ctx context.Context, code string, session fosite.Session) (fosite.Requester, error) {
+	req, err := s.fositeStore.GetAuthorizeCodeSession(ctx, code, session)
+	if errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) && req != nil {
+		ar, _ := ctx.Value(tokenRequestKey{}).(fosite.AccessRequester)
+		if ar == nil || !provesCode(ar, req) {
+			return nil, errUnprovenReplay
+		}
+	}
+	return req, err
+}
+
+// codeGrantHandler is fosite's authorization code handler, run with the token request in its
+// context (for provenReplays) and with lost races answered as replays.
 //
 // A lost race is a replay, not a server error. Of concurrent exchanges of one code, the
 // losers pass the checks before the winner commits and then find the code used while
@@ -132,21 +155,12 @@ type codeGrantHandler struct {
 
 // HandleTokenEndpointRequest implements fosite.TokenEndpointHandler.
 func (h *codeGrantHandler) HandleTokenEndpointRequest(ctx context.Context, ar fosite.AccessRequester) error {
-	if !h.CanHandleTokenEndpointRequest(ctx, ar) {
-		return fosite.ErrUnknownRequest
-	}
-	sig := h.AuthorizeCodeStrategy.AuthorizeCodeSignature(ctx, ar.GetRequestForm().Get("code"))
-	stored, err := h.CoreStorage.GetAuthorizeCodeSession(ctx, sig, NewSession(""))
-	if errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) && stored != nil && !provesCode(ar, stored) {
-		return fosite.ErrInvalidGrant.WithHint("The authorization code is not valid for this request.").
-			WithDebug("A used code was presented without the code_verifier, client or redirect_uri of its first redemption: nothing was revoked.")
-	}
-	return h.AuthorizeExplicitGrantHandler.HandleTokenEndpointRequest(ctx, ar)
+	return h.AuthorizeExplicitGrantHandler.HandleTokenEndpointRequest(context.WithValue(ctx, tokenRequestKey{}, ar), ar)
 }
 
 // PopulateTokenEndpointResponse implements fosite.TokenEndpointHandler.
 func (h *codeGrantHandler) PopulateTokenEndpointResponse(ctx context.Context, ar fosite.AccessRequester, resp fosite.AccessResponder) error {
-	err := h.AuthorizeExplicitGrantHandler.PopulateTokenEndpointResponse(ctx, ar, resp)
+	err := h.AuthorizeExplicitGrantHandler.PopulateTokenEndpointResponse(context.WithValue(ctx, tokenRequestKey{}, ar), ar, resp)
 	if err == nil || !(errors.Is(err, fosite.ErrSerializationFailure) || errors.Is(err, fosite.ErrInvalidatedAuthorizeCode)) {
 		return err
 	}
