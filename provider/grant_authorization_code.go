@@ -12,6 +12,7 @@ import (
 	"github.com/ory/fosite/compose"
 	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/handler/pkce"
+	fositestorage "github.com/ory/fosite/storage"
 )
 
 // authorizationCodeGrant is the authorization code grant (RFC 6749 section 4.1.3) with PKCE
@@ -121,6 +122,9 @@ func (codeConfig) GetSanitationWhiteList(context.Context) []string {
 // needs the token request, which codeGrantHandler puts in the context (tokenRequestKey); it
 // costs no query, the code's row is read anyway.
 type provenReplays struct{ *fositeStore }
+
+// fosite runs the exchange in one transaction only if its storage is Transactional.
+var _ fositestorage.Transactional = provenReplays{}
 
 type tokenRequestKey struct{}
 

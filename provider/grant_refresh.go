@@ -8,6 +8,7 @@ import (
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
 	"github.com/ory/fosite/handler/oauth2"
+	fositestorage "github.com/ory/fosite/storage"
 
 	"github.com/conexor/conexor/internal/httpx"
 	"github.com/conexor/conexor/storage"
@@ -52,6 +53,9 @@ func refreshFactory(config fosite.Configurator, storage, strategy any) any {
 // revocations are marked as such: a sibling token refused later can then say its grant
 // ended because of reuse, not because someone revoked it.
 type reuseRevocations struct{ *fositeStore }
+
+// fosite rotates a refresh token in one transaction only if its storage is Transactional.
+var _ fositestorage.Transactional = reuseRevocations{}
 
 // RevokeRefreshToken implements oauth2.TokenRevocationStorage.
 func (s reuseRevocations) RevokeRefreshToken(ctx context.Context, requestID string) error {
