@@ -139,6 +139,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	// Replicas started together take turns: the first creates the signing key and the demo
 	// data, the others find them (storage.WithStartupLock).
 	err = store.WithStartupLock(ctx, func(ctx context.Context) error {
+		var err error
 		a.Provider, err = newProvider(ctx, cfg, keys.provider, store, log, reg, opts.Now, rec)
 		if err != nil || opts.NoSeed {
 			return err
