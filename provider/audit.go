@@ -61,10 +61,10 @@ func (p *Provider) countToken(ar fosite.AccessRequester) {
 	}
 }
 
-// Hints fosite gives the two replays it detects, after revoking what they concern.
+// The hint fosite gives a replayed code, after revoking what it issued. (A reused refresh
+// token's is hintRefreshReuse, grant_refresh.go's.)
 const (
-	hintRefreshReuse = "The refresh token was already used."
-	hintCodeReplay   = "The authorization code has already been used."
+	hintCodeReplay = "The authorization code has already been used."
 )
 
 // recordReplay records a refresh token presented again (fosite revoked its whole family) or

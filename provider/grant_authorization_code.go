@@ -2,11 +2,17 @@ package provider
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
 	"errors"
+	"fmt"
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/handler/pkce"
+	fositestorage "github.com/ory/fosite/storage"
 )
 
 // authorizationCodeGrant is the authorization code grant (RFC 6749 section 4.1.3) with PKCE
@@ -82,4 +88,115 @@ func (e *pkceMismatch) Unwrap() error { return e.err }
 func isPKCEMismatch(err error) bool {
 	var m *pkceMismatch
 	return errors.As(err, &m)
+}
+
+// authorizeCodeFactory composes fosite's authorization code handler wrapped in
+// codeGrantHandler, on provenReplays, with code_challenge kept in the stored code
+// (codeConfig). It takes the place of compose.OAuth2AuthorizeExplicitFactory.
+func authorizeCodeFactory(config fosite.Configurator, storage, strategy any) any {
+	store := provenReplays{storage.(*fositeStore)}
+	h := compose.OAuth2AuthorizeExplicitFactory(codeConfig{config}, store, strategy).(*oauth2.AuthorizeExplicitGrantHandler)
+	return &codeGrantHandler{AuthorizeExplicitGrantHandler: h}
+}
+
+// codeConfig keeps the PKCE challenge in the stored authorization code, beside fosite's
+// default code and redirect_uri: fosite deletes the PKCE session when the code is redeemed,
+// and provenReplays needs the challenge again when the used code comes back. A challenge is
+// a hash, no secret.
+type codeConfig struct{ fosite.Configurator }
+
+// GetSanitationWhiteList implements fosite.SanitationAllowedProvider.
+func (codeConfig) GetSanitationWhiteList(context.Context) []string {
+	return []string{"code", "redirect_uri", "code_challenge", "code_challenge_method"}
+}
+
+// Revocation on reuse needs proof. RFC 6749 section 4.1.2 (and RFC 9700 section 4.5) has the
+// server revoke what a code issued when the code is presented twice, against an attacker who
+// redeemed a stolen code. fosite does it as soon as it reads a used code, before PKCE is
+// checked, so anyone who saw a public client's used code (in a log, a browser history) could
+// end the victim's tokens with any code_verifier. provenReplays, the storage of fosite's code
+// handler, shows it a used code only when the token request proves what the first
+// redemption had to: the same client (fosite has already authenticated a confidential one),
+// the same redirect_uri and a code_verifier matching the stored challenge. For any other
+// request the used code reads as unknown: invalid_grant, and nothing is revoked. The check
+// needs the token request, which codeGrantHandler puts in the context (tokenRequestKey); it
+// costs no query, the code's row is read anyway.
+type provenReplays struct{ *fositeStore }
+
+// fosite runs the exchange in one transaction only if its storage is Transactional.
+var _ fositestorage.Transactional = provenReplays{}
+
+type tokenRequestKey struct{}
+
+// errUnprovenReplay: a used code presented without proof. It is fosite.ErrNotFound to fosite,
+// which answers invalid_grant and revokes nothing.
+var errUnprovenReplay = fmt.Errorf("%w: a used authorization code was presented without the client, redirect_uri or code_verifier of its redemption; nothing was revoked", fosite.ErrNotFound)
+
+// GetAuthorizeCodeSession implements oauth2.AuthorizeCodeStorage.
+func (s provenReplays) GetAuthorizeCodeSession(ctx context.Context, code string, session fosite.Session) (fosite.Requester, error) {
+	req, err := s.fositeStore.GetAuthorizeCodeSession(ctx, code, session)
+	if errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) && req != nil {
+		ar, _ := ctx.Value(tokenRequestKey{}).(fosite.AccessRequester)
+		if ar == nil || !provesCode(ar, req) {
+			return nil, errUnprovenReplay
+		}
+	}
+	return req, err
+}
+
+// codeGrantHandler is fosite's authorization code handler, run with the token request in its
+// context (for provenReplays) and with lost races answered as replays.
+//
+// A lost race is a replay, not a server error. Of concurrent exchanges of one code, the
+// losers pass the checks before the winner commits and then find the code used while
+// issuing (fosite.ErrInvalidatedAuthorizeCode on the second read, or the store's
+// fosite.ErrSerializationFailure when invalidating it), which fosite answers with 500. They
+// proved possession like any replay, so they get the replay's answer: invalid_grant, and
+// what the code issued is revoked.
+type codeGrantHandler struct {
+	*oauth2.AuthorizeExplicitGrantHandler
+}
+
+// HandleTokenEndpointRequest implements fosite.TokenEndpointHandler.
+func (h *codeGrantHandler) HandleTokenEndpointRequest(ctx context.Context, ar fosite.AccessRequester) error {
+	return h.AuthorizeExplicitGrantHandler.HandleTokenEndpointRequest(context.WithValue(ctx, tokenRequestKey{}, ar), ar)
+}
+
+// PopulateTokenEndpointResponse implements fosite.TokenEndpointHandler.
+func (h *codeGrantHandler) PopulateTokenEndpointResponse(ctx context.Context, ar fosite.AccessRequester, resp fosite.AccessResponder) error {
+	err := h.AuthorizeExplicitGrantHandler.PopulateTokenEndpointResponse(context.WithValue(ctx, tokenRequestKey{}, ar), ar, resp)
+	if err == nil || !(errors.Is(err, fosite.ErrSerializationFailure) || errors.Is(err, fosite.ErrInvalidatedAuthorizeCode)) {
+		return err
+	}
+	// fosite's transaction is rolled back; ar carries the code's request ID
+	// (HandleTokenEndpointRequest set it). Revoke as fosite does for a replay.
+	hint, debug := hintCodeReplay, "Lost a race to redeem the code: "+err.Error()+"."
+	if rerr := h.TokenRevocationStorage.RevokeAccessToken(ctx, ar.GetID()); rerr != nil {
+		hint += " Additionally, an error occurred during processing the access token revocation."
+		debug += " Revocation of access_token: " + rerr.Error() + "."
+	}
+	if rerr := h.TokenRevocationStorage.RevokeRefreshToken(ctx, ar.GetID()); rerr != nil {
+		hint += " Additionally, an error occurred during processing the refresh token revocation."
+		debug += " Revocation of refresh_token: " + rerr.Error() + "."
+	}
+	return fosite.ErrInvalidGrant.WithHint(hint).WithDebug(debug)
+}
+
+// provesCode reports whether the token request ar shows what redeeming the stored code
+// required: its client, its redirect_uri, and a code_verifier for its challenge (S256, the
+// only method allowed). A code stored without a challenge proves nothing.
+func provesCode(ar fosite.AccessRequester, stored fosite.Requester) bool {
+	if stored.GetClient() == nil || stored.GetClient().GetID() != ar.GetClient().GetID() {
+		return false
+	}
+	form := stored.GetRequestForm()
+	if uri := form.Get("redirect_uri"); uri != "" && uri != ar.GetRequestForm().Get("redirect_uri") {
+		return false
+	}
+	challenge := form.Get("code_challenge")
+	if challenge == "" || form.Get("code_challenge_method") != "S256" {
+		return false
+	}
+	sum := sha256.Sum256([]byte(ar.GetRequestForm().Get("code_verifier")))
+	return subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(challenge)) == 1
 }

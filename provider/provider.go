@@ -146,10 +146,10 @@ func New(ctx context.Context, cfg Config, store *storage.Store, log *slog.Logger
 	}
 	fstore := &fositeStore{Store: store}
 	oauth := compose.Compose(fcfg, fstore, strategy,
-		compose.OAuth2AuthorizeExplicitFactory,
-		pkceFactory, // must follow the explicit factory
+		authorizeCodeFactory,
+		pkceFactory, // must follow the authorization code factory
 		compose.OAuth2ClientCredentialsGrantFactory,
-		compose.OAuth2RefreshTokenGrantFactory,
+		refreshFactory,
 		compose.OAuth2TokenRevocationFactory,
 		compose.OAuth2TokenIntrospectionFactory,
 	)

@@ -140,6 +140,11 @@ type tokenRow struct {
 	// revoked: a missed replay event leaves fosite's refusal and family revocation intact,
 	// whereas a false one would accuse a client of an attack it did not make.
 	UsedAt *time.Time
+	// RevokedReason says why an inactive row was revoked when that is not obvious from the
+	// row alone: RevokedForReuse when fosite revoked the grant's whole family because one of
+	// its refresh tokens was used twice, so the refusal of a sibling can say so. Empty for
+	// every other revocation.
+	RevokedReason string `gorm:"size:16;not null;default:''"`
 }
 
 type authorizeCodeRow struct {

@@ -188,14 +188,6 @@ func (s *Store) Close() error {
 	return sqlDB.Close()
 }
 
-// Migrate creates or updates every table. It is idempotent and safe to run on each start.
-func (s *Store) Migrate(ctx context.Context) error {
-	if err := s.db.WithContext(ctx).AutoMigrate(allModels()...); err != nil {
-		return fmt.Errorf("storage: migrate: %w", err)
-	}
-	return nil
-}
-
 type txKey struct{}
 
 // conn returns the transaction carried in ctx, or the pool. Every method goes through it so

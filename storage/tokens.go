@@ -143,9 +143,12 @@ func (s *Store) deactivate(ctx context.Context, model any, signature string, use
 	return fosite.ErrSerializationFailure
 }
 
-func (s *Store) revokeByRequest(ctx context.Context, model any, requestID string) error {
-	res := s.conn(ctx).Model(model).Where("request_id = ? AND active", requestID).
-		Updates(map[string]any{"active": false, "revoked_at": s.now().UTC()})
+func (s *Store) revokeByRequest(ctx context.Context, model any, requestID, reason string) error {
+	set := map[string]any{"active": false, "revoked_at": s.now().UTC()}
+	if reason != "" {
+		set["revoked_reason"] = reason
+	}
+	res := s.conn(ctx).Model(model).Where("request_id = ? AND active", requestID).Updates(set)
 	if res.Error != nil {
 		return res.Error
 	}
@@ -264,12 +267,63 @@ func (s *Store) RotateRefreshToken(ctx context.Context, requestID, signature str
 // RevokeRefreshToken implements oauth2.TokenRevocationStorage for every refresh token of
 // a request (one grant's family).
 func (s *Store) RevokeRefreshToken(ctx context.Context, requestID string) error {
-	return s.revokeByRequest(ctx, &refreshTokenRow{}, requestID)
+	return s.revokeByRequest(ctx, &refreshTokenRow{}, requestID, "")
 }
 
 // RevokeAccessToken implements oauth2.TokenRevocationStorage for every access token of a request.
 func (s *Store) RevokeAccessToken(ctx context.Context, requestID string) error {
-	return s.revokeByRequest(ctx, &accessTokenRow{}, requestID)
+	return s.revokeByRequest(ctx, &accessTokenRow{}, requestID, "")
+}
+
+// RevokedForReuse is the RevokedReason of tokens revoked because a refresh token of their
+// grant was used twice.
+const RevokedForReuse = "reuse"
+
+// RevokeRefreshTokenForReuse is RevokeRefreshToken for reuse detection: the refresh tokens
+// it revokes remember why (RefreshTokenState says RefreshRevokedForReuse).
+func (s *Store) RevokeRefreshTokenForReuse(ctx context.Context, requestID string) error {
+	return s.revokeByRequest(ctx, &refreshTokenRow{}, requestID, RevokedForReuse)
+}
+
+// RevokeAccessTokenForReuse is RevokeAccessToken for reuse detection.
+func (s *Store) RevokeAccessTokenForReuse(ctx context.Context, requestID string) error {
+	return s.revokeByRequest(ctx, &accessTokenRow{}, requestID, RevokedForReuse)
+}
+
+// RefreshState is what became of a refresh token, for the message that refuses it.
+type RefreshState int
+
+// The states of a refresh token.
+const (
+	RefreshUnknown         RefreshState = iota // never issued here, or purged
+	RefreshActive                              // usable
+	RefreshUsed                                // rotated: presenting it again is reuse
+	RefreshRevokedForReuse                     // revoked with its grant when a sibling was reused
+	RefreshRevoked                             // revoked by a user, an admin, RFC 7009 or a revoked client
+)
+
+// RefreshTokenState reports what became of the refresh token with this signature.
+func (s *Store) RefreshTokenState(ctx context.Context, signature string) (RefreshState, error) {
+	var row struct {
+		Active        bool
+		UsedAt        *time.Time
+		RevokedReason string
+	}
+	err := s.conn(ctx).Model(&refreshTokenRow{}).Select("active, used_at, revoked_reason").
+		Where("signature = ?", SignatureHash(signature)).Take(&row).Error
+	switch {
+	case isNotFound(err):
+		return RefreshUnknown, nil
+	case err != nil:
+		return RefreshUnknown, err
+	case row.Active:
+		return RefreshActive, nil
+	case row.UsedAt != nil:
+		return RefreshUsed, nil
+	case row.RevokedReason == RevokedForReuse:
+		return RefreshRevokedForReuse, nil
+	}
+	return RefreshRevoked, nil
 }
 
 // CreatePKCERequestSession implements pkce.PKCERequestStorage.

@@ -13,6 +13,7 @@ import (
 
 func newServeCmd(g *globals) *cobra.Command {
 	var pprofAddr string
+	var noMigrate bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the authorization server and MCP gateway (migrates and seeds an empty database)",
@@ -37,7 +38,7 @@ func newServeCmd(g *globals) *cobra.Command {
 			if g.loaded.File != "" {
 				log.Info("read config file", "file", g.loaded.File)
 			}
-			a, err := app.New(ctx, cfg, log, app.Options{Out: g.out})
+			a, err := app.New(ctx, cfg, log, app.Options{Out: g.out, NoMigrate: noMigrate})
 			if err != nil {
 				ln.Close()
 				return err
@@ -53,26 +54,6 @@ func newServeCmd(g *globals) *cobra.Command {
 	}
 	addSettingFlags(cmd.Flags(), "serve")
 	cmd.Flags().StringVar(&pprofAddr, "pprof-addr", "", "serve Go profiling on this address, e.g. 127.0.0.1:6060 (off by default; env CONEXOR_PPROF_ADDR)")
+	cmd.Flags().BoolVar(&noMigrate, "no-migrate", false, "do not create or update the database tables; fail at start unless `conexor migrate` ran (deployments that migrate before the rollout)")
 	return cmd
-}
-
-func newMigrateCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "migrate",
-		Short: "Create or update the database tables",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			store, err := app.Open(cmd.Context(), &cfg, g.logger(cfg), true)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			cmd.Println("database migrated:", store.Dialect())
-			return nil
-		},
-	}
 }

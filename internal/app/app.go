@@ -53,12 +53,20 @@ type Options struct {
 	Now func() time.Time
 	// NoSeed skips creating the demo data on an empty database.
 	NoSeed bool
+	// NoMigrate leaves the schema alone (`serve --no-migrate`, for deployments that run
+	// `conexor migrate` first); New fails with storage.ErrNotMigrated if it is not current.
+	NoMigrate bool
 }
 
 // Open resolves the secret, validates cfg and opens and migrates the database. Admin
 // commands use it; New builds the full server on top. Only create (serve, migrate) may
 // generate a secret file for a SQLite database (config.EnsureSecret).
 func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, create bool, opts ...storage.Option) (*storage.Store, error) {
+	return openWith(ctx, cfg, log, create, (*storage.Store).Migrate, opts...)
+}
+
+// openWith is Open with schema in place of Migrate: CheckSchema for `serve --no-migrate`.
+func openWith(ctx context.Context, cfg *config.Config, log *slog.Logger, create bool, schema func(*storage.Store, context.Context) error, opts ...storage.Option) (*storage.Store, error) {
 	msg, err := config.EnsureSecret(cfg, create)
 	if err != nil {
 		return nil, err
@@ -73,7 +81,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, create bool
 	if err != nil {
 		return nil, err
 	}
-	if err := store.Migrate(ctx); err != nil {
+	if err := schema(store, ctx); err != nil {
 		store.Close()
 		return nil, err
 	}
@@ -117,7 +125,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	store, err := Open(ctx, &cfg, log, true, storage.WithClock(opts.Now)) // one clock for tokens, sessions and revocations
+	schema := (*storage.Store).Migrate
+	if opts.NoMigrate {
+		schema = (*storage.Store).CheckSchema
+	}
+	store, err := openWith(ctx, &cfg, log, true, schema, storage.WithClock(opts.Now)) // one clock for tokens, sessions and revocations
 	if err != nil {
 		return nil, err
 	}
@@ -125,23 +137,28 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	keys := deriveKeys(cfg.Secret)
 	rec := audit.New(store, log, reg, opts.Now)
-	p, err := newProvider(ctx, cfg, keys.provider, store, log, reg, opts.Now, rec)
+	a := &App{cfg: cfg, log: log, Store: store, registry: reg, sessionKey: keys.sessionCookie, Audit: rec}
+	// Replicas started together take turns: the first creates the signing key and the demo
+	// data, the others find them (storage.WithStartupLock).
+	err = store.WithStartupLock(ctx, func(ctx context.Context) error {
+		var err error
+		a.Provider, err = newProvider(ctx, cfg, keys.provider, store, log, reg, opts.Now, rec)
+		if err != nil || opts.NoSeed {
+			return err
+		}
+		a.Seeded, err = Seed(ctx, store, a.Provider, cfg)
+		if err != nil {
+			return fmt.Errorf("seed demo data: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, Store: store, Provider: p, registry: reg, sessionKey: keys.sessionCookie,
-		Audit: rec}
-	if !opts.NoSeed {
-		res, err := Seed(ctx, store, p, cfg)
-		if err != nil {
-			store.Close()
-			return nil, fmt.Errorf("seed demo data: %w", err)
-		}
-		if res != nil {
-			a.Seeded = res
-			res.Print(opts.Out, cfg.Issuer)
-		}
+	p := a.Provider
+	if a.Seeded != nil {
+		a.Seeded.Print(opts.Out, cfg.Issuer)
 	}
 	a.gateway, err = mcp.New(mcp.Options{Issuer: cfg.Issuer, Verifier: p, Servers: store, Tokens: store, Editor: p,
 		Scopes: p.Scopes(), UpstreamHeaders: upstreamHeaders(cfg.Upstreams),

@@ -35,9 +35,13 @@ type SeedResult struct {
 // Seed creates, on an empty database only, the demo org acme with its MCP server sales-api,
 // the admin user, a confidential client for the client-credentials curl and a public client
 // for the PKCE steps. It returns nil when the database already had data.
+//
+// The check and the writes are one transaction, and New runs Seed under the startup lock:
+// of replicas started together on an empty database exactly one seeds (on SQLite the
+// transaction alone serializes them, as it begins IMMEDIATE).
 func Seed(ctx context.Context, store *storage.Store, p *provider.Provider, cfg config.Config) (*SeedResult, error) {
-	n, err := store.CountOrgs(ctx)
-	if err != nil || n > 0 {
+	// Every later start stops here, before hashing a password it would not use.
+	if n, err := store.CountOrgs(ctx); err != nil || n > 0 {
 		return nil, err
 	}
 	// What the first start creates, Conexor created: its audit events say so.
@@ -50,7 +54,13 @@ func Seed(ctx context.Context, store *storage.Store, p *provider.Provider, cfg c
 	if err != nil {
 		return nil, err
 	}
+	empty := false
 	err = store.InTx(ctx, func(ctx context.Context) error {
+		// Again inside the transaction: another replica may have seeded meanwhile.
+		if n, err := store.CountOrgs(ctx); err != nil || n > 0 {
+			return err
+		}
+		empty = true
 		org, err := store.CreateOrg(ctx, DemoOrg, "Acme Inc.")
 		if err != nil {
 			return err
@@ -88,7 +98,7 @@ func Seed(ctx context.Context, store *storage.Store, p *provider.Provider, cfg c
 		res.ScriptClientID, res.ScriptClientSecret, res.AppClientID = script.ID, secret, appClient.ID
 		return nil
 	})
-	if err != nil {
+	if err != nil || !empty {
 		return nil, err
 	}
 	return res, nil

@@ -137,7 +137,7 @@ func isBusy(err error) bool {
 // testConcurrentCodeRedemption: of n concurrent redemptions of one code, exactly one issues
 // a token; the others lose with ErrSerializationFailure and leave nothing behind.
 func testConcurrentCodeRedemption(t *testing.T, e *Env) {
-	for _, n := range []int{2, 16} {
+	for _, n := range []int{2, 16, 64} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			s := e.Store
 			req := e.NewRequest(t, fmt.Sprintf("req-race-code-%d", n), nil)
@@ -380,4 +380,94 @@ func refreshOnce(ctx context.Context, s *storage.Store, req fosite.Requester, ol
 		return err
 	}
 	return s.Commit(txCtx)
+}
+
+// testConcurrentCodeExchange: n concurrent exchanges of one code in the order of fosite's
+// token endpoint: read the code (outside a transaction), then in one transaction read it
+// again, invalidate it and store the access token. Exactly one succeeds; every other loser
+// fails with one of the two errors fosite's caller can recognise as a replay, the used code
+// (with its request, so what it issued can be revoked) or a serialization failure, never
+// with "database is locked" or another error (issue 12, item 2).
+func testConcurrentCodeExchange(t *testing.T, e *Env) {
+	for _, n := range []int{16, 64} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			s := e.Store
+			req := e.NewRequest(t, fmt.Sprintf("req-exchange-%d", n), nil)
+			code := Sig(fmt.Sprintf("exchange-code-%d", n))
+			at := func(i int) string { return Sig(fmt.Sprintf("exchange-code-%d-at-%d", n, i)) }
+			noErr(t, "CreateAuthorizeCodeSession", s.CreateAuthorizeCodeSession(e.Ctx, code, req))
+
+			errs := make([]error, n)
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					<-start
+					got, err := s.GetAuthorizeCodeSession(e.Ctx, code, &fosite.DefaultSession{})
+					if err != nil {
+						if got == nil || got.GetID() != req.ID {
+							err = fmt.Errorf("%w (without the code's request)", err)
+						}
+						errs[i] = err
+						return
+					}
+					errs[i] = s.InTx(e.Ctx, func(ctx context.Context) error {
+						if _, err := s.GetAuthorizeCodeSession(ctx, code, &fosite.DefaultSession{}); err != nil {
+							return err
+						}
+						if err := s.InvalidateAuthorizeCodeSession(ctx, code); err != nil {
+							return err
+						}
+						return s.CreateAccessTokenSession(ctx, at(i), req)
+					})
+				})
+			}
+			close(start)
+			wg.Wait()
+			winners := 0
+			for i, err := range errs {
+				switch {
+				case err == nil:
+					winners++
+				case isBusy(err):
+					t.Errorf("exchange %d: database busy: %v", i, err)
+				case errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) && !strings.Contains(err.Error(), "without the code's request"),
+					errors.Is(err, fosite.ErrSerializationFailure):
+				default:
+					t.Errorf("exchange %d: %v, want fosite.ErrInvalidatedAuthorizeCode with the request or fosite.ErrSerializationFailure", i, errString(err))
+				}
+			}
+			if winners != 1 {
+				t.Fatalf("%d of %d exchanges of one code succeeded, want exactly 1", winners, n)
+			}
+			var tokens int
+			for i := range n {
+				if _, err := s.GetAccessTokenSession(e.Ctx, at(i), &fosite.DefaultSession{}); err == nil {
+					tokens++
+				}
+			}
+			if tokens != 1 {
+				t.Errorf("%d access tokens stored, want the winner's only", tokens)
+			}
+		})
+	}
+}
+
+// testSchemaCurrent: a migrated store passes CheckSchema, and migrating it again finds
+// nothing missing, also from several goroutines at once (the startup lock nests per call).
+func testSchemaCurrent(t *testing.T, e *Env) {
+	noErr(t, "CheckSchema", e.Store.CheckSchema(e.Ctx))
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	changes := make([][]string, 4)
+	for i := range errs {
+		wg.Go(func() { changes[i], errs[i] = e.Store.MigrateChanges(e.Ctx) })
+	}
+	wg.Wait()
+	for i := range errs {
+		noErr(t, "MigrateChanges", errs[i])
+		if len(changes[i]) > 0 {
+			t.Errorf("MigrateChanges on a migrated store reports %v missing", changes[i])
+		}
+	}
 }

@@ -394,3 +394,47 @@ func testUsedOrRevoked(t *testing.T, e *Env) {
 		t.Error("a used token of one kind reads as used under another kind")
 	}
 }
+
+// testRefreshTokenState: what became of a refresh token, for the message refusing it. A
+// family revoked for reuse marks its active tokens, not the rotated one (that one stays
+// used), nor a family revoked any other way.
+func testRefreshTokenState(t *testing.T, e *Env) {
+	s, ctx := e.Store, e.Ctx
+	state := func(sig string) storage.RefreshState {
+		t.Helper()
+		st, err := s.RefreshTokenState(ctx, sig)
+		noErr(t, "RefreshTokenState", err)
+		return st
+	}
+	reused, revoked := e.NewRequest(t, "req-state-reuse", nil), e.NewRequest(t, "req-state-revoked", nil)
+	for _, c := range []struct {
+		sig string
+		req *fosite.Request
+	}{{"state-rotated", reused}, {"state-sibling", reused}, {"state-revoked", revoked}} {
+		noErr(t, "CreateRefreshTokenSession", s.CreateRefreshTokenSession(ctx, Sig(c.sig), "", c.req))
+	}
+	noErr(t, "CreateAccessTokenSession", s.CreateAccessTokenSession(ctx, Sig("state-at"), reused))
+	if got := state(Sig("state-sibling")); got != storage.RefreshActive {
+		t.Errorf("fresh token: state %d, want RefreshActive", got)
+	}
+	noErr(t, "RotateRefreshToken", s.RotateRefreshToken(ctx, reused.ID, Sig("state-rotated")))
+	noErr(t, "RevokeRefreshTokenForReuse", s.RevokeRefreshTokenForReuse(ctx, reused.ID))
+	noErr(t, "RevokeAccessTokenForReuse", s.RevokeAccessTokenForReuse(ctx, reused.ID))
+	noErr(t, "RevokeRefreshToken", s.RevokeRefreshToken(ctx, revoked.ID))
+
+	for _, tt := range []struct {
+		sig  string
+		want storage.RefreshState
+	}{
+		{"state-rotated", storage.RefreshUsed},
+		{"state-sibling", storage.RefreshRevokedForReuse},
+		{"state-revoked", storage.RefreshRevoked},
+		{"state-unknown", storage.RefreshUnknown},
+	} {
+		if got := state(Sig(tt.sig)); got != tt.want {
+			t.Errorf("%s: state %d, want %d", tt.sig, got, tt.want)
+		}
+	}
+	_, err := s.GetAccessTokenSession(ctx, Sig("state-at"), &fosite.DefaultSession{})
+	wantErr(t, "access token of a family revoked for reuse", err, fosite.ErrInactiveToken)
+}
