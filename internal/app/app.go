@@ -67,6 +67,8 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, create bool
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// Every database call without a deadline of its own gets storage_timeout (storage/deadline.go).
+	opts = append([]storage.Option{storage.WithTimeout(cfg.StorageTimeout)}, opts...)
 	store, err := storage.Open(ctx, cfg.DatabaseURL, opts...)
 	if err != nil {
 		return nil, err
@@ -172,9 +174,16 @@ func upstreamHeaders(ups map[string]config.Upstream) map[string]http.Header {
 	return out
 }
 
+// purgeTimeout bounds one purge pass. Deleting a backlog of expired rows from big tables may
+// take far longer than storage_timeout, which is meant for requests; the pass gets its own
+// deadline so that it still ends if the database stops answering.
+const purgeTimeout = 5 * time.Minute
+
 // purge deletes expired tokens and sessions, keeping a day of them so late replays are
 // still recognised as replays.
 func (a *App) purge(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, purgeTimeout)
+	defer cancel()
 	n, err := a.Store.PurgeExpired(ctx, a.Store.Now().Add(-24*time.Hour))
 	if err != nil && ctx.Err() == nil {
 		a.log.Warn("purge expired tokens and sessions", "err", err)

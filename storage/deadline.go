@@ -1,0 +1,92 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// DefaultTimeout bounds a database call whose context has no deadline of its own, when Open
+// is given no WithTimeout (config's storage_timeout has the same default).
+const DefaultTimeout = 3 * time.Second
+
+// WithTimeout bounds every database call whose context carries no deadline: one statement,
+// or one transaction from BeginTX to Commit or Rollback. A silent network partition then
+// costs a request at most d before it fails with ErrUnavailable (a 503), instead of hanging
+// on a socket that will never answer. A caller that needs longer (the background purge of big
+// tables) passes a context with its own deadline, which is kept, earlier or later. d <= 0
+// means DefaultTimeout.
+func WithTimeout(d time.Duration) Option {
+	return func(s *Store) {
+		if d > 0 {
+			s.timeout = d
+		}
+	}
+}
+
+// Timeout is the bound WithTimeout set: what a call without a deadline may take.
+func (s *Store) Timeout() time.Duration { return s.timeout }
+
+// bound returns ctx, or when ctx has no deadline, ctx limited to the store's timeout. The
+// cancel func must be called once the call's results are read.
+func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+// cancelKey is the GORM instance key under which a statement keeps the cancel func of the
+// deadline boundStatements gave it.
+const cancelKey = "conexor:cancel"
+
+// boundStatements gives every GORM statement without a deadline the store's timeout: a
+// callback before the driver call sets it, one after cancels it, so no timer outlives the
+// statement. Statements in a transaction run under the transaction's context, which BeginTX
+// has already bounded, and so get no second timer.
+//
+// The Row processor is the exception: Row() and Rows() hand back rows the caller reads after
+// the callbacks have returned, and cancelling then would cut the read short. Its deadline is
+// left to expire by itself, which releases the timer a little later and costs nothing else.
+func (s *Store) boundStatements() {
+	before := func(db *gorm.DB) {
+		ctx, cancel := s.bound(db.Statement.Context)
+		db.Statement.Context = ctx
+		db.InstanceSet(cancelKey, cancel)
+	}
+	after := func(db *gorm.DB) {
+		if c, ok := db.InstanceGet(cancelKey); ok {
+			c.(context.CancelFunc)()
+		}
+	}
+	cb := s.db.Callback()
+	_ = cb.Create().Before("*").Register("conexor:deadline", before)
+	_ = cb.Query().Before("*").Register("conexor:deadline", before)
+	_ = cb.Update().Before("*").Register("conexor:deadline", before)
+	_ = cb.Delete().Before("*").Register("conexor:deadline", before)
+	_ = cb.Raw().Before("*").Register("conexor:deadline", before)
+	_ = cb.Row().Before("*").Register("conexor:deadline", func(db *gorm.DB) {
+		if _, ok := db.Statement.Context.Deadline(); !ok {
+			ctx, cancel := context.WithTimeout(db.Statement.Context, s.timeout)
+			_ = cancel // not called before the rows are read (see above): the timer ends it
+			db.Statement.Context = ctx
+		}
+	})
+	_ = cb.Create().After("*").Register("conexor:deadline-end", after)
+	_ = cb.Query().After("*").Register("conexor:deadline-end", after)
+	_ = cb.Update().After("*").Register("conexor:deadline-end", after)
+	_ = cb.Delete().After("*").Register("conexor:deadline-end", after)
+	_ = cb.Raw().After("*").Register("conexor:deadline-end", after)
+}
+
+// PoolStats reports the connection pool: tests check that a fault leaves no connection in
+// use once it heals; an operator's metrics may read it too.
+func (s *Store) PoolStats() sql.DBStats {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return sql.DBStats{}
+	}
+	return sqlDB.Stats()
+}
