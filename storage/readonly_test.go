@@ -33,7 +33,12 @@ func TestOpenSQLiteUnwritableDirectory(t *testing.T) {
 		os.Stdout.WriteString("OPEN ERROR: " + err.Error() + "\n")
 		return
 	}
-	base, err := os.MkdirTemp("", "conexor-ro-*")
+	// The helper, started as nobody, must reach the directory: a private TMPDIR would not do.
+	parent := ""
+	if st, err := os.Stat("/tmp"); err == nil && st.Mode().Perm() == 0o777 {
+		parent = "/tmp"
+	}
+	base, err := os.MkdirTemp(parent, "conexor-ro-*")
 	if err != nil {
 		t.Fatal(err)
 	}
