@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"time"
 
 	"gorm.io/gorm"
@@ -89,4 +90,35 @@ func (s *Store) PoolStats() sql.DBStats {
 		return sql.DBStats{}
 	}
 	return sqlDB.Stats()
+}
+
+// longKey carries the connection LongRunning pinned for its calls.
+type longKey struct{}
+
+// LongRunning runs fn, whose store calls may take until ctx's deadline, on one connection
+// whose server-side statement_timeout follows that deadline. The store's own bounds apply
+// to calls without a deadline; a caller with a longer one (the purge of expired rows) is
+// kept on the client side by bound, but Postgres would still cancel its statements at the
+// statement_timeout set for requests (storage_timeout + 1s). Without a deadline in ctx, or
+// on SQLite, fn simply runs. Transactions fn begins use the pool as usual.
+func (s *Store) LongRunning(ctx context.Context, fn func(ctx context.Context) error) error {
+	deadline, ok := ctx.Deadline()
+	if !ok || s.dialect != "postgres" {
+		return fn(ctx)
+	}
+	err := s.db.WithContext(ctx).Connection(func(c *gorm.DB) error {
+		ms := (time.Until(deadline) + time.Second).Milliseconds()
+		if err := c.Exec(fmt.Sprintf("SET statement_timeout = %d", ms)).Error; err != nil {
+			return err
+		}
+		defer func() {
+			// Back to the session default before the connection returns to the pool; a
+			// connection that cannot take this is broken and is discarded anyway.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+			defer cancel()
+			_ = c.WithContext(rctx).Exec("RESET statement_timeout").Error
+		}()
+		return fn(context.WithValue(ctx, longKey{}, c))
+	})
+	return s.unavailable(err)
 }

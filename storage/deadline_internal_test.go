@@ -72,11 +72,19 @@ func TestPostgresDeadlines(t *testing.T) {
 	if err := s.db.WithContext(long).Exec("SELECT pg_sleep(1)").Error; err != nil {
 		t.Errorf("pg_sleep(1) within the caller's 10s deadline: %v", err)
 	}
+	// Past statement_timeout (1.5s here) too, inside LongRunning.
+	err = s.LongRunning(long, func(ctx context.Context) error {
+		return s.conn(ctx).Exec("SELECT pg_sleep(2)").Error
+	})
+	if err != nil {
+		t.Errorf("pg_sleep(2) in LongRunning within the caller's 10s deadline: %v", err)
+	}
 	if err := s.Ready(ctx); err != nil {
 		t.Errorf("Ready after a timed-out statement: %v", err)
 	}
 
 	var got string
+	// Every pooled connection is back at the default, LongRunning's included.
 	if err := s.db.Raw("SHOW statement_timeout").Scan(&got).Error; err != nil || got != "1500ms" {
 		t.Errorf("statement_timeout = %q, %v; want 1500ms", got, err)
 	}

@@ -229,6 +229,9 @@ func (s *Store) conn(ctx context.Context) *gorm.DB {
 	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
 		return tx
 	}
+	if c, ok := ctx.Value(longKey{}).(*gorm.DB); ok {
+		return c.WithContext(ctx) // LongRunning's connection
+	}
 	return s.db.WithContext(ctx)
 }
 

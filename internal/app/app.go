@@ -184,6 +184,11 @@ const purgeTimeout = 5 * time.Minute
 func (a *App) purge(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, purgeTimeout)
 	defer cancel()
+	_ = a.Store.LongRunning(ctx, func(ctx context.Context) error { a.purgePass(ctx); return nil })
+}
+
+// purgePass is one pass of purge, its statements allowed purgeTimeout.
+func (a *App) purgePass(ctx context.Context) {
 	n, err := a.Store.PurgeExpired(ctx, a.Store.Now().Add(-24*time.Hour))
 	if err != nil && ctx.Err() == nil {
 		a.log.Warn("purge expired tokens and sessions", "err", err)
