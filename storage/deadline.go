@@ -39,27 +39,40 @@ func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc)
 	return context.WithTimeout(ctx, s.timeout)
 }
 
-// cancelKey is the GORM instance key under which a statement keeps the cancel func of the
-// deadline boundStatements gave it.
-const cancelKey = "conexor:cancel"
+// boundKey is the GORM instance key under which a statement keeps what boundStatements
+// changed: the context it had, and the cancel func of the deadline it was given.
+const boundKey = "conexor:deadline"
+
+type boundCtx struct {
+	parent context.Context
+	cancel context.CancelFunc
+}
 
 // boundStatements gives every GORM statement without a deadline the store's timeout: a
 // callback before the driver call sets it, one after cancels it, so no timer outlives the
-// statement. Statements in a transaction run under the transaction's context, which BeginTX
-// has already bounded, and so get no second timer.
+// statement, and puts the statement's own context back, so that a query chain run twice
+// (q.Count, then q.Find) does not inherit a spent deadline. Statements in a transaction run
+// under the transaction's context, which BeginTX has already bounded, and get no second timer.
 //
 // The Row processor is the exception: Row() and Rows() hand back rows the caller reads after
 // the callbacks have returned, and cancelling then would cut the read short. Its deadline is
 // left to expire by itself, which releases the timer a little later and costs nothing else.
 func (s *Store) boundStatements() {
 	before := func(db *gorm.DB) {
-		ctx, cancel := s.bound(db.Statement.Context)
+		parent := db.Statement.Context
+		ctx, cancel := s.bound(parent)
 		db.Statement.Context = ctx
-		db.InstanceSet(cancelKey, cancel)
+		db.InstanceSet(boundKey, boundCtx{parent: parent, cancel: cancel})
 	}
-	after := func(db *gorm.DB) {
-		if c, ok := db.InstanceGet(cancelKey); ok {
-			c.(context.CancelFunc)()
+	after := func(cancel bool) func(db *gorm.DB) {
+		return func(db *gorm.DB) {
+			if v, ok := db.InstanceGet(boundKey); ok {
+				b := v.(boundCtx)
+				if cancel {
+					b.cancel()
+				}
+				db.Statement.Context = b.parent
+			}
 		}
 	}
 	cb := s.db.Callback()
@@ -68,18 +81,14 @@ func (s *Store) boundStatements() {
 	_ = cb.Update().Before("*").Register("conexor:deadline", before)
 	_ = cb.Delete().Before("*").Register("conexor:deadline", before)
 	_ = cb.Raw().Before("*").Register("conexor:deadline", before)
-	_ = cb.Row().Before("*").Register("conexor:deadline", func(db *gorm.DB) {
-		if _, ok := db.Statement.Context.Deadline(); !ok {
-			ctx, cancel := context.WithTimeout(db.Statement.Context, s.timeout)
-			_ = cancel // not called before the rows are read (see above): the timer ends it
-			db.Statement.Context = ctx
-		}
-	})
-	_ = cb.Create().After("*").Register("conexor:deadline-end", after)
-	_ = cb.Query().After("*").Register("conexor:deadline-end", after)
-	_ = cb.Update().After("*").Register("conexor:deadline-end", after)
-	_ = cb.Delete().After("*").Register("conexor:deadline-end", after)
-	_ = cb.Raw().After("*").Register("conexor:deadline-end", after)
+	_ = cb.Create().After("*").Register("conexor:deadline-end", after(true))
+	_ = cb.Query().After("*").Register("conexor:deadline-end", after(true))
+	_ = cb.Update().After("*").Register("conexor:deadline-end", after(true))
+	_ = cb.Delete().After("*").Register("conexor:deadline-end", after(true))
+	_ = cb.Raw().After("*").Register("conexor:deadline-end", after(true))
+	// Not cancelled before the rows are read (see above): the timer ends it.
+	_ = cb.Row().Before("*").Register("conexor:deadline", before)
+	_ = cb.Row().After("*").Register("conexor:deadline-end", after(false))
 }
 
 // PoolStats reports the connection pool: tests check that a fault leaves no connection in

@@ -1,18 +1,11 @@
 package app_test
 
 import (
-	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
-
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, to administer the test role
 
 	"github.com/conexor/conexor/internal/pgtest"
 	"github.com/conexor/conexor/internal/testenv"
@@ -25,51 +18,11 @@ import (
 // answered 500 "The error is unrecognizable", issue 12 item 5); once writable again, all
 // recover.
 func TestPostgresTurnsReadOnly(t *testing.T) {
-	ctx := context.Background()
-	dsn := os.Getenv(pgtest.DSNEnv)
-	if dsn == "" {
-		pgtest.Schema(t) // skips, or fails in CI, with the usual message
-	}
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	role := "conexor_ro_" + hex.EncodeToString(b)
-	if _, err := admin.ExecContext(ctx, "CREATE ROLE "+role+" LOGIN"); err != nil {
-		admin.Close()
-		t.Fatalf("create role (needs a superuser DSN): %v", err)
-	}
-	endSessions := func() {
-		if _, err := admin.ExecContext(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", role); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() { // after the schema is dropped (registered before it)
-		defer admin.Close()
-		if _, err := admin.Exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", role); err != nil {
-			t.Errorf("end sessions: %v", err)
-		}
-		if _, err := admin.Exec("DROP ROLE " + role); err != nil {
-			t.Errorf("drop role: %v", err)
-		}
-	})
-	u, err := url.Parse(pgtest.Schema(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.ExecContext(ctx, "GRANT ALL ON SCHEMA "+u.Query().Get("search_path")+" TO "+role); err != nil {
-		t.Fatal(err)
-	}
-	u.User = url.User(role)
-	e := testenv.New(t, testenv.Options{DatabaseURL: u.String()})
+	dsn, setReadOnly := pgtest.Role(t, pgtest.Schema(t))
+	e := testenv.New(t, testenv.Options{DatabaseURL: dsn})
 	e.Token(e.ClientID, e.ClientSecret)
 
-	if _, err := admin.ExecContext(ctx, "ALTER ROLE "+role+" SET default_transaction_read_only = on"); err != nil {
-		t.Fatal(err)
-	}
-	endSessions()
+	setReadOnly(true)
 	awaitReadyz(t, e, http.StatusServiceUnavailable, "not ready: database is read-only\n")
 	tok := e.PostForm("/api/oauth/token", url.Values{"grant_type": {"client_credentials"}},
 		&testenv.Auth{ID: e.ClientID, Secret: e.ClientSecret})
@@ -81,10 +34,7 @@ func TestPostgresTurnsReadOnly(t *testing.T) {
 		t.Errorf("GET /login on a read-only database = %d %s", login.StatusCode, login.Header.Get("Content-Type"))
 	}
 
-	if _, err := admin.ExecContext(ctx, "ALTER ROLE "+role+" RESET default_transaction_read_only"); err != nil {
-		t.Fatal(err)
-	}
-	endSessions()
+	setReadOnly(false)
 	awaitReadyz(t, e, http.StatusOK, "ready\n")
 	e.Token(e.ClientID, e.ClientSecret)
 }
