@@ -7,8 +7,10 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/conexor/conexor/internal/config"
+	"github.com/conexor/conexor/internal/pgtest"
 	"github.com/conexor/conexor/internal/testenv"
 )
 
@@ -77,16 +79,28 @@ func TestStorageUnavailableClosed(t *testing.T) {
 
 // A read-only Postgres (a replica, or default_transaction_read_only as here) answers 503 to
 // every request that must write; what only reads (introspection, the consent page's
-// redirect to log in) still works. The login page writes a pre-login session.
+// redirect to log in) still works. The login page writes a pre-login session. A server does
+// not start on a read-only database (storage.ErrReadOnly), so this one turns read-only
+// while it runs, as after a failover onto a replica.
 func TestStorageUnavailableReadOnlyPostgres(t *testing.T) {
-	rw := testenv.New(t, testenv.Options{Postgres: true})
+	schema := pgtest.Schema(t)
+	roleDSN, setReadOnly := pgtest.Role(t, schema)
+	rw := testenv.New(t, testenv.Options{DatabaseURL: schema})
 	token := rw.Token(rw.ClientID, rw.ClientSecret)
 	ro := testenv.New(t, testenv.Options{
-		DatabaseURL: rw.Config.DatabaseURL + "&default_transaction_read_only=on",
+		DatabaseURL: roleDSN,
 		Secret:      rw.Config.Secret,
 		// Same issuer, so the tokens of rw are this server's too.
 		Configure: func(c *config.Config) { c.Issuer = rw.URL },
 	})
+	setReadOnly(true)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if r := ro.Get("/readyz"); string(r.Body) == "not ready: database is read-only\n" {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("/readyz after the database turned read-only = %d %q", r.StatusCode, r.Body)
+		}
+	}
 	ro.PublicClientID = rw.PublicClientID
 	r := ro.PostForm("/api/oauth/introspect", url.Values{"token": {token}}, &testenv.Auth{ID: rw.ClientID, Secret: rw.ClientSecret})
 	if r.StatusCode != http.StatusOK || r.JSON(t)["active"] != true {

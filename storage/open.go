@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 )
@@ -28,6 +27,12 @@ type Store struct {
 	closed atomic.Bool
 	// observers counts OnStatement registrations, to name their callbacks.
 	observers atomic.Int64
+	// timeout bounds a call whose context has no deadline (WithTimeout, deadline.go).
+	timeout time.Duration
+	// ready caches the read-only check of Ready (readonly.go).
+	ready readyCache
+	// lastFailure is when (Unix nanoseconds) a call last failed as unavailable (shouldPing).
+	lastFailure atomic.Int64
 }
 
 // Option configures a Store at Open.
@@ -41,7 +46,7 @@ func WithClock(now func() time.Time) Option {
 // Open connects to databaseURL (sqlite://PATH, sqlite://:memory: or postgres://...) and
 // returns a Store. It does not migrate; call Migrate.
 func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, error) {
-	s := &Store{now: time.Now}
+	s := &Store{now: time.Now, timeout: DefaultTimeout}
 	for _, o := range opts {
 		o(s)
 	}
@@ -65,13 +70,22 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 		if serr != nil {
 			return nil, serr
 		}
-		db, err = gorm.Open(sqliteDialector(path, sync), cfg)
+		if path != ":memory:" {
+			if err := checkSQLitePath(path); err != nil {
+				return nil, err
+			}
+		}
+		db, err = gorm.Open(sqliteDialector(path, sync, s.timeout), cfg)
 		s.dialect = "sqlite"
 		if err == nil {
 			err = tuneSQLite(db, path == ":memory:")
 		}
 	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
-		db, err = gorm.Open(postgres.Open(databaseURL), cfg)
+		var dialector gorm.Dialector
+		if dialector, err = postgresDialector(databaseURL, s.timeout, s.shouldPing); err != nil {
+			return nil, err
+		}
+		db, err = gorm.Open(dialector, cfg)
 		s.dialect = "postgres"
 		if err == nil {
 			err = tunePostgres(db)
@@ -83,10 +97,15 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 		return nil, fmt.Errorf("storage: open %s: %w", s.dialectName(), err)
 	}
 	s.db = db
+	s.boundStatements()
 	s.classifyErrors()
 	if err := s.Ping(ctx); err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("storage: %s unreachable: %w", s.dialectName(), err)
+	}
+	if err := s.checkWritable(ctx, databaseURL); err != nil {
+		_ = s.Close()
+		return nil, err
 	}
 	return s, nil
 }
@@ -144,6 +163,8 @@ func tuneSQLite(db *gorm.DB, memory bool) error {
 	return nil
 }
 
+// tunePostgres sizes the pool. Connections are not kept forever: a connection that lived
+// through a failover may be talking to a server that has since become a replica.
 func tunePostgres(db *gorm.DB) error {
 	sqlDB, err := db.DB()
 	if err != nil {
@@ -152,6 +173,7 @@ func tunePostgres(db *gorm.DB) error {
 	sqlDB.SetMaxOpenConns(32)
 	sqlDB.SetMaxIdleConns(32)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	sqlDB.SetConnMaxLifetime(30 * time.Minute)
 	return nil
 }
 
@@ -173,7 +195,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	return s.unavailable(sqlDB.PingContext(ctx))
 }
@@ -190,25 +212,43 @@ func (s *Store) Close() error {
 
 type txKey struct{}
 
+// txCancelKey carries the cancel func of the deadline BeginTX gave a transaction.
+type txCancelKey struct{}
+
 // conn returns the transaction carried in ctx, or the pool. Every method goes through it so
 // that fosite's BeginTX/Commit spans all the calls it makes in between.
 func (s *Store) conn(ctx context.Context) *gorm.DB {
 	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
 		return tx
 	}
+	if c, ok := ctx.Value(longKey{}).(*gorm.DB); ok {
+		return c.WithContext(ctx) // LongRunning's connection
+	}
 	return s.db.WithContext(ctx)
 }
 
-// BeginTX implements fosite's storage.Transactional.
+// BeginTX implements fosite's storage.Transactional. Without a deadline in ctx, the whole
+// transaction, every statement in it and its Commit, gets the store's timeout from here: a
+// transaction holds a connection (and on SQLite the write lock), so it is bounded as one
+// call, and Commit or Rollback releases the timer.
 func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
 	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
 		return ctx, errors.New("storage: transaction already open in this context")
 	}
-	tx := s.db.WithContext(ctx).Begin(&sql.TxOptions{})
+	bounded, cancel := s.bound(ctx)
+	tx := s.db.WithContext(bounded).Begin(&sql.TxOptions{})
 	if tx.Error != nil {
+		cancel()
 		return ctx, s.unavailable(tx.Error)
 	}
-	return context.WithValue(ctx, txKey{}, tx), nil
+	return context.WithValue(context.WithValue(bounded, txKey{}, tx), txCancelKey{}, cancel), nil
+}
+
+// endTX releases the deadline BeginTX set.
+func endTX(ctx context.Context) {
+	if cancel, ok := ctx.Value(txCancelKey{}).(context.CancelFunc); ok {
+		cancel()
+	}
 }
 
 // Commit implements fosite's storage.Transactional.
@@ -217,6 +257,7 @@ func (s *Store) Commit(ctx context.Context) error {
 	if !ok {
 		return errors.New("storage: commit without a transaction")
 	}
+	defer endTX(ctx)
 	return s.unavailable(tx.Commit().Error)
 }
 
@@ -226,6 +267,7 @@ func (s *Store) Rollback(ctx context.Context) error {
 	if !ok {
 		return errors.New("storage: rollback without a transaction")
 	}
+	defer endTX(ctx)
 	err := tx.Rollback().Error
 	if errors.Is(err, sql.ErrTxDone) {
 		return nil

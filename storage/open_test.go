@@ -35,14 +35,14 @@ func TestSQLiteSynchronousOption(t *testing.T) {
 }
 
 // Both SQLite drivers (go-sqlite3 with cgo, modernc.org/sqlite without) get the same pragmas
-// from their DSN: WAL, foreign keys and the busy timeout.
+// from their DSN: WAL, foreign keys and the busy timeout (the store's timeout, DefaultTimeout).
 func TestSQLitePragmas(t *testing.T) {
 	s, err := Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "p.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	for pragma, want := range map[string]string{"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "10000"} {
+	for pragma, want := range map[string]string{"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "3000"} {
 		var got string
 		if err := s.db.Raw("PRAGMA " + pragma).Scan(&got).Error; err != nil {
 			t.Fatal(err)

@@ -4,6 +4,7 @@ package storage
 
 import (
 	"errors"
+	"time"
 
 	"github.com/mattn/go-sqlite3"
 	"gorm.io/driver/sqlite"
@@ -12,16 +13,16 @@ import (
 
 // sqliteDialector opens the embedded SQLite file at path through go-sqlite3, which needs cgo;
 // sqlite_nocgo.go is the build without it.
-func sqliteDialector(path, synchronous string) gorm.Dialector {
-	return sqlite.Open(sqliteDSN(path, synchronous))
+func sqliteDialector(path, synchronous string, busy time.Duration) gorm.Dialector {
+	return sqlite.Open(sqliteDSN(path, synchronous, busy))
 }
 
 // sqliteDSN turns a path into a go-sqlite3 DSN. WAL lets readers run beside the one writer,
 // the busy timeout makes writers queue instead of failing with "database is locked", and
 // _txlock=immediate takes the write lock at BEGIN so a read-then-write transaction can never
 // deadlock on lock upgrade (the classic cause of SQLITE_BUSY under load).
-func sqliteDSN(path, synchronous string) string {
-	params := "_journal_mode=WAL&_busy_timeout=10000&_txlock=immediate&_foreign_keys=on&_synchronous=" + synchronous
+func sqliteDSN(path, synchronous string, busy time.Duration) string {
+	params := "_journal_mode=WAL&_busy_timeout=" + busyMillis(busy) + "&_txlock=immediate&_foreign_keys=on&_synchronous=" + synchronous
 	if path == ":memory:" {
 		return "file::memory:?" + params
 	}
@@ -40,4 +41,11 @@ func isSQLiteUnavailable(err error) (unavailable, isSQLite bool) {
 		return true, true
 	}
 	return false, true
+}
+
+// isSQLiteReadOnly reports SQLITE_READONLY: the write probe of readonly.go failed because
+// the database cannot be written, not because it is busy.
+func isSQLiteReadOnly(err error) bool {
+	var sqliteErr sqlite3.Error
+	return errors.As(err, &sqliteErr) && sqliteErr.Code == sqlite3.ErrReadonly
 }

@@ -4,6 +4,7 @@ package storage
 
 import (
 	"errors"
+	"time"
 
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
@@ -15,14 +16,14 @@ import (
 // pragmas are sqlite_cgo.go's, in modernc's DSN syntax.
 
 // sqliteDialector opens the embedded SQLite file at path through modernc.org/sqlite.
-func sqliteDialector(path, synchronous string) gorm.Dialector {
-	return pureGoDialector{sqlite.Dialector{DriverName: "sqlite", DSN: sqliteDSN(path, synchronous)}}
+func sqliteDialector(path, synchronous string, busy time.Duration) gorm.Dialector {
+	return pureGoDialector{sqlite.Dialector{DriverName: "sqlite", DSN: sqliteDSN(path, synchronous, busy)}}
 }
 
 // sqliteDSN is sqlite_cgo.go's DSN for modernc.org/sqlite: WAL, a busy timeout, the write lock
 // taken at BEGIN, foreign keys on, and the chosen synchronous level.
-func sqliteDSN(path, synchronous string) string {
-	params := "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_txlock=immediate" +
+func sqliteDSN(path, synchronous string, busy time.Duration) string {
+	params := "_pragma=journal_mode(WAL)&_pragma=busy_timeout(" + busyMillis(busy) + ")&_txlock=immediate" +
 		"&_pragma=foreign_keys(1)&_pragma=synchronous(" + synchronous + ")"
 	if path == ":memory:" {
 		return "file::memory:?" + params
@@ -75,4 +76,11 @@ func isSQLiteUnavailable(err error) (unavailable, isSQLite bool) {
 		return true, true
 	}
 	return false, true
+}
+
+// isSQLiteReadOnly reports SQLITE_READONLY: the write probe of readonly.go failed because
+// the database cannot be written, not because it is busy.
+func isSQLiteReadOnly(err error) bool {
+	var se *msqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqliteReadonly
 }

@@ -1,12 +1,14 @@
 package storage
 
 import (
+	"context"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
@@ -19,6 +21,8 @@ import (
 //
 //   - the store was closed (shutdown), or the connection broke (driver.ErrBadConn,
 //     sql.ErrConnDone, a network error, a failed connect);
+//   - the call ran out of time (context.DeadlineExceeded): the store's timeout or the
+//     caller's deadline passed while the database said nothing (deadline.go);
 //   - SQLite: busy or locked past the busy timeout, read-only, cannot open the file;
 //   - Postgres: SQLSTATE class 08 (connection exception), 53 (insufficient resources), 57P
 //     (operator intervention: shutdown, admin_shutdown, cannot_connect_now) and 25006
@@ -27,6 +31,7 @@ func (s *Store) unavailable(err error) error {
 	if err == nil || errors.Is(err, ErrUnavailable) || !s.isUnavailable(err) {
 		return err
 	}
+	s.lastFailure.Store(time.Now().UnixNano())
 	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
 
@@ -35,7 +40,7 @@ func (s *Store) isUnavailable(err error) bool {
 		// database/sql's "database is closed" is not an exported value; the store knows.
 		return true
 	}
-	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) {
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) || errors.Is(err, context.DeadlineExceeded) {
 		return true
 	}
 	if unavailable, isSQLite := isSQLiteUnavailable(err); isSQLite {

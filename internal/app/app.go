@@ -77,6 +77,8 @@ func openWith(ctx context.Context, cfg *config.Config, log *slog.Logger, create 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// Every database call without a deadline of its own gets storage_timeout (storage/deadline.go).
+	opts = append([]storage.Option{storage.WithTimeout(cfg.StorageTimeout)}, opts...)
 	store, err := storage.Open(ctx, cfg.DatabaseURL, opts...)
 	if err != nil {
 		return nil, err
@@ -192,9 +194,21 @@ func upstreamHeaders(ups map[string]config.Upstream) map[string]http.Header {
 	return out
 }
 
+// purgeTimeout bounds one purge pass. Deleting a backlog of expired rows from big tables may
+// take far longer than storage_timeout, which is meant for requests; the pass gets its own
+// deadline so that it still ends if the database stops answering.
+const purgeTimeout = 5 * time.Minute
+
 // purge deletes expired tokens and sessions, keeping a day of them so late replays are
 // still recognised as replays.
 func (a *App) purge(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, purgeTimeout)
+	defer cancel()
+	_ = a.Store.LongRunning(ctx, func(ctx context.Context) error { a.purgePass(ctx); return nil })
+}
+
+// purgePass is one pass of purge, its statements allowed purgeTimeout.
+func (a *App) purgePass(ctx context.Context) {
 	n, err := a.Store.PurgeExpired(ctx, a.Store.Now().Add(-24*time.Hour))
 	if err != nil && ctx.Err() == nil {
 		a.log.Warn("purge expired tokens and sessions", "err", err)

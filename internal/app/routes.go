@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/conexor/conexor/internal/httpx"
 	"github.com/conexor/conexor/internal/urls"
 	"github.com/conexor/conexor/mcp"
+	"github.com/conexor/conexor/storage"
 	"github.com/conexor/conexor/templates"
 )
 
@@ -187,12 +189,19 @@ func healthz(w http.ResponseWriter, _ *http.Request) {
 	_, _ = io.WriteString(w, "ok\n")
 }
 
+// readyz answers 200 when the database answers within storage_timeout and takes writes
+// (storage.Store.Ready), else 503 with Retry-After and the reason.
 func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain")
 	w.Header().Set("Cache-Control", "no-store")
-	if err := a.Store.Ping(r.Context()); err != nil {
+	if err := a.Store.Ready(r.Context()); err != nil {
 		a.log.WarnContext(r.Context(), "readiness check failed", "err", err)
+		w.Header().Set("Retry-After", "1")
 		w.WriteHeader(http.StatusServiceUnavailable)
+		if errors.Is(err, storage.ErrReadOnly) {
+			_, _ = io.WriteString(w, "not ready: database is read-only\n")
+			return
+		}
 		_, _ = io.WriteString(w, "database unreachable\n")
 		return
 	}

@@ -66,3 +66,70 @@ func Schema(tb testing.TB) string {
 	u.RawQuery = q.Encode()
 	return u.String()
 }
+
+// Role creates a login role with every privilege on the schema of schemaDSN (a DSN Schema
+// returned) and returns that DSN connecting as the role, and a switch that makes the role's
+// sessions read-only or writable again, as a failover onto a replica and back would: it sets
+// default_transaction_read_only for the role and ends the role's open sessions, so that
+// clients reconnect into the new state. The role is dropped when tb ends. It needs the
+// superuser DSN of DSNEnv (trust authentication for the new role, as on the test machine).
+func Role(tb testing.TB, schemaDSN string) (dsn string, setReadOnly func(bool)) {
+	tb.Helper()
+	admin, err := sql.Open("pgx", os.Getenv(DSNEnv))
+	if err != nil {
+		tb.Fatalf("pgtest: open %s: %v", DSNEnv, err)
+	}
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		tb.Fatal(err)
+	}
+	role := "conexor_role_" + hex.EncodeToString(b)
+	u, err := url.Parse(schemaDSN)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx := context.Background()
+	schema := u.Query().Get("search_path")
+	for _, q := range []string{
+		"CREATE ROLE " + role + " LOGIN",
+		"GRANT ALL ON SCHEMA " + schema + " TO " + role,
+		// Tables the superuser creates there later (another server on the same schema) too.
+		"ALTER DEFAULT PRIVILEGES IN SCHEMA " + schema + " GRANT ALL ON TABLES TO " + role,
+		"ALTER DEFAULT PRIVILEGES IN SCHEMA " + schema + " GRANT ALL ON SEQUENCES TO " + role,
+	} {
+		if _, err := admin.ExecContext(ctx, q); err != nil {
+			admin.Close()
+			tb.Fatalf("pgtest: %s: %v", q, err)
+		}
+	}
+	endSessions := func() error {
+		_, err := admin.Exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", role)
+		return err
+	}
+	tb.Cleanup(func() {
+		defer admin.Close()
+		if err := endSessions(); err != nil {
+			tb.Errorf("pgtest: end the sessions of %s: %v", role, err)
+		}
+		if _, err := admin.Exec("DROP OWNED BY " + role + " CASCADE"); err != nil {
+			tb.Errorf("pgtest: drop what %s owns: %v", role, err)
+		}
+		if _, err := admin.Exec("DROP ROLE " + role); err != nil {
+			tb.Errorf("pgtest: drop role %s: %v", role, err)
+		}
+	})
+	u.User = url.User(role)
+	return u.String(), func(readOnly bool) {
+		tb.Helper()
+		q := "ALTER ROLE " + role + " RESET default_transaction_read_only"
+		if readOnly {
+			q = "ALTER ROLE " + role + " SET default_transaction_read_only = on"
+		}
+		if _, err := admin.ExecContext(ctx, q); err != nil {
+			tb.Fatalf("pgtest: %s: %v", q, err)
+		}
+		if err := endSessions(); err != nil {
+			tb.Fatalf("pgtest: end the sessions of %s: %v", role, err)
+		}
+	}
+}

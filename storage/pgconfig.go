@@ -1,0 +1,91 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+)
+
+// postgresDialector builds the Postgres pool from a pgx configuration, so that no call can
+// wait on the network without bound (issue 12: a silent partition hung requests for 30 s):
+//
+//   - connect_timeout is timeout, unless the URL sets one: a SYN into a black hole fails
+//     in time;
+//   - TCP keepalives probe an idle connection after 15 s and give up after 3 unanswered
+//     probes 5 s apart, so a pooled connection to a vanished server is found dead before
+//     the next request picks it, rather than after the kernel's two hours;
+//   - statement_timeout is timeout plus a second, unless the URL sets one: the server ends a
+//     statement whose client has given up (the client's deadline comes first and is what
+//     the caller sees; this one frees the server's side);
+//   - after a failure, pooled connections are checked before reuse (shouldPing);
+//   - a cancelled or timed-out call closes its connection at once: pgx's default context
+//     watcher sets a past deadline on the net.Conn, so the blocked read returns and the
+//     connection is discarded, rather than waiting for the server's answer to a cancel
+//     request that cannot arrive through a partition.
+func postgresDialector(databaseURL string, timeout time.Duration, shouldPing func(context.Context, stdlib.ShouldPingParams) bool) (gorm.Dialector, error) {
+	cfg, err := pgx.ParseConfig(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("storage: postgres URL %s: %w", redactURL(databaseURL), err)
+	}
+	set := urlSettings(databaseURL)
+	if !set["connect_timeout"] {
+		cfg.ConnectTimeout = timeout
+	}
+	dialer := &net.Dialer{
+		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 15 * time.Second, Interval: 5 * time.Second, Count: 3},
+	}
+	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return dialer.DialContext(ctx, network, addr)
+	}
+	if _, ok := cfg.RuntimeParams["statement_timeout"]; !ok {
+		cfg.RuntimeParams["statement_timeout"] = strconv.FormatInt((timeout + time.Second).Milliseconds(), 10)
+	}
+	return postgres.New(postgres.Config{Conn: stdlib.OpenDB(*cfg, stdlib.OptionShouldPing(shouldPing))}), nil
+}
+
+// urlSettings reports which query parameters a URL names (nil for a keyword/value DSN,
+// which Open does not accept anyway).
+func urlSettings(raw string) map[string]bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil
+	}
+	set := map[string]bool{}
+	for k := range u.Query() {
+		set[k] = true
+	}
+	return set
+}
+
+// busyMillis is SQLite's busy_timeout for a store timeout: a writer waits for the write lock
+// as long as any other call may take, and no longer, so a stuck writer costs its waiters the
+// same storage_timeout a Postgres partition does (it was a fixed 10 s before).
+func busyMillis(busy time.Duration) string {
+	if busy <= 0 {
+		busy = DefaultTimeout
+	}
+	return strconv.FormatInt(busy.Milliseconds(), 10)
+}
+
+// shouldPing decides whether the pool checks a Postgres connection with a round trip before
+// handing it out again. pgx's default pings one idle for over a second. Connections idle for
+// less are also pinged when a call has failed as unavailable since they were last used: a
+// reset or failover breaks every pooled connection at once, and pgx reports a SELECT on a
+// dead connection as a plain error rather than driver.ErrBadConn, so without the ping each
+// of them would fail one request after the database is back. In steady state no call fails
+// and this costs nothing.
+func (s *Store) shouldPing(_ context.Context, p stdlib.ShouldPingParams) bool {
+	if p.IdleDuration > time.Second {
+		return true
+	}
+	failed := s.lastFailure.Load()
+	return failed != 0 && time.Now().Add(-p.IdleDuration).UnixNano() <= failed
+}
