@@ -22,6 +22,10 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return err
 }
 
+// migrateTimeout bounds a migration whose caller set no deadline: long enough to index a
+// big table, short enough that a stuck start-up says so.
+const migrateTimeout = 10 * time.Minute
+
 // MigrateChanges is Migrate, reporting the tables and columns that were missing before it
 // ran ("table x", "column x.y"); none means they all existed.
 //
@@ -32,6 +36,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 // finds the tables there; SQLite's DDL is transactional, so a failed migration leaves nothing
 // half-done.
 func (s *Store) MigrateChanges(ctx context.Context) (changes []string, err error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, migrateTimeout)
+		defer cancel()
+	}
 	err = s.WithStartupLock(ctx, func(ctx context.Context) error {
 		migrate := func(db *gorm.DB) error {
 			if changes, err = missingSchema(db); err != nil {
@@ -43,7 +52,9 @@ func (s *Store) MigrateChanges(ctx context.Context) (changes []string, err error
 		if s.dialect == "sqlite" {
 			return s.db.WithContext(ctx).Transaction(migrate)
 		}
-		return migrate(s.db.WithContext(ctx))
+		// Adding an index or a column to a big table can take longer than a request's
+		// statement timeout: migrate on one connection whose timeout follows migrateTimeout.
+		return s.LongRunning(ctx, func(ctx context.Context) error { return migrate(s.conn(ctx)) })
 	})
 	if err != nil {
 		return nil, fmt.Errorf("storage: migrate: %w", s.unavailable(err))
