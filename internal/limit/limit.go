@@ -1,0 +1,212 @@
+// Package limit counts attempts (failed logins, registrations, failed client
+// authentications) in token buckets that every replica can share.
+//
+// A bucket holds up to Burst tokens and gets one back every Every; an attempt takes one, and
+// an attempt that turned out harmless (a right password) gives it back. Token buckets, not
+// windows, because the throttles need that refund: an attempt is charged when it starts, so
+// parallel guesses in flight all count, and refunded when it succeeded, so only failures
+// cost. The shared backends (Postgres through storage, Redis) make each step one atomic
+// statement or script, so concurrent replicas never lose a count.
+//
+// When the shared backend fails, the Limiter counts in process instead (fails open to the
+// per-process limits, logged): a database or Redis blip must not lock everyone out of
+// login, and the per-process limits still bound guessing to a few per second per replica.
+package limit
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"log/slog"
+	"math"
+	"sync"
+	"time"
+)
+
+// Rule is the shape of one kind of bucket.
+type Rule struct {
+	// Name keeps the kinds apart in the shared store ("login-account", "register-ip").
+	Name  string
+	Burst int
+	// Every is how long one token takes to come back.
+	Every time.Duration
+}
+
+// Counter is a store of token buckets. Take is one atomic step on the bucket key: it
+// refills the bucket for the time since its last step (never above burst), then takes cost
+// tokens when it holds at least cost (a negative cost gives tokens back, never above
+// burst); taken says whether it did. tokens is what the bucket holds afterwards. A bucket
+// seen for the first time is full.
+type Counter interface {
+	Take(ctx context.Context, key string, burst int, every time.Duration, cost float64, now time.Time) (tokens float64, taken bool, err error)
+}
+
+// Limiter charges and refunds attempts on a shared Counter, falling back to its own
+// in-process buckets when the shared one fails.
+type Limiter struct {
+	shared  Counter // nil: in process only (SQLite without Redis)
+	local   *Memory
+	now     func() time.Time
+	log     *slog.Logger
+	timeout time.Duration
+	kind    string // for the log: "postgres", "redis", "memory"
+}
+
+// Options configure a Limiter; every field is optional.
+type Options struct {
+	// Shared is the store every replica uses; nil counts in process only.
+	Shared Counter
+	// Kind names Shared in the log.
+	Kind string
+	Now  func() time.Time
+	Log  *slog.Logger
+	// Timeout bounds one step on Shared before the Limiter falls back to counting in
+	// process; zero means one second (a login should not wait longer on its throttle).
+	Timeout time.Duration
+}
+
+// New builds a Limiter.
+func New(o Options) *Limiter {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = time.Second
+	}
+	if o.Kind == "" {
+		o.Kind = "memory"
+		if o.Shared != nil {
+			o.Kind = "shared"
+		}
+	}
+	return &Limiter{shared: o.Shared, local: NewMemory(), now: o.Now, log: o.Log, timeout: o.Timeout, kind: o.Kind}
+}
+
+// Shared reports which store counts: "memory" when the limits are per process.
+func (l *Limiter) Shared() string { return l.kind }
+
+// Take charges one attempt to subject's bucket of rule: zero when it was charged, else how
+// long until a token is back (nothing was charged then).
+func (l *Limiter) Take(ctx context.Context, r Rule, subject string) time.Duration {
+	tokens, taken := l.step(ctx, r, subject, 1)
+	if taken {
+		return 0
+	}
+	return Wait(tokens, 1, r.Every)
+}
+
+// Give returns one attempt to subject's bucket of rule (the attempt did no harm).
+func (l *Limiter) Give(ctx context.Context, r Rule, subject string) {
+	l.step(ctx, r, subject, -1)
+}
+
+func (l *Limiter) step(ctx context.Context, r Rule, subject string, cost float64) (float64, bool) {
+	key := Key(r.Name, subject)
+	now := l.now()
+	if l.shared != nil {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.timeout)
+		tokens, taken, err := l.shared.Take(sctx, key, r.Burst, r.Every, cost, now)
+		cancel()
+		if err == nil {
+			return tokens, taken
+		}
+		l.log.WarnContext(ctx, "shared limit unavailable; counting in this process", "store", l.kind, "limit", r.Name, "err", err)
+	}
+	tokens, taken, _ := l.local.Take(ctx, key, r.Burst, r.Every, cost, now)
+	return tokens, taken
+}
+
+// Wait is how long a bucket holding tokens, refilled one per every, takes to hold cost.
+func Wait(tokens, cost float64, every time.Duration) time.Duration {
+	if tokens >= cost {
+		return 0
+	}
+	return max(time.Duration(math.Ceil((cost-tokens)*float64(every))), time.Nanosecond)
+}
+
+// Key is the stored key of subject's bucket of the named rule. The subject (an email, an
+// address, a client_id: anything a caller typed) is hashed: keys have a fixed length
+// whatever was sent, and no email address sits in Redis or the counter table.
+func Key(name, subject string) string {
+	sum := sha256.Sum256([]byte(subject))
+	return name + ":" + hex.EncodeToString(sum[:16])
+}
+
+// maxTracked bounds the in-process buckets under a flood of distinct subjects.
+const maxTracked = 10000
+
+// Memory is the in-process Counter: the limits of one replica.
+type Memory struct {
+	mu      sync.Mutex
+	buckets map[string]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+	full   time.Time // when the bucket is full again if nothing is taken
+}
+
+// NewMemory returns an empty in-process Counter.
+func NewMemory() *Memory { return &Memory{buckets: map[string]*bucket{}} }
+
+// Take implements Counter; it never fails.
+func (m *Memory) Take(_ context.Context, key string, burst int, every time.Duration, cost float64, now time.Time) (float64, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.buckets[key]
+	if !ok {
+		m.makeRoom(now)
+		b = &bucket{tokens: float64(burst), last: now}
+		m.buckets[key] = b
+	}
+	tokens, taken := refillTake(b.tokens, b.last, float64(burst), every, cost, now)
+	b.tokens = tokens
+	if now.After(b.last) {
+		b.last = now
+	}
+	b.full = b.last.Add(time.Duration((float64(burst) - tokens) * float64(every)))
+	return tokens, taken, nil
+}
+
+// makeRoom forgets buckets that are full again (they hold no information), and under a
+// flood of distinct keys arbitrary ones.
+func (m *Memory) makeRoom(now time.Time) {
+	if len(m.buckets) < maxTracked {
+		return
+	}
+	for k, b := range m.buckets {
+		if !now.Before(b.full) {
+			delete(m.buckets, k)
+		}
+	}
+	for k := range m.buckets {
+		if len(m.buckets) < maxTracked/2 {
+			break
+		}
+		delete(m.buckets, k)
+	}
+}
+
+// Len is how many buckets are tracked (for tests of the memory bound).
+func (m *Memory) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.buckets)
+}
+
+// refillTake is the one token-bucket step every backend implements: refill since last (a
+// clock that went back refills nothing), then take cost if there is enough.
+func refillTake(tokens float64, last time.Time, burst float64, every time.Duration, cost float64, now time.Time) (float64, bool) {
+	if now.After(last) {
+		tokens += float64(now.Sub(last)) / float64(every)
+	}
+	tokens = min(burst, tokens)
+	if tokens >= cost {
+		return min(burst, tokens-cost), true
+	}
+	return tokens, false
+}

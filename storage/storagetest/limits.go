@@ -1,0 +1,92 @@
+package storagetest
+
+import (
+	"math"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// testLimitBuckets pins the shared token bucket (Store.TakeTokens, internal/limit's
+// Counter): a new bucket is full, takes stop at burst, a refund is capped at burst, time
+// refills it, concurrent takes are counted exactly, and the purge drops only full buckets.
+func testLimitBuckets(t *testing.T, e *Env) {
+	s, ctx := e.Store, e.Ctx
+	now := time.Unix(1_800_000_000, 0)
+	take := func(key string, cost float64, at time.Time) (float64, bool) {
+		t.Helper()
+		tokens, taken, err := s.TakeTokens(ctx, key, 5, 10*time.Second, cost, at)
+		if err != nil {
+			t.Fatalf("TakeTokens(%s, %v): %v", key, cost, err)
+		}
+		return tokens, taken
+	}
+	for i := range 5 {
+		if tokens, taken := take("a", 1, now); !taken || tokens != float64(4-i) {
+			t.Fatalf("take %d of a full bucket of 5: taken=%v tokens=%v", i+1, taken, tokens)
+		}
+	}
+	if tokens, taken := take("a", 1, now); taken || tokens != 0 {
+		t.Fatalf("6th take: taken=%v tokens=%v, want refused with 0 left", taken, tokens)
+	}
+	if _, taken := take("b", 1, now); !taken {
+		t.Fatal("another key shares a's bucket")
+	}
+	// 5 s is half a token: still refused, and the half is kept.
+	if tokens, taken := take("a", 1, now.Add(5*time.Second)); taken || math.Abs(tokens-0.5) > 1e-9 {
+		t.Fatalf("after 5 s: taken=%v tokens=%v, want refused with 0.5", taken, tokens)
+	}
+	if tokens, taken := take("a", 1, now.Add(10*time.Second)); !taken || math.Abs(tokens) > 1e-9 {
+		t.Fatalf("after 10 s: taken=%v tokens=%v, want one token taken", taken, tokens)
+	}
+	// A clock behind the last step (another replica's) refills nothing and moves nothing back.
+	if _, taken := take("a", 1, now); taken {
+		t.Fatal("a step from an earlier clock refilled the bucket")
+	}
+	// Refunds: one back, and never above burst.
+	if tokens, taken := take("a", -1, now.Add(10*time.Second)); !taken || math.Abs(tokens-1) > 1e-9 {
+		t.Fatalf("refund: taken=%v tokens=%v, want 1", taken, tokens)
+	}
+	if tokens, _ := take("c", -1, now); tokens != 5 {
+		t.Fatalf("refund to a new bucket: %v tokens, want burst 5", tokens)
+	}
+
+	// Concurrent takes on one bucket, as replicas make them: exactly burst succeed.
+	const burst, n = 40, 64
+	var wg sync.WaitGroup
+	var won, errs atomic.Int64
+	start := make(chan struct{})
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			_, taken, err := s.TakeTokens(ctx, "race", burst, time.Hour, 1, now)
+			switch {
+			case err != nil:
+				errs.Add(1)
+				t.Errorf("concurrent TakeTokens: %v", err)
+			case taken:
+				won.Add(1)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if errs.Load() == 0 && won.Load() != burst {
+		t.Fatalf("%d concurrent takes on a bucket of %d: %d taken, want exactly %d", n, burst, won.Load(), burst)
+	}
+
+	// Purge: a is full again 50 s after its last step at the latest; race is not.
+	n1, err := s.PurgeLimits(ctx, now.Add(10*time.Second+5*10*time.Second+time.Second))
+	if err != nil {
+		t.Fatalf("PurgeLimits: %v", err)
+	}
+	if n1 != 3 { // a, b, c
+		t.Fatalf("PurgeLimits removed %d buckets, want 3 (a, b and c are full again; race is not)", n1)
+	}
+	if _, taken, _ := s.TakeTokens(ctx, "race", burst, time.Hour, 1, now.Add(time.Minute)); taken {
+		t.Fatal("the purge dropped a bucket that was not full (race refilled)")
+	}
+}
