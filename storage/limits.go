@@ -35,8 +35,8 @@ func (s *Store) TakeTokens(ctx context.Context, key string, burst int, every tim
 		lo, hi = "LEAST", "GREATEST"
 	}
 	const (
-		b   = "CAST(@burst AS DOUBLE PRECISION)"
-		c   = "CAST(@cost AS DOUBLE PRECISION)"
+		b     = "CAST(@burst AS DOUBLE PRECISION)"
+		c     = "CAST(@cost AS DOUBLE PRECISION)"
 		nowMS = "CAST(@now AS BIGINT)"
 	)
 	// The bucket's tokens now: refilled for the time since its last step, at most burst
