@@ -18,6 +18,7 @@ import (
 
 	"github.com/conexor/conexor/audit"
 	"github.com/conexor/conexor/internal/config"
+	"github.com/conexor/conexor/internal/limit"
 	"github.com/conexor/conexor/internal/tick"
 	"github.com/conexor/conexor/mcp"
 	"github.com/conexor/conexor/provider"
@@ -41,6 +42,10 @@ type App struct {
 	sessionKey []byte
 	// Seeded is set when this start created the demo data.
 	Seeded *SeedResult
+	// limits counts failed logins, registrations and failed client authentications
+	// (limits.go); closeLimits closes its Redis connection.
+	limits      *limit.Limiter
+	closeLimits func() error
 }
 
 // Options are the parts of an App that are not configuration.
@@ -81,10 +86,10 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, create bool
 // NewProvider builds the authorization server for cfg on store.
 // rec records its audit events; nil records none.
 func NewProvider(ctx context.Context, cfg config.Config, store *storage.Store, log *slog.Logger, reg prometheus.Registerer, now func() time.Time, rec *audit.Recorder) (*provider.Provider, error) {
-	return newProvider(ctx, cfg, deriveKeys(cfg.Secret).provider, store, log, reg, now, rec)
+	return newProvider(ctx, cfg, deriveKeys(cfg.Secret).provider, store, log, reg, now, rec, nil)
 }
 
-func newProvider(ctx context.Context, cfg config.Config, keys provider.Keys, store *storage.Store, log *slog.Logger, reg prometheus.Registerer, now func() time.Time, rec *audit.Recorder) (*provider.Provider, error) {
+func newProvider(ctx context.Context, cfg config.Config, keys provider.Keys, store *storage.Store, log *slog.Logger, reg prometheus.Registerer, now func() time.Time, rec *audit.Recorder, limits provider.Limiter) (*provider.Provider, error) {
 	scopes, err := provider.NewScopes(cfg.Scopes)
 	if err != nil {
 		return nil, err
@@ -101,6 +106,7 @@ func newProvider(ctx context.Context, cfg config.Config, keys provider.Keys, sto
 		Now:                   now,
 		CIMDAllowPrivate:      cfg.CIMDAllowPrivate,
 		Audit:                 rec,
+		Limits:                limits,
 	}, store, log, provider.NewMetrics(reg))
 }
 
@@ -123,13 +129,19 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	keys := deriveKeys(cfg.Secret)
 	rec := audit.New(store, log, reg, opts.Now)
-	p, err := newProvider(ctx, cfg, keys.provider, store, log, reg, opts.Now, rec)
+	limits, closeLimits, err := newLimits(ctx, cfg, store, log, opts.Now)
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
+	p, err := newProvider(ctx, cfg, keys.provider, store, log, reg, opts.Now, rec, limits)
+	if err != nil {
+		closeLimits()
+		store.Close()
+		return nil, err
+	}
 	a := &App{cfg: cfg, log: log, Store: store, Provider: p, registry: reg, sessionKey: keys.sessionCookie,
-		Audit: rec}
+		Audit: rec, limits: limits, closeLimits: closeLimits}
 	if !opts.NoSeed {
 		res, err := Seed(ctx, store, p, cfg)
 		if err != nil {
@@ -187,6 +199,11 @@ func (a *App) purge(ctx context.Context) {
 	} else if n > 0 {
 		a.log.Info("purged audit events and usage counters past audit_retention", "rows", n)
 	}
+	if n, err := a.Store.PurgeLimits(ctx, a.Store.Now()); err != nil && ctx.Err() == nil {
+		a.log.Warn("purge full limit buckets", "err", err)
+	} else if n > 0 {
+		a.log.Info("purged full limit buckets", "rows", n)
+	}
 }
 
 // Handler is the whole HTTP surface.
@@ -225,5 +242,5 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 func (a *App) Close() error {
 	a.stopBG()
 	<-a.auditDone // its final write needs the database
-	return errors.Join(a.gateway.Close(), a.Store.Close())
+	return errors.Join(a.gateway.Close(), a.closeLimits(), a.Store.Close())
 }

@@ -121,7 +121,8 @@ func (a *App) routes() http.Handler {
 	}
 	p := a.Provider
 	browser, err := consent.New(consent.Config{Store: a.Store, Sessions: a.Store, Provider: p,
-		SessionKey: a.sessionKey, Pages: pages, Log: a.log, Now: p.Config().Now, Audit: a.Audit})
+		SessionKey: a.sessionKey, Pages: pages, Log: a.log, Now: p.Config().Now, Audit: a.Audit,
+		Limits: a.limits})
 	if err != nil {
 		panic(err) // as above
 	}

@@ -41,6 +41,15 @@ type Counter interface {
 	Take(ctx context.Context, key string, burst int, every time.Duration, cost float64, now time.Time) (tokens float64, taken bool, err error)
 }
 
+// CounterFunc makes a function a Counter (storage.Store.TakeTokens, which keeps
+// storage free of this package).
+type CounterFunc func(ctx context.Context, key string, burst int, every time.Duration, cost float64, now time.Time) (float64, bool, error)
+
+// Take implements Counter.
+func (f CounterFunc) Take(ctx context.Context, key string, burst int, every time.Duration, cost float64, now time.Time) (float64, bool, error) {
+	return f(ctx, key, burst, every, cost, now)
+}
+
 // Limiter charges and refunds attempts on a shared Counter, falling back to its own
 // in-process buckets when the shared one fails.
 type Limiter struct {
