@@ -21,10 +21,11 @@ var (
 // Redis its buckets are shared by every replica, so N replicas do not allow N times the
 // guesses.
 type Limiter interface {
-	// Take charges one attempt: zero when charged, else how long until one is allowed.
-	Take(ctx context.Context, r limit.Rule, subject string) time.Duration
-	// Give refunds one attempt.
-	Give(ctx context.Context, r limit.Rule, subject string)
+	// Take charges one attempt to every bucket, all or none: zero when charged, else how
+	// long until one is allowed.
+	Take(ctx context.Context, charges ...limit.Charge) time.Duration
+	// Give refunds one attempt to every bucket.
+	Give(ctx context.Context, charges ...limit.Charge)
 }
 
 // throttle limits failed logins per account and per client IP.
@@ -42,20 +43,15 @@ func newThrottle(lim Limiter) *throttle { return &throttle{lim: lim} }
 // takes one token from the account's and the IP's budget before the password is checked
 // and returns the function to call if the password was right, which gives them back.
 func (t *throttle) begin(ctx context.Context, account, ip string) (wait time.Duration, succeeded func()) {
-	if d := t.lim.Take(ctx, accountRule, account); d > 0 {
-		return d, nil
-	}
-	if d := t.lim.Take(ctx, ipRule, ip); d > 0 {
-		t.lim.Give(ctx, accountRule, account) // refused: this attempt costs nothing
-		return d, nil
+	charges := []limit.Charge{{Rule: accountRule, Subject: account}, {Rule: ipRule, Subject: ip}}
+	if d := t.lim.Take(ctx, charges...); d > 0 {
+		return d, nil // refused: this attempt costs nothing
 	}
 	var once sync.Once
 	return 0, func() {
 		once.Do(func() {
 			// The request's context may be ending; the refund must still land.
-			ctx := context.WithoutCancel(ctx)
-			t.lim.Give(ctx, accountRule, account)
-			t.lim.Give(ctx, ipRule, ip)
+			t.lim.Give(context.WithoutCancel(ctx), charges...)
 		})
 	}
 }

@@ -19,10 +19,11 @@ import (
 // Redis its buckets are shared by every replica, so N replicas do not allow N times the
 // attempts.
 type Limiter interface {
-	// Take charges one attempt: zero when charged, else how long until one is allowed.
-	Take(ctx context.Context, r limit.Rule, subject string) time.Duration
-	// Give refunds one attempt.
-	Give(ctx context.Context, r limit.Rule, subject string)
+	// Take charges one attempt to every bucket, all or none: zero when charged, else how
+	// long until one is allowed.
+	Take(ctx context.Context, charges ...limit.Charge) time.Duration
+	// Give refunds one attempt to every bucket.
+	Give(ctx context.Context, charges ...limit.Charge)
 }
 
 // Budgets of failed client authentications at the token, revocation and introspection
@@ -47,13 +48,8 @@ var (
 func (p *Provider) beginClientAuth(w http.ResponseWriter, r *http.Request) (done func(failed bool), ok bool) {
 	ctx := r.Context()
 	id, ip := clientIDOf(r), httpx.ClientIP(r)
-	wait := p.limits.Take(ctx, clientAuthRule, id)
-	if wait == 0 {
-		if wait = p.limits.Take(ctx, clientAuthAddrRule, ip); wait > 0 {
-			p.limits.Give(ctx, clientAuthRule, id) // refused: this attempt costs the client nothing
-		}
-	}
-	if wait > 0 {
+	charges := []limit.Charge{{Rule: clientAuthRule, Subject: id}, {Rule: clientAuthAddrRule, Subject: ip}}
+	if wait := p.limits.Take(ctx, charges...); wait > 0 { // refused: this attempt costs nothing
 		secs := int((wait + time.Second - 1) / time.Second)
 		p.log.WarnContext(ctx, "client authentication throttled", "client_id", id, "ip", ip, "retry_after_s", secs)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
@@ -63,9 +59,7 @@ func (p *Provider) beginClientAuth(w http.ResponseWriter, r *http.Request) (done
 	}
 	return func(failed bool) {
 		if !failed {
-			ctx := context.WithoutCancel(ctx)
-			p.limits.Give(ctx, clientAuthRule, id)
-			p.limits.Give(ctx, clientAuthAddrRule, ip)
+			p.limits.Give(context.WithoutCancel(ctx), charges...)
 		}
 	}, true
 }

@@ -82,7 +82,7 @@ var registrationRule = limit.Rule{Name: "register-ip", Burst: registrationBurst,
 // allowRegistration takes one registration from ip's budget, or says how long to wait for
 // the next. Every attempt costs, good or bad: a registration stores a client either way.
 func (p *Provider) allowRegistration(ctx context.Context, ip string) (bool, time.Duration) {
-	if d := p.limits.Take(ctx, registrationRule, ip); d > 0 {
+	if d := p.limits.Take(ctx, limit.Charge{Rule: registrationRule, Subject: ip}); d > 0 {
 		return false, d
 	}
 	return true, 0

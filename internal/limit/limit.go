@@ -32,22 +32,37 @@ type Rule struct {
 	Every time.Duration
 }
 
-// Counter is a store of token buckets. Take is one atomic step on the bucket key: it
-// refills the bucket for the time since its last step (never above burst), then takes cost
-// tokens when it holds at least cost (a negative cost gives tokens back, never above
-// burst); taken says whether it did. tokens is what the bucket holds afterwards. A bucket
-// seen for the first time is full.
-type Counter interface {
-	Take(ctx context.Context, key string, burst int, every time.Duration, cost float64, now time.Time) (tokens float64, taken bool, err error)
+// Step is one change to one bucket: take Cost tokens (a negative Cost gives them back).
+type Step struct {
+	Key   string
+	Burst int
+	Every time.Duration
+	Cost  float64
 }
 
-// CounterFunc makes a function a Counter (storage.Store.TakeTokens, which keeps
-// storage free of this package).
-type CounterFunc func(ctx context.Context, key string, burst int, every time.Duration, cost float64, now time.Time) (float64, bool, error)
+// Result is a bucket after its Step: the tokens it holds and whether Cost was taken.
+type Result struct {
+	Tokens float64
+	Taken  bool
+}
+
+// Counter is a store of token buckets. Take applies every step at now, each atomically on
+// its bucket: refill it for the time since its last step (never above Burst), then take
+// Cost when it holds at least that much (a negative Cost gives tokens back, never above
+// Burst). A bucket seen for the first time is full. The steps are independent (one may be
+// taken and another not); several in one call cost one round trip, which is what keeps a
+// login or a token request at one statement for its charge and one for its refund.
+type Counter interface {
+	Take(ctx context.Context, steps []Step, now time.Time) ([]Result, error)
+}
+
+// CounterFunc makes a function a Counter (storage.Store.TakeTokens, which keeps storage
+// free of this package).
+type CounterFunc func(ctx context.Context, steps []Step, now time.Time) ([]Result, error)
 
 // Take implements Counter.
-func (f CounterFunc) Take(ctx context.Context, key string, burst int, every time.Duration, cost float64, now time.Time) (float64, bool, error) {
-	return f(ctx, key, burst, every, cost, now)
+func (f CounterFunc) Take(ctx context.Context, steps []Step, now time.Time) ([]Result, error) {
+	return f(ctx, steps, now)
 }
 
 // Limiter charges and refunds attempts on a shared Counter, falling back to its own
@@ -97,35 +112,54 @@ func New(o Options) *Limiter {
 // Shared reports which store counts: "memory" when the limits are per process.
 func (l *Limiter) Shared() string { return l.kind }
 
-// Take charges one attempt to subject's bucket of rule: zero when it was charged, else how
-// long until a token is back (nothing was charged then).
-func (l *Limiter) Take(ctx context.Context, r Rule, subject string) time.Duration {
-	tokens, taken := l.step(ctx, r, subject, 1)
-	if taken {
-		return 0
+// Charge is one attempt against one subject's bucket of a rule.
+type Charge struct {
+	Rule    Rule
+	Subject string
+}
+
+// Take charges one attempt to every bucket named, all or none: zero when all were
+// charged, else how long until every one holds a token again (the ones that were charged
+// are given back then).
+func (l *Limiter) Take(ctx context.Context, charges ...Charge) time.Duration {
+	res := l.step(ctx, charges, 1)
+	var wait time.Duration
+	var taken []Charge
+	for i, r := range res {
+		if r.Taken {
+			taken = append(taken, charges[i])
+		} else {
+			wait = max(wait, Wait(r.Tokens, 1, charges[i].Rule.Every))
+		}
 	}
-	return Wait(tokens, 1, r.Every)
+	if wait > 0 && len(taken) > 0 {
+		l.Give(ctx, taken...)
+	}
+	return wait
 }
 
-// Give returns one attempt to subject's bucket of rule (the attempt did no harm).
-func (l *Limiter) Give(ctx context.Context, r Rule, subject string) {
-	l.step(ctx, r, subject, -1)
+// Give returns one attempt to every bucket named (the attempt did no harm).
+func (l *Limiter) Give(ctx context.Context, charges ...Charge) {
+	l.step(ctx, charges, -1)
 }
 
-func (l *Limiter) step(ctx context.Context, r Rule, subject string, cost float64) (float64, bool) {
-	key := Key(r.Name, subject)
+func (l *Limiter) step(ctx context.Context, charges []Charge, cost float64) []Result {
+	steps := make([]Step, len(charges))
+	for i, c := range charges {
+		steps[i] = Step{Key: Key(c.Rule.Name, c.Subject), Burst: c.Rule.Burst, Every: c.Rule.Every, Cost: cost}
+	}
 	now := l.now()
 	if l.shared != nil {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.timeout)
-		tokens, taken, err := l.shared.Take(sctx, key, r.Burst, r.Every, cost, now)
+		res, err := l.shared.Take(sctx, steps, now)
 		cancel()
-		if err == nil {
-			return tokens, taken
+		if err == nil && len(res) == len(steps) {
+			return res
 		}
-		l.log.WarnContext(ctx, "shared limit unavailable; counting in this process", "store", l.kind, "limit", r.Name, "err", err)
+		l.log.WarnContext(ctx, "shared limit unavailable; counting in this process", "store", l.kind, "limit", charges[0].Rule.Name, "err", err)
 	}
-	tokens, taken, _ := l.local.Take(ctx, key, r.Burst, r.Every, cost, now)
-	return tokens, taken
+	res, _ := l.local.Take(ctx, steps, now)
+	return res
 }
 
 // Wait is how long a bucket holding tokens, refilled one per every, takes to hold cost.
@@ -163,22 +197,26 @@ type bucket struct {
 func NewMemory() *Memory { return &Memory{buckets: map[string]*bucket{}} }
 
 // Take implements Counter; it never fails.
-func (m *Memory) Take(_ context.Context, key string, burst int, every time.Duration, cost float64, now time.Time) (float64, bool, error) {
+func (m *Memory) Take(_ context.Context, steps []Step, now time.Time) ([]Result, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	b, ok := m.buckets[key]
-	if !ok {
-		m.makeRoom(now)
-		b = &bucket{tokens: float64(burst), last: now}
-		m.buckets[key] = b
+	out := make([]Result, len(steps))
+	for i, st := range steps {
+		b, ok := m.buckets[st.Key]
+		if !ok {
+			m.makeRoom(now)
+			b = &bucket{tokens: float64(st.Burst), last: now}
+			m.buckets[st.Key] = b
+		}
+		tokens, taken := refillTake(b.tokens, b.last, float64(st.Burst), st.Every, st.Cost, now)
+		b.tokens = tokens
+		if now.After(b.last) {
+			b.last = now
+		}
+		b.full = b.last.Add(time.Duration((float64(st.Burst) - tokens) * float64(st.Every)))
+		out[i] = Result{Tokens: tokens, Taken: taken}
 	}
-	tokens, taken := refillTake(b.tokens, b.last, float64(burst), every, cost, now)
-	b.tokens = tokens
-	if now.After(b.last) {
-		b.last = now
-	}
-	b.full = b.last.Add(time.Duration((float64(burst) - tokens) * float64(every)))
-	return tokens, taken, nil
+	return out, nil
 }
 
 // makeRoom forgets buckets that are full again (they hold no information), and under a

@@ -21,11 +21,11 @@ func counterContract(t *testing.T, c Counter) {
 	now := time.Unix(1_800_000_000, 0)
 	take := func(key string, cost float64, at time.Time) (float64, bool) {
 		t.Helper()
-		tokens, taken, err := c.Take(ctx, key, 5, 10*time.Second, cost, at)
-		if err != nil {
-			t.Fatalf("Take(%s, %v): %v", key, cost, err)
+		res, err := c.Take(ctx, []Step{{Key: key, Burst: 5, Every: 10 * time.Second, Cost: cost}}, at)
+		if err != nil || len(res) != 1 {
+			t.Fatalf("Take(%s, %v): %v, %v", key, cost, res, err)
 		}
-		return tokens, taken
+		return res[0].Tokens, res[0].Taken
 	}
 	for i := range 5 {
 		if tokens, taken := take("a", 1, now); !taken || tokens != float64(4-i) {
@@ -66,11 +66,12 @@ func counterContract(t *testing.T, c Counter) {
 		go func() {
 			defer wg.Done()
 			<-start
-			_, taken, err := c.Take(ctx, "race", burst, time.Hour, 1, now)
-			if err != nil {
-				t.Errorf("concurrent Take: %v", err)
+			res, err := c.Take(ctx, []Step{{Key: "race", Burst: burst, Every: time.Hour, Cost: 1}, {Key: "other", Burst: 1, Every: time.Hour, Cost: -1}}, now)
+			if err != nil || len(res) != 2 {
+				t.Errorf("concurrent Take: %v, %v", res, err)
+				return
 			}
-			if taken {
+			if res[0].Taken {
 				won.Add(1)
 			}
 		}()
@@ -89,7 +90,7 @@ func TestMemoryBounded(t *testing.T) {
 	m := NewMemory()
 	now := time.Now()
 	for i := range 3 * maxTracked {
-		_, _, _ = m.Take(context.Background(), Key("x", string(rune(i))+"-"+time.Duration(i).String()), 5, time.Second, 1, now)
+		_, _ = m.Take(context.Background(), []Step{{Key: Key("x", time.Duration(i).String()), Burst: 5, Every: time.Second, Cost: 1}}, now)
 	}
 	if m.Len() > maxTracked {
 		t.Fatalf("%d buckets tracked, want at most %d", m.Len(), maxTracked)
@@ -118,9 +119,9 @@ func TestRedis(t *testing.T) {
 // failing is a shared store that is down.
 type failing struct{ calls atomic.Int64 }
 
-func (f *failing) Take(context.Context, string, int, time.Duration, float64, time.Time) (float64, bool, error) {
+func (f *failing) Take(context.Context, []Step, time.Time) ([]Result, error) {
 	f.calls.Add(1)
-	return 0, false, errors.New("connection refused")
+	return nil, errors.New("connection refused")
 }
 
 // TestLimiterFailsOpenToMemory: with the shared store down, the limits still hold per
@@ -129,18 +130,18 @@ func TestLimiterFailsOpenToMemory(t *testing.T) {
 	f := &failing{}
 	now := time.Unix(1_800_000_000, 0)
 	l := New(Options{Shared: f, Now: func() time.Time { return now }})
-	r := Rule{Name: "login-account", Burst: 5, Every: 10 * time.Second}
+	a := Charge{Rule{Name: "login-account", Burst: 5, Every: 10 * time.Second}, "a@x"}
 	ctx := context.Background()
 	for i := range 5 {
-		if d := l.Take(ctx, r, "a@x"); d != 0 {
+		if d := l.Take(ctx, a); d != 0 {
 			t.Fatalf("attempt %d with the shared store down: wait %s, want allowed", i+1, d)
 		}
 	}
-	if d := l.Take(ctx, r, "a@x"); d != 10*time.Second {
+	if d := l.Take(ctx, a); d != 10*time.Second {
 		t.Fatalf("6th attempt: wait %s, want 10s from the in-process bucket", d)
 	}
-	l.Give(ctx, r, "a@x")
-	if d := l.Take(ctx, r, "a@x"); d != 0 {
+	l.Give(ctx, a)
+	if d := l.Take(ctx, a); d != 0 {
 		t.Fatalf("after a refund: wait %s", d)
 	}
 	if f.calls.Load() != 8 {
@@ -154,18 +155,29 @@ func TestLimiterShared(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	clock := func() time.Time { return now }
 	a, b := New(Options{Shared: shared, Now: clock}), New(Options{Shared: shared, Now: clock})
-	r := Rule{Name: "login-account", Burst: 4, Every: time.Minute}
+	acct := Charge{Rule{Name: "login-account", Burst: 4, Every: time.Minute}, "s"}
+	ip := Charge{Rule{Name: "login-ip", Burst: 20, Every: time.Minute}, "ip"}
 	ctx := context.Background()
 	for i := range 4 {
 		l := a
 		if i%2 == 1 {
 			l = b
 		}
-		if d := l.Take(ctx, r, "s"); d != 0 {
+		if d := l.Take(ctx, acct, ip); d != 0 {
 			t.Fatalf("attempt %d refused", i+1)
 		}
 	}
-	if a.Take(ctx, r, "s") == 0 || b.Take(ctx, r, "s") == 0 {
+	if a.Take(ctx, acct, ip) == 0 || b.Take(ctx, acct, ip) == 0 {
 		t.Fatal("the 5th attempt passed: the replicas do not share the bucket")
+	}
+	// The refused attempts were all or nothing: the address's bucket lost only the 4.
+	other := Charge{Rule{Name: "login-account", Burst: 20, Every: time.Minute}, "t"}
+	for i := range 16 {
+		if d := a.Take(ctx, other, ip); d != 0 {
+			t.Fatalf("another account, attempt %d from the address: refused after %d (the refused attempts were charged)", i+1, 4+i)
+		}
+	}
+	if a.Take(ctx, other, ip) == 0 {
+		t.Fatal("the address's 21st attempt passed")
 	}
 }

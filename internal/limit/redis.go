@@ -15,29 +15,34 @@ import (
 // it is full again, after which it holds no information and Redis drops it. Numbers go
 // back as strings: Redis truncates a Lua number reply to an integer.
 var takeScript = redis.NewScript(`
-local burst = tonumber(ARGV[1])
-local every = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
-local now = tonumber(ARGV[4])
-local b = redis.call('HMGET', KEYS[1], 't', 'l')
-local tokens, last = burst, now
-if b[1] and b[2] then
-  tokens = tonumber(b[1])
-  last = tonumber(b[2])
+local now = tonumber(ARGV[1])
+local out = {}
+for i, key in ipairs(KEYS) do
+  local burst = tonumber(ARGV[3*i-1])
+  local every = tonumber(ARGV[3*i])
+  local cost = tonumber(ARGV[3*i+1])
+  local b = redis.call('HMGET', key, 't', 'l')
+  local tokens, last = burst, now
+  if b[1] and b[2] then
+    tokens = tonumber(b[1])
+    last = tonumber(b[2])
+  end
+  if now > last then
+    tokens = tokens + (now - last) / every
+    last = now
+  end
+  tokens = math.min(burst, tokens)
+  local taken = 0
+  if tokens >= cost then
+    tokens = math.min(burst, tokens - cost)
+    taken = 1
+  end
+  redis.call('HSET', key, 't', string.format('%.17g', tokens), 'l', string.format('%d', last))
+  redis.call('PEXPIRE', key, math.max(1, math.ceil((burst - tokens) * every)))
+  out[2*i-1] = taken
+  out[2*i] = string.format('%.17g', tokens)
 end
-if now > last then
-  tokens = tokens + (now - last) / every
-  last = now
-end
-tokens = math.min(burst, tokens)
-local taken = 0
-if tokens >= cost then
-  tokens = math.min(burst, tokens - cost)
-  taken = 1
-end
-redis.call('HSET', KEYS[1], 't', string.format('%.17g', tokens), 'l', string.format('%d', last))
-redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((burst - tokens) * every)))
-return {taken, string.format('%.17g', tokens)}
+return out
 `)
 
 // Redis is the Counter kept in Redis (the redis_url setting).
@@ -62,21 +67,31 @@ func (r *Redis) Ping(ctx context.Context) error { return r.client.Ping(ctx).Err(
 // Close closes the connections.
 func (r *Redis) Close() error { return r.client.Close() }
 
-// Take implements Counter.
-func (r *Redis) Take(ctx context.Context, key string, burst int, every time.Duration, cost float64, now time.Time) (float64, bool, error) {
-	res, err := takeScript.Run(ctx, r.client, []string{r.prefix + key},
-		burst, every.Milliseconds(), cost, now.UnixMilli()).Slice()
+// Take implements Counter: one script call for every step.
+func (r *Redis) Take(ctx context.Context, steps []Step, now time.Time) ([]Result, error) {
+	keys := make([]string, len(steps))
+	args := make([]any, 0, 1+3*len(steps))
+	args = append(args, now.UnixMilli())
+	for i, st := range steps {
+		keys[i] = r.prefix + st.Key
+		args = append(args, st.Burst, st.Every.Milliseconds(), st.Cost)
+	}
+	res, err := takeScript.Run(ctx, r.client, keys, args...).Slice()
 	if err != nil {
-		return 0, false, fmt.Errorf("limit: redis: %w", err)
+		return nil, fmt.Errorf("limit: redis: %w", err)
 	}
-	if len(res) != 2 {
-		return 0, false, fmt.Errorf("limit: redis: unexpected reply %v", res)
+	if len(res) != 2*len(steps) {
+		return nil, fmt.Errorf("limit: redis: unexpected reply %v", res)
 	}
-	taken, _ := res[0].(int64)
-	s, _ := res[1].(string)
-	tokens, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return 0, false, fmt.Errorf("limit: redis: unexpected tokens %q", s)
+	out := make([]Result, len(steps))
+	for i := range steps {
+		taken, _ := res[2*i].(int64)
+		s, _ := res[2*i+1].(string)
+		tokens, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return nil, fmt.Errorf("limit: redis: unexpected tokens %q", s)
+		}
+		out[i] = Result{Tokens: tokens, Taken: taken == 1}
 	}
-	return tokens, taken == 1, nil
+	return out, nil
 }

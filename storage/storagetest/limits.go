@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/conexor/conexor/internal/limit"
 )
 
 // testLimitBuckets pins the shared token bucket (Store.TakeTokens, internal/limit's
@@ -16,11 +18,11 @@ func testLimitBuckets(t *testing.T, e *Env) {
 	now := time.Unix(1_800_000_000, 0)
 	take := func(key string, cost float64, at time.Time) (float64, bool) {
 		t.Helper()
-		tokens, taken, err := s.TakeTokens(ctx, key, 5, 10*time.Second, cost, at)
-		if err != nil {
-			t.Fatalf("TakeTokens(%s, %v): %v", key, cost, err)
+		res, err := s.TakeTokens(ctx, []limit.Step{{Key: key, Burst: 5, Every: 10 * time.Second, Cost: cost}}, at)
+		if err != nil || len(res) != 1 {
+			t.Fatalf("TakeTokens(%s, %v): %v, %v", key, cost, res, err)
 		}
-		return tokens, taken
+		return res[0].Tokens, res[0].Taken
 	}
 	for i := range 5 {
 		if tokens, taken := take("a", 1, now); !taken || tokens != float64(4-i) {
@@ -55,27 +57,50 @@ func testLimitBuckets(t *testing.T, e *Env) {
 	// Concurrent takes on one bucket, as replicas make them: exactly burst succeed.
 	const burst, n = 40, 64
 	var wg sync.WaitGroup
-	var won, errs atomic.Int64
+	var won, won2, errs atomic.Int64
 	start := make(chan struct{})
-	for range n {
+	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			<-start
-			_, taken, err := s.TakeTokens(ctx, "race", burst, time.Hour, 1, now)
+			// Each call steps two buckets, in opposite orders: no deadlock, both exact.
+			steps := []limit.Step{
+				{Key: "race", Burst: burst, Every: time.Hour, Cost: 1},
+				{Key: "race2", Burst: 2 * burst, Every: time.Minute, Cost: 1},
+			}
+			var res []limit.Result
+			var err error
+			if i%2 == 0 {
+				res, err = s.TakeTokens(ctx, steps, now)
+			} else {
+				res, err = s.TakeTokens(ctx, []limit.Step{
+					{Key: "race2", Burst: 2 * burst, Every: time.Minute, Cost: 1},
+					{Key: "race", Burst: burst, Every: time.Hour, Cost: 1},
+				}, now)
+				if err == nil {
+					res[0], res[1] = res[1], res[0]
+				}
+			}
 			switch {
 			case err != nil:
 				errs.Add(1)
 				t.Errorf("concurrent TakeTokens: %v", err)
-			case taken:
-				won.Add(1)
+			default:
+				if res[0].Taken {
+					won.Add(1)
+				}
+				if res[1].Taken {
+					won2.Add(1)
+				}
 			}
 		}()
 	}
 	close(start)
 	wg.Wait()
-	if errs.Load() == 0 && won.Load() != burst {
-		t.Fatalf("%d concurrent takes on a bucket of %d: %d taken, want exactly %d", n, burst, won.Load(), burst)
+	if errs.Load() == 0 && (won.Load() != burst || won2.Load() != n) {
+		t.Fatalf("%d concurrent takes on buckets of %d and %d: %d and %d taken, want exactly %d and %d",
+			n, burst, 2*burst, won.Load(), won2.Load(), burst, n)
 	}
 
 	// Purge: a is full again 50 s after its last step at the latest; race is not.
@@ -84,9 +109,13 @@ func testLimitBuckets(t *testing.T, e *Env) {
 		t.Fatalf("PurgeLimits: %v", err)
 	}
 	if n1 != 3 { // a, b, c
-		t.Fatalf("PurgeLimits removed %d buckets, want 3 (a, b and c are full again; race is not)", n1)
+		t.Fatalf("PurgeLimits removed %d buckets, want 3 (a, b and c are full again; race and race2 are not)", n1)
 	}
-	if _, taken, _ := s.TakeTokens(ctx, "race", burst, time.Hour, 1, now.Add(time.Minute)); taken {
-		t.Fatal("the purge dropped a bucket that was not full (race refilled)")
+	res, err := s.TakeTokens(ctx, []limit.Step{{Key: "race", Burst: burst, Every: time.Hour, Cost: 1}}, now.Add(time.Minute))
+	if err != nil || res[0].Taken {
+		t.Fatalf("after the purge: %v, %v; the purge dropped a bucket that was not full (race refilled)", res, err)
+	}
+	if _, err := s.TakeTokens(ctx, []limit.Step{{Key: "x", Burst: 1, Every: time.Second}, {Key: "x", Burst: 1, Every: time.Second}}, now); err == nil {
+		t.Fatal("one bucket twice in one call: no error")
 	}
 }
