@@ -134,7 +134,7 @@ func (a *App) routes() http.Handler {
 		Pages: pages, Log: a.log, Now: p.Config().Now, PrivateUpstreams: a.cfg.APIPrivateUpstreams,
 		ConfiguredHeaders: func(path string) bool { return len(a.cfg.Upstreams[path].Headers) > 0 },
 		Audit:             a.Audit,
-		Accounts:          &accounts.Service{Store: a.Store, Grants: p, Audit: a.Audit, Log: a.log, Now: p.Config().Now}}
+		Accounts:          &accounts.Service{Store: a.Store, Grants: p, Audit: a.Audit, Log: a.log, Now: p.Config().Now, Limits: a.limits}}
 	table := a.routeTable(browser.Endpoints(), dash.Endpoints(), a.gateway.Endpoints())
 
 	r := mux.NewRouter()
