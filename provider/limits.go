@@ -22,8 +22,10 @@ type Limiter interface {
 	// Take charges one attempt to every bucket, all or none: zero when charged, else how
 	// long until one is allowed.
 	Take(ctx context.Context, charges ...limit.Charge) time.Duration
-	// Give refunds one attempt to every bucket.
-	Give(ctx context.Context, charges ...limit.Charge)
+	// Wait reports how long until every bucket holds a token, charging nothing.
+	Wait(ctx context.Context, charges ...limit.Charge) time.Duration
+	// Spend charges a failed attempt to every bucket.
+	Spend(ctx context.Context, charges ...limit.Charge)
 }
 
 // Budgets of failed client authentications at the token, revocation and introspection
@@ -40,16 +42,19 @@ var (
 	clientAuthAddrRule = limit.Rule{Name: "client-auth-ip", Burst: 30, Every: 2 * time.Second}
 )
 
-// beginClientAuth charges one client authentication to the named client's and the
-// address's budgets before the secret is checked, so authentications in flight count. When
-// either is empty it answers 429 itself (RFC 6749 JSON, invalid_client, Retry-After) and
-// returns ok false. Otherwise the caller must call done once it knows whether the client
-// authenticated: only failures stay charged.
+// beginClientAuth checks the named client's and the address's budgets before the secret
+// is checked: when either is empty it answers 429 itself (RFC 6749 JSON, invalid_client,
+// Retry-After) and returns ok false. Otherwise the caller must call done once it knows
+// whether the client authenticated, and only a failure is charged. Unlike logins, nothing
+// is charged up front: a client sends dozens of good token requests at once, and charging
+// each while in flight would throttle them. The cost is that failures racing within one
+// instant may exceed the burst once; the rate over time is bounded all the same. On
+// Postgres the check is one SELECT, the charge of a failure one UPSERT.
 func (p *Provider) beginClientAuth(w http.ResponseWriter, r *http.Request) (done func(failed bool), ok bool) {
 	ctx := r.Context()
 	id, ip := clientIDOf(r), httpx.ClientIP(r)
 	charges := []limit.Charge{{Rule: clientAuthRule, Subject: id}, {Rule: clientAuthAddrRule, Subject: ip}}
-	if wait := p.limits.Take(ctx, charges...); wait > 0 { // refused: this attempt costs nothing
+	if wait := p.limits.Wait(ctx, charges...); wait > 0 {
 		secs := int((wait + time.Second - 1) / time.Second)
 		p.log.WarnContext(ctx, "client authentication throttled", "client_id", id, "ip", ip, "retry_after_s", secs)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
@@ -58,8 +63,8 @@ func (p *Provider) beginClientAuth(w http.ResponseWriter, r *http.Request) (done
 		return nil, false
 	}
 	return func(failed bool) {
-		if !failed {
-			p.limits.Give(context.WithoutCancel(ctx), charges...)
+		if failed {
+			p.limits.Spend(context.WithoutCancel(ctx), charges...)
 		}
 	}, true
 }

@@ -46,6 +46,9 @@ func (s *Store) TakeTokens(ctx context.Context, steps []limit.Step, now time.Tim
 		}
 		order[i] = i
 	}
+	if slices.IndexFunc(steps, func(st limit.Step) bool { return st.Cost != 0 }) < 0 {
+		return s.peekTokens(ctx, steps, now)
+	}
 	slices.SortFunc(order, func(a, b int) int { return strings.Compare(steps[a].Key, steps[b].Key) })
 	nowMS := now.UnixMilli()
 	rows := make([]string, 0, len(steps))
@@ -101,6 +104,37 @@ RETURNING bucket_key, tokens, taken`, avail, lo, hi, strings.Join(rows, ", "))
 			return nil, fmt.Errorf("storage: TakeTokens: no row returned for bucket %q", st.Key)
 		}
 		out[i] = r
+	}
+	return out, nil
+}
+
+// peekTokens is TakeTokens for steps that all cost 0: one SELECT, the refill done here,
+// nothing written (the hot path of a client that authenticates right).
+func (s *Store) peekTokens(ctx context.Context, steps []limit.Step, now time.Time) ([]limit.Result, error) {
+	keys := make([]string, len(steps))
+	for i, st := range steps {
+		keys[i] = st.Key
+	}
+	var rows []limitBucket
+	if err := s.db.WithContext(ctx).Where("bucket_key IN ?", keys).Find(&rows).Error; err != nil {
+		return nil, s.unavailable(err)
+	}
+	byKey := make(map[string]limitBucket, len(rows))
+	for _, r := range rows {
+		byKey[r.Key] = r
+	}
+	out := make([]limit.Result, len(steps))
+	nowMS := now.UnixMilli()
+	for i, st := range steps {
+		tokens := float64(st.Burst)
+		if r, ok := byKey[st.Key]; ok {
+			tokens = r.Tokens
+			if nowMS > r.LastMS {
+				tokens += float64(nowMS-r.LastMS) / float64(st.Every.Milliseconds())
+			}
+			tokens = min(float64(st.Burst), tokens)
+		}
+		out[i] = limit.Result{Tokens: tokens, Taken: true}
 	}
 	return out, nil
 }

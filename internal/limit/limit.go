@@ -49,7 +49,8 @@ type Result struct {
 // Counter is a store of token buckets. Take applies every step at now, each atomically on
 // its bucket: refill it for the time since its last step (never above Burst), then take
 // Cost when it holds at least that much (a negative Cost gives tokens back, never above
-// Burst). A bucket seen for the first time is full. The steps are independent (one may be
+// Burst). A bucket seen for the first time is full. A call whose steps all cost 0 is a
+// read: it reports the tokens and writes nothing. The steps are independent (one may be
 // taken and another not); several in one call cost one round trip, which is what keeps a
 // login or a token request at one statement for its charge and one for its refund.
 type Counter interface {
@@ -138,6 +139,23 @@ func (l *Limiter) Take(ctx context.Context, charges ...Charge) time.Duration {
 	return wait
 }
 
+// Wait reads the buckets named and reports how long until every one holds a token; it
+// charges nothing. With Spend it is the check-then-charge-failures pattern, for attempts
+// that succeed in parallel by the dozen (client authentication): charging at the start
+// would throttle a client's concurrent good requests.
+func (l *Limiter) Wait(ctx context.Context, charges ...Charge) time.Duration {
+	var wait time.Duration
+	for i, r := range l.step(ctx, charges, 0) {
+		wait = max(wait, Wait(r.Tokens, 1, charges[i].Rule.Every))
+	}
+	return wait
+}
+
+// Spend charges one failed attempt to every bucket named that holds a token.
+func (l *Limiter) Spend(ctx context.Context, charges ...Charge) {
+	l.step(ctx, charges, 1)
+}
+
 // Give returns one attempt to every bucket named (the attempt did no harm).
 func (l *Limiter) Give(ctx context.Context, charges ...Charge) {
 	l.step(ctx, charges, -1)
@@ -203,6 +221,10 @@ func (m *Memory) Take(_ context.Context, steps []Step, now time.Time) ([]Result,
 	out := make([]Result, len(steps))
 	for i, st := range steps {
 		b, ok := m.buckets[st.Key]
+		if !ok && st.Cost == 0 {
+			out[i] = Result{Tokens: float64(st.Burst), Taken: true} // a read of a full bucket
+			continue
+		}
 		if !ok {
 			m.makeRoom(now)
 			b = &bucket{tokens: float64(st.Burst), last: now}

@@ -56,6 +56,12 @@ func counterContract(t *testing.T, c Counter) {
 	if tokens, _ := take("c", -1, now); tokens != 5 {
 		t.Fatalf("refund to a new bucket: %v tokens, want burst 5", tokens)
 	}
+	if tokens, taken := take("a", 0, now.Add(15*time.Second)); !taken || math.Abs(tokens-1.5) > 1e-9 {
+		t.Fatalf("read of a: taken=%v tokens=%v, want 1.5", taken, tokens)
+	}
+	if tokens, _ := take("p", 0, now); tokens != 5 {
+		t.Fatalf("read of a new bucket: %v tokens, want burst 5", tokens)
+	}
 
 	const burst, n = 40, 64
 	var wg sync.WaitGroup
@@ -179,5 +185,28 @@ func TestLimiterShared(t *testing.T) {
 	}
 	if a.Take(ctx, other, ip) == 0 {
 		t.Fatal("the address's 21st attempt passed")
+	}
+}
+
+// TestLimiterWaitSpend: Wait charges nothing; Spend charges what a bucket holds.
+func TestLimiterWaitSpend(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	l := New(Options{Now: func() time.Time { return now }})
+	c := Charge{Rule{Name: "client-auth", Burst: 2, Every: time.Second}, "id"}
+	ctx := context.Background()
+	for range 5 {
+		if d := l.Wait(ctx, c); d != 0 {
+			t.Fatalf("Wait charged: %s", d)
+		}
+	}
+	l.Spend(ctx, c)
+	l.Spend(ctx, c)
+	l.Spend(ctx, c) // nothing left to charge
+	if d := l.Wait(ctx, c); d != time.Second {
+		t.Fatalf("after 3 failures on a bucket of 2: wait %s, want 1s", d)
+	}
+	now = now.Add(time.Second)
+	if d := l.Wait(ctx, c); d != 0 {
+		t.Fatalf("a second later: wait %s", d)
 	}
 }

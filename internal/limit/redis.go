@@ -37,8 +37,10 @@ for i, key in ipairs(KEYS) do
     tokens = math.min(burst, tokens - cost)
     taken = 1
   end
-  redis.call('HSET', key, 't', string.format('%.17g', tokens), 'l', string.format('%d', last))
-  redis.call('PEXPIRE', key, math.max(1, math.ceil((burst - tokens) * every)))
+  if cost ~= 0 then
+    redis.call('HSET', key, 't', string.format('%.17g', tokens), 'l', string.format('%d', last))
+    redis.call('PEXPIRE', key, math.max(1, math.ceil((burst - tokens) * every)))
+  end
   out[2*i-1] = taken
   out[2*i] = string.format('%.17g', tokens)
 end

@@ -53,6 +53,17 @@ func testLimitBuckets(t *testing.T, e *Env) {
 	if tokens, _ := take("c", -1, now); tokens != 5 {
 		t.Fatalf("refund to a new bucket: %v tokens, want burst 5", tokens)
 	}
+	// Cost 0 is a read: the tokens with the refill, nothing written (see the purge below:
+	// "p" leaves no row).
+	if tokens, taken := take("a", 0, now.Add(15*time.Second)); !taken || math.Abs(tokens-1.5) > 1e-9 {
+		t.Fatalf("read of a: taken=%v tokens=%v, want 1.5", taken, tokens)
+	}
+	if tokens, _ := take("p", 0, now); tokens != 5 {
+		t.Fatalf("read of a new bucket: %v tokens, want burst 5", tokens)
+	}
+	if tokens, _ := take("a", 0, now.Add(10*time.Second)); math.Abs(tokens-1) > 1e-9 {
+		t.Fatalf("the read wrote: a holds %v at its last step's time, want 1", tokens)
+	}
 
 	// Concurrent takes on one bucket, as replicas make them: exactly burst succeed.
 	const burst, n = 40, 64
@@ -115,7 +126,7 @@ func testLimitBuckets(t *testing.T, e *Env) {
 	if err != nil || res[0].Taken {
 		t.Fatalf("after the purge: %v, %v; the purge dropped a bucket that was not full (race refilled)", res, err)
 	}
-	if _, err := s.TakeTokens(ctx, []limit.Step{{Key: "x", Burst: 1, Every: time.Second}, {Key: "x", Burst: 1, Every: time.Second}}, now); err == nil {
+	if _, err := s.TakeTokens(ctx, []limit.Step{{Key: "x", Burst: 1, Every: time.Second, Cost: 1}, {Key: "x", Burst: 1, Every: time.Second, Cost: 1}}, now); err == nil {
 		t.Fatal("one bucket twice in one call: no error")
 	}
 }
