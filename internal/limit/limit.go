@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -74,7 +75,8 @@ type Limiter struct {
 	now     func() time.Time
 	log     *slog.Logger
 	timeout time.Duration
-	kind    string // for the log: "postgres", "redis", "memory"
+	kind    string       // for the log: "postgres", "redis", "memory"
+	warned  atomic.Int64 // when the last fallback was logged (Unix ns)
 }
 
 // Options configure a Limiter; every field is optional.
@@ -174,7 +176,10 @@ func (l *Limiter) step(ctx context.Context, charges []Charge, cost float64) []Re
 		if err == nil && len(res) == len(steps) {
 			return res
 		}
-		l.log.WarnContext(ctx, "shared limit unavailable; counting in this process", "store", l.kind, "limit", charges[0].Rule.Name, "err", err)
+		// Once per 10 s at most: during an outage every request comes through here.
+		if last := l.warned.Load(); now.UnixNano()-last > int64(10*time.Second) && l.warned.CompareAndSwap(last, now.UnixNano()) {
+			l.log.WarnContext(ctx, "shared limit unavailable; counting in this process", "store", l.kind, "limit", charges[0].Rule.Name, "err", err)
+		}
 	}
 	res, _ := l.local.Take(ctx, steps, now)
 	return res
