@@ -110,12 +110,14 @@ func CheckOrigin(o *Origins, refuse func(w http.ResponseWriter, r *http.Request,
 // issuer's), or "" when nothing says so: its Origin header names another origin, or its
 // Sec-Fetch-Site is cross-site or same-site (a sibling subdomain is not this server). A
 // request without either header (not a browser, or an old one) passes: the CSRF token is
-// the first line, this is the second.
+// the first line, this is the second. "Origin: null" says nothing either way: browsers send
+// it for the pages' own forms, because the pages ask for Referrer-Policy: no-referrer; the
+// Sec-Fetch-Site that comes with it decides.
 func CrossSitePost(r *http.Request, origin string) string {
 	if r.Method != http.MethodPost {
 		return ""
 	}
-	if got, ok := r.Header["Origin"]; ok && len(got) > 0 {
+	if got, ok := r.Header["Origin"]; ok && len(got) > 0 && got[0] != "null" {
 		c, err := ParseOrigin(got[0])
 		if want, _ := ParseOrigin(origin); err != nil || c != want {
 			return fmt.Sprintf("the form was sent from %s, not from %s", Truncate(got[0], 200), origin)
