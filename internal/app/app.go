@@ -145,6 +145,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	if !opts.NoSeed {
 		res, err := Seed(ctx, store, p, cfg)
 		if err != nil {
+			closeLimits()
 			store.Close()
 			return nil, fmt.Errorf("seed demo data: %w", err)
 		}
@@ -158,6 +159,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		StoredUpstreamHeaders: p.UpstreamHeaders, SessionKey: keys.sessionBinding,
 		Now: opts.Now, Logger: log, Registerer: reg, APIPrivateUpstreams: cfg.APIPrivateUpstreams, Audit: rec})
 	if err != nil {
+		closeLimits()
 		store.Close()
 		return nil, err
 	}
