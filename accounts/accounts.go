@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/conexor/conexor/audit"
+	"github.com/conexor/conexor/internal/limit"
 	"github.com/conexor/conexor/internal/password"
 	"github.com/conexor/conexor/storage"
 )
@@ -61,6 +62,8 @@ type Service struct {
 	Log    *slog.Logger
 	// Now is the clock of the limit on wrong current passwords; nil means time.Now.
 	Now func() time.Time
+	// Limits counts wrong current passwords; nil counts them in this process only.
+	Limits Limiter
 
 	guesses guesses
 }
@@ -306,11 +309,8 @@ func (s *Service) member(ctx context.Context, org *storage.Org, userID string) (
 // ("current", "password", "confirm"); a wrong current password is recorded as refused.
 func (s *Service) ChangePassword(ctx context.Context, u *storage.User, current, pw, confirm, keepRowID string) error {
 	p := Problems{}
-	now := time.Now
-	if s.Now != nil {
-		now = s.Now
-	}
-	if wait, ok := s.guesses.take(u.ID, now()); !ok {
+	guess := limit.Charge{Rule: guessRule, Subject: u.ID}
+	if wait := s.limiter().Take(ctx, guess); wait > 0 {
 		secs := int((wait + time.Second - 1) / time.Second)
 		s.Audit.Record(ctx, audit.Event{Action: audit.PasswordChanged, Target: u.ID, TargetName: u.Email,
 			Result: audit.Refused, Detail: "too many wrong current passwords"})
@@ -326,7 +326,7 @@ func (s *Service) ChangePassword(ctx context.Context, u *storage.User, current, 
 		p.add("current", "The current password is not correct.")
 	}
 	if len(p["current"]) == 0 {
-		s.guesses.refund(u.ID) // only wrong guesses cost
+		s.limiter().Give(context.WithoutCancel(ctx), guess) // only wrong guesses cost
 	}
 	checkNewPassword(p, pw, confirm)
 	if len(p) > 0 {

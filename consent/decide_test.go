@@ -1,13 +1,16 @@
 package consent
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/conexor/conexor/internal/limit"
 	"github.com/conexor/conexor/provider"
 	"github.com/conexor/conexor/storage"
 )
@@ -125,22 +128,22 @@ func TestCSRFValid(t *testing.T) {
 
 func TestThrottle(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
-	th := newThrottle(func() time.Time { return now })
-	for i := range accountBurst {
-		if d := th.wait("a@x", "ip1"); d != 0 {
+	th := newThrottle(limit.New(limit.Options{Now: func() time.Time { return now }}))
+	ctx := context.Background()
+	for i := range accountRule.Burst {
+		if d, _ := th.begin(ctx, "a@x", "ip1"); d != 0 {
 			t.Fatalf("before failure %d: wait %v", i+1, d)
 		}
-		th.fail("a@x", "ip1")
 	}
-	if d := th.wait("a@x", "ip2"); d <= 0 || d > accountEvery {
-		t.Errorf("account after %d failures: wait %v, want (0, %v]", accountBurst, d, accountEvery)
+	if d, _ := th.begin(ctx, "a@x", "ip2"); d <= 0 || d > accountRule.Every {
+		t.Errorf("account after %d failures: wait %v, want (0, %v]", accountRule.Burst, d, accountRule.Every)
 	}
-	if d := th.wait("b@x", "ip1"); d != 0 {
+	if d, _ := th.begin(ctx, "b@x", "ip1"); d != 0 {
 		t.Errorf("other account, same IP: wait %v", d)
 	}
-	now = now.Add(accountEvery)
-	if d := th.wait("a@x", "ip1"); d != 0 {
-		t.Errorf("after %v: wait %v", accountEvery, d)
+	now = now.Add(accountRule.Every)
+	if d, _ := th.begin(ctx, "a@x", "ip1"); d != 0 {
+		t.Errorf("after %v: wait %v", accountRule.Every, d)
 	}
 }
 
@@ -148,40 +151,51 @@ func TestThrottle(t *testing.T) {
 // one that succeeds gets its token back.
 func TestThrottleBegin(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
-	th := newThrottle(func() time.Time { return now })
+	th := newThrottle(limit.New(limit.Options{Now: func() time.Time { return now }}))
+	ctx := context.Background()
 	var inFlight []func()
-	for i := range accountBurst {
-		wait, ok := th.begin("a@x", "ip1")
+	for i := range accountRule.Burst {
+		wait, ok := th.begin(ctx, "a@x", "ip1")
 		if wait != 0 {
 			t.Fatalf("attempt %d in flight: wait %v", i+1, wait)
 		}
 		inFlight = append(inFlight, ok)
 	}
-	if wait, _ := th.begin("a@x", "ip1"); wait <= 0 {
-		t.Fatalf("attempt %d while %d are in flight: not throttled", accountBurst+1, accountBurst)
+	if wait, _ := th.begin(ctx, "a@x", "ip1"); wait <= 0 {
+		t.Fatalf("attempt %d while %d are in flight: not throttled", accountRule.Burst+1, accountRule.Burst)
 	}
 	now = now.Add(time.Second) // the password checks take a while
 	for _, ok := range inFlight {
 		ok() // all succeeded: nothing is owed
 	}
-	for i := range accountBurst {
-		wait, _ := th.begin("a@x", "ip1")
+	for i := range accountRule.Burst {
+		wait, _ := th.begin(ctx, "a@x", "ip1")
 		if wait != 0 {
 			t.Fatalf("after successes, attempt %d: wait %v", i+1, wait)
 		}
 	}
-	if wait, _ := th.begin("a@x", "ip2"); wait <= 0 || wait > accountEvery {
-		t.Errorf("account after %d failures: wait %v, want (0, %v]", accountBurst, wait, accountEvery)
+	if wait, _ := th.begin(ctx, "a@x", "ip2"); wait <= 0 || wait > accountRule.Every {
+		t.Errorf("account after %d failures: wait %v, want (0, %v]", accountRule.Burst, wait, accountRule.Every)
 	}
 }
 
-func TestThrottleBoundedMemory(t *testing.T) {
+// TestThrottleIPRefusalRefundsAccount: an attempt the address's budget refuses costs the
+// account nothing.
+func TestThrottleIPRefusalRefundsAccount(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
-	th := newThrottle(func() time.Time { return now })
-	for i := range maxTracked + 10 {
-		th.fail(string(rune('a'+i%26))+time.Duration(i).String(), "ip")
+	th := newThrottle(limit.New(limit.Options{Now: func() time.Time { return now }}))
+	ctx := context.Background()
+	for i := range ipRule.Burst {
+		if d, _ := th.begin(ctx, fmt.Sprintf("u%d@x", i), "ip1"); d != 0 {
+			t.Fatalf("spray attempt %d: wait %v", i+1, d)
+		}
 	}
-	if n := len(th.accounts); n > maxTracked {
-		t.Errorf("%d accounts tracked, want at most %d", n, maxTracked)
+	for range accountRule.Burst + 1 {
+		if d, _ := th.begin(ctx, "victim@x", "ip1"); d <= 0 {
+			t.Fatal("the address's 21st attempt passed")
+		}
+	}
+	if d, _ := th.begin(ctx, "victim@x", "ip2"); d != 0 {
+		t.Fatalf("the victim's account was charged by refused attempts: wait %v", d)
 	}
 }

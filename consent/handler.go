@@ -18,6 +18,7 @@ import (
 
 	"github.com/gorilla/sessions"
 
+	"github.com/conexor/conexor/internal/limit"
 	"github.com/conexor/conexor/internal/password"
 	"github.com/conexor/conexor/provider"
 	"github.com/conexor/conexor/storage"
@@ -62,6 +63,8 @@ type Config struct {
 	SessionTTL time.Duration
 	// Audit records logins, logouts and consents; nil records nothing.
 	Audit *audit.Recorder
+	// Limits counts failed logins; nil counts them in this process only.
+	Limits Limiter
 }
 
 // Handler serves the browser flow. Build it with New.
@@ -104,6 +107,9 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Limits == nil {
+		cfg.Limits = limit.New(limit.Options{Now: cfg.Now, Log: cfg.Log})
+	}
 	if cfg.SessionTTL == 0 {
 		cfg.SessionTTL = 12 * time.Hour
 	}
@@ -121,7 +127,7 @@ func New(cfg Config) (*Handler, error) {
 		provider:  cfg.Provider,
 		pages:     cfg.Pages,
 		log:       cfg.Log,
-		throttle:  newThrottle(cfg.Now),
+		throttle:  newThrottle(cfg.Limits),
 		dummyHash: password.DummyHash(),
 		audit:     cfg.Audit,
 	}, nil

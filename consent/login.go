@@ -89,7 +89,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 			return h.pages.Login(b, templates.LoginPage{CSRF: value(sess, keyCSRF), ReturnTo: returnTo, Email: email, Error: msg})
 		})
 	}
-	wait, succeeded := h.throttle.begin(account, ip)
+	wait, succeeded := h.throttle.begin(r.Context(), account, ip)
 	if wait > 0 {
 		secs := int((wait + time.Second - 1) / time.Second)
 		// Not an audit event: a flood of throttled attempts would crowd real events out of the

@@ -97,7 +97,7 @@ func (d *clientDocuments) resolve(ctx context.Context, id string) (*storage.Clie
 		// A document never seen: fetching it stores a client, like a dynamic registration,
 		// and anyone can name new URLs without end. Take it from the same per-address budget.
 		if ip, ok := ctx.Value(clientIPKey{}).(string); ok {
-			if allowed, wait := d.p.register.allow(ip, now); !allowed {
+			if allowed, wait := d.p.allowRegistration(ctx, ip); !allowed {
 				d.p.log.InfoContext(ctx, "client metadata document refused: rate limit", "client_id", httpx.Truncate(id, 200), "ip", ip)
 				return nil, cimdError(id, fmt.Sprintf("too many new applications came from this address; retry in %d seconds", int(math.Ceil(wait.Seconds()))))
 			}

@@ -38,7 +38,12 @@ func (p *Provider) IntrospectHandler(w http.ResponseWriter, r *http.Request) {
 		WriteOAuthError(w, r, oe)
 		return
 	}
+	authDone, ok := p.beginClientAuth(w, r)
+	if !ok {
+		return
+	}
 	caller, err := p.oauth.AuthenticateClient(ctx, r, r.PostForm)
+	authDone(err != nil && !errors.Is(err, storage.ErrUnavailable)) // AuthenticateClient fails only on the client
 	if errors.Is(err, storage.ErrUnavailable) {
 		p.log.ErrorContext(ctx, "introspection failed", "client_id", clientIDOf(r), "detail", debugOf(err))
 		WriteOAuthError(w, r, errUnavailable)

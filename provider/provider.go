@@ -20,6 +20,7 @@ import (
 	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/token/hmac"
 
+	"github.com/conexor/conexor/internal/limit"
 	"github.com/conexor/conexor/internal/urls"
 	"github.com/conexor/conexor/storage"
 )
@@ -46,6 +47,9 @@ type Config struct {
 	// Audit records the provider's audit events and counts issued tokens; nil records
 	// nothing.
 	Audit *audit.Recorder
+	// Limits counts registrations and failed client authentications; nil counts them in
+	// this process only.
+	Limits Limiter
 }
 
 // Keys are the keys the provider uses, each derived from the system secret for one purpose
@@ -78,7 +82,7 @@ type Provider struct {
 	log      *slog.Logger
 	metrics  *Metrics
 	now      func() time.Time
-	register *registrar       // dynamic client registration (register.go)
+	limits   Limiter          // registration and client-authentication budgets (limits.go)
 	cimd     *clientDocuments // client ID metadata documents (cimd.go)
 	audit    *audit.Recorder
 }
@@ -98,6 +102,9 @@ func New(ctx context.Context, cfg Config, store *storage.Store, log *slog.Logger
 	if cfg.Scopes == nil {
 		s, _ := NewScopes(nil)
 		cfg.Scopes = s
+	}
+	if cfg.Limits == nil {
+		cfg.Limits = limit.New(limit.Options{Now: cfg.Now, Log: log})
 	}
 	if metrics == nil {
 		metrics = NewMetrics(nil)
@@ -156,10 +163,9 @@ func New(ctx context.Context, cfg Config, store *storage.Store, log *slog.Logger
 	p := &Provider{
 		cfg: cfg, store: store, oauth: oauth.(*fosite.Fosite), keys: keys, strategy: strategy,
 		hasher: hasher, headers: headers, log: log, metrics: metrics, now: cfg.Now,
-		audit: cfg.Audit,
+		audit: cfg.Audit, limits: cfg.Limits,
 	}
 	fstore.p = p
-	p.register = newRegistrar()
 	p.cimd = newClientDocuments(p, cfg.CIMDAllowPrivate)
 	if newKey != "" {
 		p.recordKeyRotated(ctx, newKey, "created at start: no key of the configured algorithm yet")

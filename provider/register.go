@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,15 +12,13 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
-	"golang.org/x/time/rate"
-
 	"github.com/conexor/conexor/audit"
 	"github.com/conexor/conexor/internal/httpx"
+	"github.com/conexor/conexor/internal/limit"
 	"github.com/conexor/conexor/storage"
 )
 
@@ -31,7 +30,7 @@ const MaxRegistrationBytes = 64 << 10
 // registers once per server it connects to; a loop that registers on every start is
 // slowed down, not locked out.
 const (
-	registrationRate  = rate.Limit(10.0 / 60)
+	registrationEvery = 6 * time.Second
 	registrationBurst = 20
 	// maxRedirectURIs bounds how many redirect URIs one registration may carry.
 	maxRedirectURIs = 20
@@ -76,47 +75,14 @@ type RegistrationResponse struct {
 	ClientMetadata
 }
 
-// registrar holds the registration endpoint's per-IP rate limiters.
-type registrar struct {
-	rate  rate.Limit
-	burst int
+// registrationRule is the registration budget of one address (see registrationBurst),
+// also spent by client metadata documents seen for the first time (cimd.go).
+var registrationRule = limit.Rule{Name: "register-ip", Burst: registrationBurst, Every: registrationEvery}
 
-	mu        sync.Mutex
-	limiters  map[string]*ipLimiter
-	lastSweep time.Time
-}
-
-type ipLimiter struct {
-	lim  *rate.Limiter
-	seen time.Time
-}
-
-func newRegistrar() *registrar {
-	return &registrar{rate: registrationRate, burst: registrationBurst, limiters: map[string]*ipLimiter{}}
-}
-
-// allow takes one registration from ip's budget, or says how long to wait for the next.
-func (g *registrar) allow(ip string, now time.Time) (bool, time.Duration) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	// A limiter idle long enough to be full again carries no state worth keeping.
-	if idle := time.Duration(float64(g.burst) / float64(g.rate) * float64(time.Second)); now.Sub(g.lastSweep) > idle {
-		for k, l := range g.limiters {
-			if now.Sub(l.seen) > idle {
-				delete(g.limiters, k)
-			}
-		}
-		g.lastSweep = now
-	}
-	l, ok := g.limiters[ip]
-	if !ok {
-		l = &ipLimiter{lim: rate.NewLimiter(g.rate, g.burst)}
-		g.limiters[ip] = l
-	}
-	l.seen = now
-	res := l.lim.ReserveN(now, 1)
-	if d := res.DelayFrom(now); d > 0 {
-		res.CancelAt(now)
+// allowRegistration takes one registration from ip's budget, or says how long to wait for
+// the next. Every attempt costs, good or bad: a registration stores a client either way.
+func (p *Provider) allowRegistration(ctx context.Context, ip string) (bool, time.Duration) {
+	if d := p.limits.Take(ctx, limit.Charge{Rule: registrationRule, Subject: ip}); d > 0 {
 		return false, d
 	}
 	return true, 0
@@ -148,7 +114,7 @@ func (p *Provider) RegisterHandler(w http.ResponseWriter, r *http.Request) {
 			"The registration endpoint accepts only POST with a JSON body (RFC 7591); this request used "+r.Method+"."))
 		return
 	}
-	if ok, wait := p.register.allow(ip, p.now()); !ok {
+	if ok, wait := p.allowRegistration(ctx, ip); !ok {
 		secs := int(math.Ceil(wait.Seconds()))
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		refuse(oauthErr(http.StatusTooManyRequests, "too_many_requests",

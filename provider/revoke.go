@@ -33,7 +33,13 @@ func (p *Provider) RevokeHandler(w http.ResponseWriter, r *http.Request) {
 		refuse(oauthErr(400, "invalid_request", "The token parameter is required."), "")
 		return
 	}
+	authDone, ok := p.beginClientAuth(w, r)
+	if !ok {
+		p.metrics.Revoked.WithLabelValues("too_many_requests").Inc()
+		return
+	}
 	err := p.oauth.NewRevocationRequest(ctx, r)
+	authDone(clientAuthFailed(err))
 	switch {
 	case err == nil:
 		p.metrics.Revoked.WithLabelValues("revoked").Inc()

@@ -85,6 +85,13 @@ func TestTokenStatementsPerRequest(t *testing.T) {
 		t.Run(db, func(t *testing.T) {
 			e := testenv.New(t, testenv.Options{Postgres: db == "postgres"})
 			c := countStatements(t, e)
+			// On Postgres the client-authentication throttle (limits.go) reads its
+			// buckets in one statement (a failure would add the charge); SQLite counts in
+			// process.
+			limitStatements := 0
+			if db == "postgres" {
+				limitStatements = 1
+			}
 			const redirect = "http://127.0.0.1:9999/callback"
 			id := registerPublic(t, e, redirect)
 
@@ -97,8 +104,8 @@ func TestTokenStatementsPerRequest(t *testing.T) {
 				if clients != 1 {
 					t.Errorf("%s: %d client queries, want 1", name, clients)
 				}
-				if total > maxTotal {
-					t.Errorf("%s: %d statements, want at most %d", name, total, maxTotal)
+				if total > maxTotal+limitStatements {
+					t.Errorf("%s: %d statements, want at most %d", name, total, maxTotal+limitStatements)
 				}
 			}
 

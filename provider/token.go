@@ -62,7 +62,13 @@ func (p *Provider) TokenHandler(w http.ResponseWriter, r *http.Request) {
 	if rules.prepare != nil {
 		rules.prepare(r.PostForm, resource)
 	}
+	authDone, ok := p.beginClientAuth(w, r)
+	if !ok {
+		p.metrics.Refused.WithLabelValues(grant, "too_many_requests").Inc()
+		return
+	}
 	ar, err := p.oauth.NewAccessRequest(ctx, r, NewSession(""))
+	authDone(clientAuthFailed(err))
 	if err == nil {
 		err = rules.check(p, ar, resource)
 	}

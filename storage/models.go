@@ -176,7 +176,7 @@ func allModels() []any {
 	return []any{
 		&Org{}, &User{}, &Membership{}, &Server{}, &Client{}, &Consent{}, &SigningKey{},
 		&HTTPSession{}, &ClientDocument{}, &AuditEvent{}, &UsageCount{},
-		&PasswordReset{},
+		&PasswordReset{}, &limitBucket{},
 		&authorizeCodeRow{}, &accessTokenRow{}, &refreshTokenRow{}, &pkceRow{},
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/conexor/conexor/audit"
 	"github.com/conexor/conexor/internal/config"
+	"github.com/conexor/conexor/internal/limit"
 	"github.com/conexor/conexor/internal/tick"
 	"github.com/conexor/conexor/mcp"
 	"github.com/conexor/conexor/provider"
@@ -43,6 +44,10 @@ type App struct {
 	sessionKey []byte
 	// Seeded is set when this start created the demo data.
 	Seeded *SeedResult
+	// limits counts failed logins, registrations and failed client authentications
+	// (limits.go); closeLimits closes its Redis connection.
+	limits      *limit.Limiter
+	closeLimits func() error
 }
 
 // Options are the parts of an App that are not configuration.
@@ -93,10 +98,10 @@ func openWith(ctx context.Context, cfg *config.Config, log *slog.Logger, create 
 // NewProvider builds the authorization server for cfg on store.
 // rec records its audit events; nil records none.
 func NewProvider(ctx context.Context, cfg config.Config, store *storage.Store, log *slog.Logger, reg prometheus.Registerer, now func() time.Time, rec *audit.Recorder) (*provider.Provider, error) {
-	return newProvider(ctx, cfg, deriveKeys(cfg.Secret).provider, store, log, reg, now, rec)
+	return newProvider(ctx, cfg, deriveKeys(cfg.Secret).provider, store, log, reg, now, rec, nil)
 }
 
-func newProvider(ctx context.Context, cfg config.Config, keys provider.Keys, store *storage.Store, log *slog.Logger, reg prometheus.Registerer, now func() time.Time, rec *audit.Recorder) (*provider.Provider, error) {
+func newProvider(ctx context.Context, cfg config.Config, keys provider.Keys, store *storage.Store, log *slog.Logger, reg prometheus.Registerer, now func() time.Time, rec *audit.Recorder, limits provider.Limiter) (*provider.Provider, error) {
 	scopes, err := provider.NewScopes(cfg.Scopes)
 	if err != nil {
 		return nil, err
@@ -113,6 +118,7 @@ func newProvider(ctx context.Context, cfg config.Config, keys provider.Keys, sto
 		Now:                   now,
 		CIMDAllowPrivate:      cfg.CIMDAllowPrivate,
 		Audit:                 rec,
+		Limits:                limits,
 	}, store, log, provider.NewMetrics(reg))
 }
 
@@ -139,12 +145,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	keys := deriveKeys(cfg.Secret)
 	rec := audit.New(store, log, reg, opts.Now)
-	a := &App{cfg: cfg, log: log, Store: store, registry: reg, sessionKey: keys.sessionCookie, Audit: rec}
+	limits, closeLimits, err := newLimits(ctx, cfg, store, log, opts.Now)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: log, Store: store, registry: reg, sessionKey: keys.sessionCookie,
+		Audit: rec, limits: limits, closeLimits: closeLimits}
 	// Replicas started together take turns: the first creates the signing key and the demo
 	// data, the others find them (storage.WithStartupLock).
 	err = store.WithStartupLock(ctx, func(ctx context.Context) error {
 		var err error
-		a.Provider, err = newProvider(ctx, cfg, keys.provider, store, log, reg, opts.Now, rec)
+		a.Provider, err = newProvider(ctx, cfg, keys.provider, store, log, reg, opts.Now, rec, limits)
 		if err != nil || opts.NoSeed {
 			return err
 		}
@@ -155,6 +167,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		return nil
 	})
 	if err != nil {
+		closeLimits()
 		store.Close()
 		return nil, err
 	}
@@ -167,6 +180,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		StoredUpstreamHeaders: p.UpstreamHeaders, SessionKey: keys.sessionBinding,
 		Now: opts.Now, Logger: log, Registerer: reg, APIPrivateUpstreams: cfg.APIPrivateUpstreams, Audit: rec})
 	if err != nil {
+		closeLimits()
 		store.Close()
 		return nil, err
 	}
@@ -221,6 +235,11 @@ func (a *App) purgePass(ctx context.Context) {
 	} else if n > 0 {
 		a.log.Info("purged audit events and usage counters past audit_retention", "rows", n)
 	}
+	if n, err := a.Store.PurgeLimits(ctx, a.Store.Now()); err != nil && ctx.Err() == nil {
+		a.log.Warn("purge full limit buckets", "err", err)
+	} else if n > 0 {
+		a.log.Info("purged full limit buckets", "rows", n)
+	}
 }
 
 // Handler is the whole HTTP surface.
@@ -260,5 +279,5 @@ func (a *App) Close() error {
 	a.stopBG()
 	<-a.auditDone  // its final write needs the database
 	<-a.listenDone // it holds a connection of the pool
-	return errors.Join(a.gateway.Close(), a.Store.Close())
+	return errors.Join(a.gateway.Close(), a.closeLimits(), a.Store.Close())
 }

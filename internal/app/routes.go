@@ -38,7 +38,11 @@ type route struct {
 	cors bool
 	// page marks a page of the browser flow: every response, the router's 404 and 405
 	// included, carries the HTML page headers (httpx.PageHeaders) and refusals are HTML.
+	// Its POSTs must come from the issuer's origin (samePagePost, origin.go).
 	page bool
+	// origin, when set, refuses a request whose Origin header is not allowed
+	// (httpx.CheckOrigin, the allowed_origins setting): the MCP transport's DNS-rebinding check.
+	origin func(w http.ResponseWriter, r *http.Request, origin string)
 }
 
 // routeTable is every route Conexor serves, in the order the router tries them. Every
@@ -100,10 +104,10 @@ func (a *App) routeTable(browser consent.Endpoints, dash dashboard.Endpoints, gw
 		{path: urls.AccountAppsRevoke, methods: post, handler: a.gateway.AfterRevocation(dash.AppsRevoke), page: true},
 
 		// The MCP gateway (mcp). Its handlers answer OPTIONS and wrong methods themselves.
-		{path: urls.MCPRoute, handler: gw.MCP, cors: true},
-		{path: urls.MCPRoute + "/", handler: gw.MCP, cors: true}, // the same endpoint
+		{path: urls.MCPRoute, handler: gw.MCP, cors: true, origin: mcp.RefuseOrigin},
+		{path: urls.MCPRoute + "/", handler: gw.MCP, cors: true, origin: mcp.RefuseOrigin}, // the same endpoint
 		{path: urls.PRMetadataRoute, handler: gw.Metadata, cors: true},
-		{path: urls.ServerAPIRoute, handler: gw.API, cors: true},
+		{path: urls.ServerAPIRoute, handler: gw.API, cors: true, origin: mcp.RefuseAPIOrigin},
 		{path: urls.MCPPrefix, prefix: true, handler: gw.NoServer, cors: true}, // a JSON-RPC 404
 		// No route: a browser client probing RFC 9728 metadata elsewhere reads the 404.
 		{path: urls.PRMetadata, cors: true},
@@ -123,7 +127,8 @@ func (a *App) routes() http.Handler {
 	}
 	p := a.Provider
 	browser, err := consent.New(consent.Config{Store: a.Store, Sessions: a.Store, Provider: p,
-		SessionKey: a.sessionKey, Pages: pages, Log: a.log, Now: p.Config().Now, Audit: a.Audit})
+		SessionKey: a.sessionKey, Pages: pages, Log: a.log, Now: p.Config().Now, Audit: a.Audit,
+		Limits: a.limits})
 	if err != nil {
 		panic(err) // as above
 	}
@@ -131,7 +136,7 @@ func (a *App) routes() http.Handler {
 		Pages: pages, Log: a.log, Now: p.Config().Now, PrivateUpstreams: a.cfg.APIPrivateUpstreams,
 		ConfiguredHeaders: func(path string) bool { return len(a.cfg.Upstreams[path].Headers) > 0 },
 		Audit:             a.Audit,
-		Accounts:          &accounts.Service{Store: a.Store, Grants: p, Audit: a.Audit, Log: a.log, Now: p.Config().Now}}
+		Accounts:          &accounts.Service{Store: a.Store, Grants: p, Audit: a.Audit, Log: a.log, Now: p.Config().Now, Limits: a.limits}}
 	table := a.routeTable(browser.Endpoints(), dash.Endpoints(), a.gateway.Endpoints())
 
 	r := mux.NewRouter()
@@ -140,7 +145,14 @@ func (a *App) routes() http.Handler {
 	r.Use(metrics.Middleware)
 	var corsPatterns []string
 	pagePaths := &pageSet{}
+	origins := httpx.NewOrigins(a.cfg.Issuer, a.cfg.AllowedOrigins)
 	for _, rt := range table {
+		if rt.origin != nil {
+			rt.handler = httpx.CheckOrigin(origins, rt.origin, rt.handler)
+		}
+		if rt.page && rt.handler != nil {
+			rt.handler = a.samePagePost(pages, rt.handler)
+		}
 		if rt.handler != nil {
 			m := r.NewRoute()
 			if rt.prefix {

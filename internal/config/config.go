@@ -186,6 +186,11 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	for _, o := range c.AllowedOrigins {
+		if _, err := httpx.ParseOrigin(o); err != nil && o != "*" {
+			add("allowed_origins: %v", err)
+		}
+	}
 	if _, err := httpx.ParsePrefixes(c.TrustedProxies); err != nil {
 		add("trusted_proxies: %v", err)
 	}

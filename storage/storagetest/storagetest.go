@@ -81,6 +81,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) *storage.Store) {
 		{"PasswordResets", testPasswordResets},
 		{"Grants", testGrants},
 		{"ClientNames", testClientNames},
+		{"LimitBuckets", testLimitBuckets},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,84 @@
+package provider_test
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/conexor/conexor/internal/testenv"
+	"github.com/conexor/conexor/internal/urls"
+)
+
+// TestClientAuthThrottle: wrong client secrets are throttled per client_id (issue 12, item
+// 8). Of 50 wrong secrets for one client at the token endpoint the first 10 get 401 and the
+// rest 429 invalid_client with Retry-After; another client is not affected; once the
+// Retry-After has passed the right secret works. Revocation and introspection are
+// throttled the same way.
+func TestClientAuthThrottle(t *testing.T) {
+	t.Parallel()
+	forEachDatabase(t, testClientAuthThrottle)
+}
+
+func testClientAuthThrottle(t *testing.T, opts testenv.Options) {
+	e := testenv.New(t, opts)
+	peerID, peerSecret := e.CreateServerClient("acme/sales-api", "mcp:tools:read")
+	form := url.Values{"grant_type": {"client_credentials"}}
+
+	// flood sends n wrong secrets for id to path and counts the answers.
+	flood := func(path, id string, n int, extra url.Values) (unauthorized, throttled int, last *testenv.Response) {
+		t.Helper()
+		for i := range n {
+			r := e.PostForm(path, extra, &testenv.Auth{ID: id, Secret: "wrong-secret-" + strconv.Itoa(i)})
+			switch r.StatusCode {
+			case http.StatusUnauthorized:
+				unauthorized++
+			case http.StatusTooManyRequests:
+				throttled++
+				last = r
+				body := r.JSON(t)
+				if body["error"] != "invalid_client" || body["error_description"] == "" {
+					t.Fatalf("429 body %s, want RFC 6749 invalid_client with a description", r.Body)
+				}
+				if s, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || s < 1 || s > 2 {
+					t.Fatalf("429 Retry-After %q, want 1 or 2 seconds", r.Header.Get("Retry-After"))
+				}
+			default:
+				t.Fatalf("wrong secret %d at %s: %d %s, want 401 or 429", i+1, path, r.StatusCode, r.Body)
+			}
+		}
+		return unauthorized, throttled, last
+	}
+
+	start := time.Now()
+	unauthorized, throttled, last := flood(urls.Token, e.ClientID, 50, form)
+	elapsed := time.Since(start)
+	// 10 free failures, plus one per second the flood took (the bucket refills meanwhile).
+	if maxOK := 10 + int(elapsed/time.Second) + 1; throttled == 0 || unauthorized < 10 || unauthorized > maxOK {
+		t.Fatalf("50 wrong secrets in %s: %d answered 401, %d 429; want 10 (at most %d) 401 and the rest 429",
+			elapsed.Round(time.Millisecond), unauthorized, throttled, maxOK)
+	}
+
+	// Another client from the same address is not affected.
+	r := e.PostForm(urls.Token, form, &testenv.Auth{ID: peerID, Secret: peerSecret})
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("another client during the flood: %d %s, want 200", r.StatusCode, r.Body)
+	}
+
+	// After the Retry-After, the right secret works (and, being right, costs nothing).
+	wait, _ := strconv.Atoi(last.Header.Get("Retry-After"))
+	time.Sleep(time.Duration(wait)*time.Second + 100*time.Millisecond)
+	r = e.PostForm(urls.Token, form, &testenv.Auth{ID: e.ClientID, Secret: e.ClientSecret, Basic: true})
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("the right secret after Retry-After: %d %s, want 200", r.StatusCode, r.Body)
+	}
+
+	// The revocation and introspection endpoints charge the same budget.
+	for _, path := range []string{urls.Revoke, urls.Introspect} {
+		id, _ := e.CreateServerClient("acme/sales-api", "mcp:tools:read")
+		if _, throttled, _ := flood(path, id, 25, url.Values{"token": {"x"}}); throttled == 0 {
+			t.Errorf("25 wrong secrets at %s: none answered 429", path)
+		}
+	}
+}
