@@ -247,12 +247,19 @@ async function connect(provider, fetchFn) {
 const toolText = (res) => res.content.filter((c) => c.type === 'text').map((c) => c.text).join('\n');
 
 async function main() {
-    // 1. A bare request is a 401 naming the protected resource metadata.
-    const bare = await fetch(MCP_URL, {
+    // 1. A bare request is a 401 naming the protected resource metadata. It comes from a
+    // browser page on a loopback origin (as the MCP Inspector's does), which the gate allows;
+    // a page on an origin nobody allowed gets 403 before anything else (DNS rebinding).
+    const initialize = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bare', version: '1' } } });
+    const fromOrigin = (origin) => fetch(MCP_URL, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', origin: 'https://app.example' },
-        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bare', version: '1' } } }),
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', origin },
+        body: initialize,
     });
+    const foreign = await fromOrigin('https://app.example');
+    await foreign.body?.cancel();
+    assert.equal(foreign.status, 403);
+    const bare = await fromOrigin('http://localhost:6274');
     await bare.body?.cancel();
     assert.equal(bare.status, 401);
     const challenge = bare.headers.get('www-authenticate') ?? '';

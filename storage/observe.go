@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"fmt"
 
 	"gorm.io/gorm"
 )
@@ -19,14 +18,35 @@ type Statement struct {
 }
 
 // OnStatement calls fn after every statement the store runs (transaction control not
-// included). It is for tests and diagnostics that count queries per request; register it
-// before the store serves requests, as GORM's callback chain is not safe to change
-// concurrently.
+// included). It is for tests and diagnostics that count queries per request, and may be
+// called while the store serves requests: GORM's callback chain is not safe to change
+// concurrently, so the one callback that calls the observers is registered at Open and
+// OnStatement only swaps the list it reads.
 func (s *Store) OnStatement(fn func(Statement)) {
-	observe := func(db *gorm.DB) {
-		fn(Statement{Ctx: db.Statement.Context, Table: db.Statement.Table, SQL: db.Statement.SQL.String()})
+	s.observeMu.Lock()
+	defer s.observeMu.Unlock()
+	var fns []func(Statement)
+	if old := s.observers.Load(); old != nil {
+		fns = append(fns, *old...)
 	}
-	name := fmt.Sprintf("conexor:observe:%d", s.observers.Add(1)) // GORM keeps one callback per name
+	fns = append(fns, fn)
+	s.observers.Store(&fns)
+}
+
+// observeStatements registers the callback OnStatement's functions hang off. Without
+// observers it costs one atomic load per statement.
+func (s *Store) observeStatements() {
+	observe := func(db *gorm.DB) {
+		fns := s.observers.Load()
+		if fns == nil {
+			return
+		}
+		st := Statement{Ctx: db.Statement.Context, Table: db.Statement.Table, SQL: db.Statement.SQL.String()}
+		for _, fn := range *fns {
+			fn(st)
+		}
+	}
+	const name = "conexor:observe"
 	cb := s.db.Callback()
 	_ = cb.Create().After("gorm:create").Register(name, observe)
 	_ = cb.Query().After("gorm:query").Register(name, observe)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,8 +26,9 @@ type Store struct {
 	now     func() time.Time
 	// closed is set by Close: later errors mean "unavailable" (see unavailable.go).
 	closed atomic.Bool
-	// observers counts OnStatement registrations, to name their callbacks.
-	observers atomic.Int64
+	// observers are the OnStatement functions, called by one callback registered at Open.
+	observers atomic.Pointer[[]func(Statement)]
+	observeMu sync.Mutex // serialises OnStatement's copy-and-append
 	// timeout bounds a call whose context has no deadline (WithTimeout, deadline.go).
 	timeout time.Duration
 	// ready caches the read-only check of Ready (readonly.go).
@@ -99,6 +101,7 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 	s.db = db
 	s.boundStatements()
 	s.classifyErrors()
+	s.observeStatements()
 	if err := s.Ping(ctx); err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("storage: %s unreachable: %w", s.dialectName(), err)

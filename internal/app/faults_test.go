@@ -18,11 +18,13 @@ import (
 	"github.com/conexor/conexor/internal/testenv"
 )
 
-// faultTimeout is storage_timeout in the fault tests: short, to keep them fast.
-const faultTimeout = time.Second
+// faultTimeout is storage_timeout in the fault tests: short, to keep them fast, and twice
+// the shared limiter's own 1 s bound, so that a request which waited for both (a throttle
+// check, then its own query) would overrun faultTimeout+faultSlack and fail the test.
+const faultTimeout = 2 * time.Second
 
 // faultSlack is what a 503 may take beyond storage_timeout on a slow, shared CI machine.
-const faultSlack = 2 * time.Second
+const faultSlack = 900 * time.Millisecond
 
 // faultEnv runs the app on a fresh Postgres schema reached through a fault-injection proxy.
 func faultEnv(t *testing.T) (*testenv.Env, *faultproxy.Proxy) {
@@ -215,7 +217,9 @@ func TestDatabaseFaults(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	goroutines, open := runtime.NumGoroutine(), e.Store.PoolStats().OpenConnections
 
-	for _, fault := range []faultproxy.Mode{faultproxy.Refuse, faultproxy.BlackHole} {
+	// The black hole first: after any fault the shared limiter counts in process for a few
+	// seconds (limit.Limiter), which would spare the next fault's requests its timeout.
+	for _, fault := range []faultproxy.Mode{faultproxy.BlackHole, faultproxy.Refuse} {
 		t.Run(fault.String(), func(t *testing.T) {
 			p.Set(fault)
 			start := time.Now()
@@ -255,6 +259,10 @@ func TestDatabaseFaults(t *testing.T) {
 		done := make(chan []outcome)
 		go func() { done <- runProbes(probes) }()
 		time.Sleep(100 * time.Millisecond)
+		cut := p.Conns()
+		if cut == 0 {
+			t.Fatal("no database connection open to reset")
+		}
 		resetAt := time.Now()
 		p.Set(faultproxy.Reset)
 		out := <-done
@@ -267,11 +275,11 @@ func TestDatabaseFaults(t *testing.T) {
 				t.Errorf("%s in flight during a reset: status %d: %s", o.name, o.status, o.problem)
 			}
 		}
-		if failed == 0 {
-			t.Errorf("no request in flight failed with 503: %+v", out)
-		}
+		// How many of the probes were on a connection at the instant of the reset depends on
+		// the machine's timing: those answer 503, the others (database/sql retries a statement
+		// that never reached a broken connection) 200. Either is right; a 500 never is.
 		recovered := awaitRecovery(t, probes, resetAt, 10*time.Second)
-		t.Logf("fault=reset inflight503=%d/%d recover=%.2fs", failed, len(out), recovered.Seconds())
+		t.Logf("fault=reset conns=%d inflight503=%d/%d recover=%.2fs", cut, failed, len(out), recovered.Seconds())
 		assertFullSpeed(t, e)
 	})
 

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -55,20 +56,20 @@ func (a *App) routeTable(browser consent.Endpoints, dash dashboard.Endpoints, gw
 	return []route{
 		// The authorization server (provider). The OAuth endpoints answer a wrong method
 		// with an RFC 6749 error; introspection is for resource servers, not browsers.
-		{path: urls.Token, handler: http.HandlerFunc(p.TokenHandler), cors: true},
+		{path: urls.Token, handler: a.withinStorageTimeout(http.HandlerFunc(p.TokenHandler)), cors: true},
 		// A revocation's 200 waits until this process refuses the token (AfterRevocation).
-		{path: urls.Revoke, handler: a.gateway.AfterRevocation(http.HandlerFunc(p.RevokeHandler)), cors: true},
-		{path: urls.Introspect, handler: http.HandlerFunc(p.IntrospectHandler)},
-		{path: urls.Register, handler: http.HandlerFunc(p.RegisterHandler), cors: true},
+		{path: urls.Revoke, handler: a.withinStorageTimeout(a.gateway.AfterRevocation(http.HandlerFunc(p.RevokeHandler))), cors: true},
+		{path: urls.Introspect, handler: a.withinStorageTimeout(http.HandlerFunc(p.IntrospectHandler))},
+		{path: urls.Register, handler: a.withinStorageTimeout(http.HandlerFunc(p.RegisterHandler)), cors: true},
 		{path: urls.JWKS, methods: get, handler: http.HandlerFunc(p.JWKSHandler), cors: true},
 		{path: urls.ASMetadata, methods: get, handler: http.HandlerFunc(p.MetadataHandler), cors: true},
 
 		// The browser flow (consent): same-origin HTML pages, never CORS.
 		{path: urls.Consent, methods: []string{http.MethodGet}, handler: browser.Authorize, page: true},
 		{path: urls.Consent, methods: []string{http.MethodPost}, handler: browser.Decide, page: true},
-		{path: urls.Login, methods: []string{http.MethodGet}, handler: browser.LoginPage, page: true},
-		{path: urls.Login, methods: []string{http.MethodPost}, handler: browser.Login, page: true},
-		{path: urls.Logout, methods: []string{http.MethodPost}, handler: browser.Logout, page: true},
+		{path: urls.Login, methods: []string{http.MethodGet}, handler: a.withinStorageTimeout(browser.LoginPage), page: true},
+		{path: urls.Login, methods: []string{http.MethodPost}, handler: a.withinStorageTimeout(browser.Login), page: true},
+		{path: urls.Logout, methods: []string{http.MethodPost}, handler: a.withinStorageTimeout(browser.Logout), page: true},
 		{path: templates.StylesheetPath, methods: get, handler: templates.Static()},
 		{path: templates.ScriptPath, methods: get, handler: templates.Static()},
 
@@ -194,6 +195,21 @@ func corsPattern(rt route) string {
 		return rt.path[:i]
 	}
 	return rt.path // a prefix ends in "/", which MatchPaths matches as a prefix
+}
+
+// withinStorageTimeout gives the request one deadline, storage_timeout from its start, for
+// everything it asks of storage and of the shared limits: each database call is bounded by
+// the store anyway, but a request that makes several (a throttle check that falls back to
+// counting in process, then the client lookup) would otherwise add their bounds up. With a
+// silent database the answer is then a 503 within storage_timeout, whatever the route does
+// first. Only routes that reach nothing slower than the database have it: the authorization
+// endpoint may fetch a client metadata document, and the gateway streams.
+func (a *App) withinStorageTimeout(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), a.cfg.StorageTimeout)
+		defer cancel()
+		h.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 func healthz(w http.ResponseWriter, _ *http.Request) {

@@ -9,8 +9,10 @@
 // statement or script, so concurrent replicas never lose a count.
 //
 // When the shared backend fails, the Limiter counts in process instead (fails open to the
-// per-process limits, logged): a database or Redis blip must not lock everyone out of
-// login, and the per-process limits still bound guessing to a few per second per replica.
+// per-process limits, logged) and keeps doing so for a few seconds before it tries the
+// backend again, so an outage costs one request its timeout, not every request: a database
+// or Redis blip must not lock everyone out of login, and the per-process limits still bound
+// guessing to a few per second per replica.
 package limit
 
 import (
@@ -77,7 +79,15 @@ type Limiter struct {
 	timeout time.Duration
 	kind    string       // for the log: "postgres", "redis", "memory"
 	warned  atomic.Int64 // when the last fallback was logged (Unix ns)
+	// downUntil is when the shared store is tried again after it failed (Unix ns): during an
+	// outage each request would otherwise wait Timeout for it before counting in process.
+	downUntil atomic.Int64
+	retry     time.Duration // sharedRetry; shorter in tests
 }
+
+// sharedRetry is how long the Limiter counts in process after the shared store failed,
+// before it tries the store again.
+const sharedRetry = 5 * time.Second
 
 // Options configure a Limiter; every field is optional.
 type Options struct {
@@ -109,7 +119,7 @@ func New(o Options) *Limiter {
 			o.Kind = "shared"
 		}
 	}
-	return &Limiter{shared: o.Shared, local: NewMemory(), now: o.Now, log: o.Log, timeout: o.Timeout, kind: o.Kind}
+	return &Limiter{shared: o.Shared, local: NewMemory(), now: o.Now, log: o.Log, timeout: o.Timeout, kind: o.Kind, retry: sharedRetry}
 }
 
 // Shared reports which store counts: "memory" when the limits are per process.
@@ -169,12 +179,22 @@ func (l *Limiter) step(ctx context.Context, charges []Charge, cost float64) []Re
 		steps[i] = Step{Key: Key(c.Rule.Name, c.Subject), Burst: c.Rule.Burst, Every: c.Rule.Every, Cost: cost}
 	}
 	now := l.now()
-	if l.shared != nil {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.timeout)
+	if l.shared != nil && time.Now().UnixNano() >= l.downUntil.Load() {
+		// A charge or a read spends the request's own time, within its deadline; a refund
+		// is owed whatever became of the request.
+		sctx := ctx
+		if cost < 0 {
+			sctx = context.WithoutCancel(ctx)
+		}
+		sctx, cancel := context.WithTimeout(sctx, l.timeout)
 		res, err := l.shared.Take(sctx, steps, now)
 		cancel()
 		if err == nil && len(res) == len(steps) {
 			return res
+		}
+		if ctx.Err() == nil || cost < 0 {
+			// The store failed, not the request: leave it alone for a while.
+			l.downUntil.Store(time.Now().Add(l.retry).UnixNano())
 		}
 		// Once per 10 s at most: during an outage every request comes through here.
 		if last := l.warned.Load(); now.UnixNano()-last > int64(10*time.Second) && l.warned.CompareAndSwap(last, now.UnixNano()) {
