@@ -84,11 +84,8 @@ func (c *serverCache) load(ctx context.Context, org, name string) (*serverInfo, 
 	srv, err := c.store.ServerByPath(ctx, org, name)
 	if errors.Is(err, storage.ErrNotFound) {
 		info := &serverInfo{path: path, fetched: time.Now()}
-		if c.gen.Load() != gen {
-			info.fetched = time.Time{}
-		}
 		if _, had := c.entries.Load(path); had || c.negative.Load() < maxNegativeServers {
-			c.put(path, info)
+			c.keep(path, info, gen)
 		}
 		return info, nil
 	}
@@ -96,11 +93,22 @@ func (c *serverCache) load(ctx context.Context, org, name string) (*serverInfo, 
 		return nil, err
 	}
 	info := c.describe(srv)
+	c.keep(path, info, gen)
+	return info, nil
+}
+
+// keep caches info, read when gen was current. A forgetAll since then means the row may
+// predate the change it announced: info answers the request that read it but is not kept.
+// gen is checked again after the put, since forgetAll may have run in between and then
+// found nothing yet to forget.
+func (c *serverCache) keep(path string, info *serverInfo, gen int64) {
 	if c.gen.Load() != gen {
-		info.fetched = time.Time{} // answer this request with it, but read again next time
+		return
 	}
 	c.put(path, info)
-	return info, nil
+	if c.gen.Load() != gen && c.entries.CompareAndDelete(path, info) && info.srv == nil {
+		c.negative.Add(-1)
+	}
 }
 
 // put caches info for path, keeping negative (the number of cached unknown paths) exact

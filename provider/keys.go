@@ -246,20 +246,25 @@ func (k *Keyring) decode(row storage.SigningKey) (*signingKey, error) {
 func (k *Keyring) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	// published fires when a new key waiting out its publish delay becomes current, a known
+	// time: reloading then makes every replica switch to it together rather than at its next
+	// tick. One timer, reset after each reload.
+	published := time.NewTimer(time.Hour)
+	published.Stop()
+	defer published.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-k.changed:
+		case <-published.C:
 		}
 		if err := k.Reload(ctx); err != nil && ctx.Err() == nil {
 			k.log.Error("reload signing keys", "err", err)
 		}
-		// A new key waiting out its publish delay becomes current at a known time: reload
-		// then, so every replica switches to it together rather than at its next tick.
 		if wait := k.untilPublished(); wait > 0 && wait < interval {
-			time.AfterFunc(wait+10*time.Millisecond, k.Changed)
+			published.Reset(wait + 10*time.Millisecond)
 		}
 	}
 }
