@@ -83,11 +83,17 @@ func TestPostgresDeadlines(t *testing.T) {
 		t.Errorf("Ready after a timed-out statement: %v", err)
 	}
 
-	var got string
-	// Every pooled connection is back at the default, LongRunning's included.
-	if err := s.db.Raw("SHOW statement_timeout").Scan(&got).Error; err != nil || got != "1500ms" {
-		t.Errorf("statement_timeout = %q, %v; want 1500ms", got, err)
+	// Every pooled connection is back at the default, LongRunning's and the startup lock's
+	// included: all of them are read, held at once so that none is read twice.
+	if err := s.WithStartupLock(ctx, func(context.Context) error { return nil }); err != nil {
+		t.Fatal(err)
 	}
+	for i, got := range everyConn(t, s, "SHOW statement_timeout") {
+		if got != "1500ms" {
+			t.Errorf("connection %d: statement_timeout = %q; want 1500ms", i, got)
+		}
+	}
+	var got string
 	u, _ := url.Parse(dsn)
 	q := u.Query()
 	q.Set("statement_timeout", "60000")

@@ -140,7 +140,9 @@ func (s *Store) peekTokens(ctx context.Context, steps []limit.Step, now time.Tim
 }
 
 // PurgeLimits deletes the buckets that are full again by now: they hold no information.
+// It goes through s.conn so that, run under LongRunning (the background purge), it uses the
+// pinned connection whose statement_timeout follows the purge's deadline.
 func (s *Store) PurgeLimits(ctx context.Context, now time.Time) (int64, error) {
-	res := s.db.WithContext(ctx).Where("full_ms < ?", now.UnixMilli()).Delete(&limitBucket{})
+	res := s.conn(ctx).Where("full_ms < ?", now.UnixMilli()).Delete(&limitBucket{})
 	return res.RowsAffected, res.Error
 }

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
@@ -150,23 +151,81 @@ func (s *Store) WithStartupLock(ctx context.Context, fn func(ctx context.Context
 	defer conn.Close()
 	// Waiting for another replica's migration is no stuck statement: lift any statement
 	// timeout for this session while it waits, and put it back before the connection returns
-	// to the pool.
+	// to the pool (bounded like LongRunning's reset: a dead server must not hang the return).
 	if _, err := conn.ExecContext(ctx, "SET statement_timeout = 0"); err != nil {
 		return s.unavailable(err)
 	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), "RESET statement_timeout") //nolint:errcheck // a failed reset leaves the default of the connection URL in force
-	const key = "hashtext('conexor startup ' || current_schema())"
-	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock("+key+")"); err != nil {
-		return s.unavailable(err)
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+		defer cancel()
+		_, _ = conn.ExecContext(rctx, "RESET statement_timeout") // a failed reset leaves the default of the connection URL in force
+	}()
+	if err := s.startupLock(ctx, conn); err != nil {
+		return err
 	}
 	defer func() {
 		unlockCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if _, err := conn.ExecContext(unlockCtx, "SELECT pg_advisory_unlock("+key+")"); err != nil {
+		if _, err := conn.ExecContext(unlockCtx, "SELECT pg_advisory_unlock("+startupLockKeySQL+")"); err != nil {
 			// The session still holds the lock: drop the connection rather than return it to
 			// the pool, so Postgres frees the lock when the session ends.
 			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 		}
 	}()
 	return fn(context.WithValue(ctx, startupLockKey{}, true))
+}
+
+// startupLockKeySQL is the startup lock's advisory key (see WithStartupLock).
+const startupLockKeySQL = "hashtext('conexor startup ' || current_schema())"
+
+// startupLock takes the startup lock on conn: at once if it is free, else by waiting for
+// it. With statement_timeout lifted, only a client deadline ends that wait, so one is set
+// when ctx has none (migrateTimeout): a holder that is frozen (a stuck migration, a process
+// stopped under a debugger) then makes start-up fail saying so, instead of hanging forever.
+func (s *Store) startupLock(ctx context.Context, conn *sql.Conn) error {
+	var got bool
+	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock("+startupLockKeySQL+")").Scan(&got); err != nil {
+		return s.unavailable(err)
+	}
+	if got {
+		return nil
+	}
+	wait := ctx
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		wait, cancel = context.WithTimeout(ctx, migrateTimeout)
+		defer cancel()
+	}
+	start := time.Now()
+	_, err := conn.ExecContext(wait, "SELECT pg_advisory_lock("+startupLockKeySQL+")")
+	if err == nil {
+		return nil
+	}
+	if wait.Err() == nil {
+		return s.unavailable(err)
+	}
+	holder := ""
+	if pid := s.startupLockHolder(ctx); pid != 0 {
+		holder = fmt.Sprintf(" (pid %d)", pid)
+	}
+	return fmt.Errorf("storage: waiting for the startup lock held by another process%s for %s; is a migration stuck? (%w)",
+		holder, time.Since(start).Round(100*time.Millisecond), s.unavailable(err))
+}
+
+// startupLockHolder is the server process id of the session holding the startup lock, or 0
+// if it cannot tell. For an error message only: it runs on the pool, bounded by the store's
+// timeout, after the caller's own deadline has passed. A bigint advisory key is stored in
+// pg_locks as classid (high 32 bits) and objid (low 32 bits), objsubid 1.
+func (s *Store) startupLockHolder(ctx context.Context) int {
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+	defer cancel()
+	var pids []int
+	err := s.db.WithContext(qctx).Raw(`SELECT l.pid FROM pg_locks l
+WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND ((l.classid::bigint << 32) | l.objid::bigint) = (` + startupLockKeySQL + `)::bigint`).Scan(&pids).Error
+	if err != nil || len(pids) == 0 {
+		return 0
+	}
+	return pids[0]
 }

@@ -261,7 +261,18 @@ func (s *Store) Commit(ctx context.Context) error {
 		return errors.New("storage: commit without a transaction")
 	}
 	defer endTX(ctx)
-	return s.unavailable(tx.Commit().Error)
+	return s.unavailable(commitError(ctx, tx.Commit().Error))
+}
+
+// commitError explains sql.ErrTxDone from Commit: when the transaction's deadline fired
+// first, database/sql has already rolled it back and says only "already committed or rolled
+// back". That is the deadline's doing (a slow or locked database: unavailable), not a
+// programming error, so the context's own error is added for unavailable to classify.
+func commitError(ctx context.Context, err error) error {
+	if errors.Is(err, sql.ErrTxDone) && ctx.Err() != nil {
+		return fmt.Errorf("%w (%w)", err, ctx.Err())
+	}
+	return err
 }
 
 // Rollback implements fosite's storage.Transactional.

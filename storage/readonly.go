@@ -57,32 +57,59 @@ func (s *Store) Ready(ctx context.Context) error {
 // errProbeDone rolls back the SQLite write probe.
 var errProbeDone = errors.New("storage: write probe done")
 
+// probeTimeout bounds the SQLite write probe, well inside a Kubernetes probe's default 1 s:
+// under write contention the probe would otherwise queue for the write lock for up to
+// storage_timeout, and /readyz would fail (or time out) on a database that is merely busy.
+const probeTimeout = 250 * time.Millisecond
+
 // readOnly asks the database whether it takes writes. Postgres says so itself
 // (transaction_read_only: on for a standby or under default_transaction_read_only). SQLite
 // is asked by trying: a write inside a transaction that is rolled back, which fails with
 // SQLITE_READONLY whatever the cause (file mode, directory, read-only mount, query_only),
 // root included, for whom file permissions say nothing.
+//
+// The SQLite probe waits at most probeTimeout, for a pooled connection and for the write
+// lock (its connection's busy_timeout is lowered for it: SQLite's busy wait does not end
+// with the context). A probe that finds the database busy, locked or gives up in time has
+// learnt nothing about read-only, and another writer holds the lock, so it counts as
+// writable: only SQLITE_READONLY makes a database read-only.
 func (s *Store) readOnly(ctx context.Context) (bool, error) {
-	ctx, cancel := s.bound(ctx)
-	defer cancel()
 	if s.dialect == "postgres" {
+		ctx, cancel := s.bound(ctx)
+		defer cancel()
 		var v string
 		if err := s.db.WithContext(ctx).Raw("SHOW transaction_read_only").Scan(&v).Error; err != nil {
 			return false, err
 		}
 		return v == "on", nil
 	}
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Exec("CREATE TABLE conexor_write_probe (x INTEGER)").Error; err != nil {
+	ctx, cancel := context.WithTimeout(ctx, min(probeTimeout, s.timeout))
+	defer cancel()
+	err := s.db.WithContext(ctx).Connection(func(c *gorm.DB) error {
+		if err := c.Exec(fmt.Sprintf("PRAGMA busy_timeout = %d", min(probeTimeout, s.timeout).Milliseconds())).Error; err != nil {
 			return err
 		}
-		return errProbeDone
+		defer func() {
+			// Back to the store's busy timeout before the connection returns to the pool
+			// (a PRAGMA takes no lock, so this does not wait behind the writer).
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+			defer cancel()
+			_ = c.WithContext(rctx).Exec("PRAGMA busy_timeout = " + busyMillis(s.timeout)).Error
+		}()
+		return c.Transaction(func(tx *gorm.DB) error {
+			if err := tx.Exec("CREATE TABLE conexor_write_probe (x INTEGER)").Error; err != nil {
+				return err
+			}
+			return errProbeDone
+		})
 	})
 	switch {
 	case errors.Is(err, errProbeDone):
 		return false, nil
 	case isSQLiteReadOnly(err):
 		return true, nil
+	case isSQLiteBusy(err), errors.Is(err, context.DeadlineExceeded):
+		return false, nil
 	default:
 		return false, err
 	}

@@ -49,3 +49,9 @@ func isSQLiteReadOnly(err error) bool {
 	var sqliteErr sqlite3.Error
 	return errors.As(err, &sqliteErr) && sqliteErr.Code == sqlite3.ErrReadonly
 }
+
+// isSQLiteBusy reports SQLITE_BUSY or SQLITE_LOCKED: another connection holds the lock.
+func isSQLiteBusy(err error) bool {
+	var sqliteErr sqlite3.Error
+	return errors.As(err, &sqliteErr) && (sqliteErr.Code == sqlite3.ErrBusy || sqliteErr.Code == sqlite3.ErrLocked)
+}

@@ -84,3 +84,9 @@ func isSQLiteReadOnly(err error) bool {
 	var se *msqlite.Error
 	return errors.As(err, &se) && se.Code()&0xff == sqliteReadonly
 }
+
+// isSQLiteBusy reports SQLITE_BUSY or SQLITE_LOCKED: another connection holds the lock.
+func isSQLiteBusy(err error) bool {
+	var se *msqlite.Error
+	return errors.As(err, &se) && (se.Code()&0xff == sqliteBusy || se.Code()&0xff == sqliteLocked)
+}

@@ -25,8 +25,9 @@ import (
 //     caller's deadline passed while the database said nothing (deadline.go);
 //   - SQLite: busy or locked past the busy timeout, read-only, cannot open the file;
 //   - Postgres: SQLSTATE class 08 (connection exception), 53 (insufficient resources), 57P
-//     (operator intervention: shutdown, admin_shutdown, cannot_connect_now) and 25006
-//     (read-only transaction: a replica, or default_transaction_read_only).
+//     (operator intervention: shutdown, admin_shutdown, cannot_connect_now), 57014
+//     (query_canceled: statement_timeout fired, a database too slow to answer is a 503, not
+//     a 500) and 25006 (read-only transaction: a replica, or default_transaction_read_only).
 func (s *Store) unavailable(err error) error {
 	if err == nil || errors.Is(err, ErrUnavailable) || !s.isUnavailable(err) {
 		return err
@@ -49,7 +50,7 @@ func (s *Store) isUnavailable(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		c := pgErr.Code
-		return strings.HasPrefix(c, "08") || strings.HasPrefix(c, "53") || strings.HasPrefix(c, "57P") || c == "25006"
+		return strings.HasPrefix(c, "08") || strings.HasPrefix(c, "53") || strings.HasPrefix(c, "57P") || c == "57014" || c == "25006"
 	}
 	var connectErr *pgconn.ConnectError
 	if errors.As(err, &connectErr) {

@@ -29,7 +29,7 @@ func TestUnavailableClassification(t *testing.T) {
 		{"postgres admin shutdown (57P01)", &pgconn.PgError{Code: "57P01"}, true},
 		{"postgres cannot connect now (57P03)", &pgconn.PgError{Code: "57P03"}, true},
 		{"postgres read-only transaction (25006)", &pgconn.PgError{Code: "25006"}, true},
-		{"postgres query canceled (57014)", &pgconn.PgError{Code: "57014"}, false},
+		{"postgres query canceled (57014)", &pgconn.PgError{Code: "57014"}, true},
 		{"postgres unique violation (23505)", &pgconn.PgError{Code: "23505"}, false},
 		{"postgres invalid text (22021)", &pgconn.PgError{Code: "22021"}, false},
 		{"connect error", &pgconn.ConnectError{}, true},
