@@ -104,7 +104,7 @@ func (p *Provider) recordReplay(r *http.Request, err error) {
 	default:
 		return
 	}
-	clientID := clientIDOf(r)
+	clientID := clientIDForLog(r)
 	e := audit.Event{Actor: audit.FromRequest(r, audit.KindClient, clientID, ""), Action: action, Result: audit.Refused}
 	if req != nil && req.GetID() != "" {
 		e.Target = req.GetID()

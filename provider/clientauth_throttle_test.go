@@ -1,9 +1,11 @@
 package provider_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,4 +83,69 @@ func testClientAuthThrottle(t *testing.T, opts testenv.Options) {
 			t.Errorf("25 wrong secrets at %s: none answered 429", path)
 		}
 	}
+}
+
+// TestClientAuthThrottleEncodedID: fosite URL-decodes a Basic-auth username (RFC 6749
+// section 2.3.1), so acme, %61cme and %61%63me name one client; they must share one
+// budget, or an attacker gets 10 free guesses per spelling. Of 40 wrong secrets over three
+// spellings, at most 10 (plus one per second of the flood) are answered 401.
+func TestClientAuthThrottleEncodedID(t *testing.T) {
+	t.Parallel()
+	forEachDatabase(t, func(t *testing.T, opts testenv.Options) {
+		e := testenv.New(t, opts)
+		id, _ := e.CreateServerClient("acme/sales-api", "mcp:tools:read")
+		var all strings.Builder
+		for _, b := range []byte(id) {
+			fmt.Fprintf(&all, "%%%02X", b)
+		}
+		spellings := []string{id, fmt.Sprintf("%%%02x", id[0]) + id[1:], all.String()}
+		form := url.Values{"grant_type": {"client_credentials"}}.Encode()
+		start := time.Now()
+		var unauthorized, throttled int
+		for i := range 40 {
+			req := e.NewRequest(http.MethodPost, urls.Token, strings.NewReader(form))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth(spellings[i%len(spellings)], "wrong-secret-"+strconv.Itoa(i))
+			switch r := e.Do(req); r.StatusCode {
+			case http.StatusUnauthorized:
+				unauthorized++
+			case http.StatusTooManyRequests:
+				throttled++
+			default:
+				t.Fatalf("wrong secret %d as %q: %d %s, want 401 or 429", i+1, spellings[i%len(spellings)], r.StatusCode, r.Body)
+			}
+		}
+		if maxOK := 10 + int(time.Since(start)/time.Second) + 1; unauthorized > maxOK || throttled == 0 {
+			t.Fatalf("40 wrong secrets over spellings %q: %d answered 401, %d 429; want at most %d 401",
+				spellings, unauthorized, throttled, maxOK)
+		}
+	})
+}
+
+// TestClientAuthStaleClientSharesAddress: a client with a stale secret retrying about once a
+// second must not throttle the other clients behind the same address (hosted connectors and
+// corporate NAT share egress addresses). Two minutes of test clock: with the address budget
+// of 30 and one every 2 s it was empty after about one minute.
+func TestClientAuthStaleClientSharesAddress(t *testing.T) {
+	t.Parallel()
+	forEachDatabase(t, func(t *testing.T, opts testenv.Options) {
+		clock := testenv.NewClock(time.Now().Truncate(time.Second))
+		opts.Now = clock.Now
+		e := testenv.New(t, opts)
+		stale, _ := e.CreateServerClient("acme/sales-api", "mcp:tools:read")
+		form := url.Values{"grant_type": {"client_credentials"}}
+		for s := range 120 {
+			clock.Advance(time.Second)
+			r := e.PostForm(urls.Token, form, &testenv.Auth{ID: stale, Secret: "stale-secret"})
+			if r.StatusCode != http.StatusUnauthorized && r.StatusCode != http.StatusTooManyRequests {
+				t.Fatalf("stale client at %d s: %d %s, want 401 or 429", s, r.StatusCode, r.Body)
+			}
+			if s%10 != 9 {
+				continue
+			}
+			if r := e.PostForm(urls.Token, form, &testenv.Auth{ID: e.ClientID, Secret: e.ClientSecret}); r.StatusCode != http.StatusOK {
+				t.Fatalf("another client from the same address after %d s of a stale one failing: %d %s, want 200", s+1, r.StatusCode, r.Body)
+			}
+		}
+	})
 }

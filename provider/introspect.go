@@ -43,14 +43,14 @@ func (p *Provider) IntrospectHandler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	caller, err := p.oauth.AuthenticateClient(ctx, r, r.PostForm)
-	authDone(err != nil && !errors.Is(err, storage.ErrUnavailable)) // AuthenticateClient fails only on the client
+	authDone(clientAuthFailed(err))
 	if errors.Is(err, storage.ErrUnavailable) {
-		p.log.ErrorContext(ctx, "introspection failed", "client_id", clientIDOf(r), "detail", debugOf(err))
+		p.log.ErrorContext(ctx, "introspection failed", "client_id", clientIDForLog(r), "detail", debugOf(err))
 		WriteOAuthError(w, r, errUnavailable)
 		return
 	}
 	if err != nil {
-		p.log.InfoContext(ctx, "introspection refused", "client_id", clientIDOf(r), "detail", debugOf(err))
+		p.log.InfoContext(ctx, "introspection refused", "client_id", clientIDForLog(r), "detail", debugOf(err))
 		WriteOAuthError(w, r, oauthErr(http.StatusUnauthorized, "invalid_client", "Client authentication failed: introspection needs a confidential client's ID and secret."))
 		return
 	}

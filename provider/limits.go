@@ -29,7 +29,7 @@ type Limiter interface {
 }
 
 // Budgets of failed client authentications at the token, revocation and introspection
-// endpoints: per client_id 10, then one a second; per address 30, then one every 2 s.
+// endpoints: per client_id 10, then one a second; per address 60, then five a second.
 // Client secrets are 256 random bits, so the limit is not what keeps them from being
 // guessed; it stops a flood of wrong secrets from costing a hash each without end, and
 // gives the operator a 429 to notice. The window is short on purpose: a client_id is
@@ -37,9 +37,16 @@ type Limiter interface {
 // included (checking the secret first would answer the attacker's guesses). An attacker
 // can hold a real client back only while it keeps failing, one guess a second, and the
 // client is through a second after the attack stops.
+//
+// The per-client budget is what protects a client. The address budget only caps a flood of
+// failures from one address spread over many client_ids, and it is checked before every
+// request from that address, good ones included: many legitimate clients share an egress
+// address (hosted connectors such as Claude's and ChatGPT's, corporate NAT), so it is large
+// enough that a few misconfigured clients failing about once a second each (a stale secret
+// retried on a timer) never empty it and 429 everyone else behind that address.
 var (
 	clientAuthRule     = limit.Rule{Name: "client-auth", Burst: 10, Every: time.Second}
-	clientAuthAddrRule = limit.Rule{Name: "client-auth-ip", Burst: 30, Every: 2 * time.Second}
+	clientAuthAddrRule = limit.Rule{Name: "client-auth-ip", Burst: 60, Every: time.Second / 5}
 )
 
 // beginClientAuth checks the named client's and the address's budgets before the secret

@@ -18,7 +18,7 @@ func (p *Provider) RevokeHandler(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	refuse := func(oe *OAuthError, detail string) {
 		p.metrics.Revoked.WithLabelValues(oe.Code).Inc()
-		p.log.InfoContext(ctx, "revocation refused", "client_id", clientIDOf(r), "error", oe.Code, "detail", detail)
+		p.log.InfoContext(ctx, "revocation refused", "client_id", clientIDForLog(r), "error", oe.Code, "detail", detail)
 		WriteOAuthError(w, r, oe)
 	}
 	if oe := parseOAuthForm(w, r, "revocation"); oe != nil {
@@ -43,14 +43,14 @@ func (p *Provider) RevokeHandler(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		p.metrics.Revoked.WithLabelValues("revoked").Inc()
-		p.log.InfoContext(ctx, "token revoked", "client_id", clientIDOf(r), "hint", r.PostForm.Get("token_type_hint"))
+		p.log.InfoContext(ctx, "token revoked", "client_id", clientIDForLog(r), "hint", r.PostForm.Get("token_type_hint"))
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusOK)
 	case errors.Is(err, fosite.ErrUnauthorizedClient):
 		refuse(oauthErr(400, "unauthorized_client", "This token was not issued to the authenticated client, so it may not revoke it."), "")
 	case errors.Is(err, fosite.ErrTemporarilyUnavailable), errors.Is(err, fosite.ErrServerError), errors.Is(err, storage.ErrUnavailable):
 		p.metrics.Revoked.WithLabelValues("unavailable").Inc()
-		p.log.ErrorContext(ctx, "revocation failed", "client_id", clientIDOf(r), "detail", debugOf(err))
+		p.log.ErrorContext(ctx, "revocation failed", "client_id", clientIDForLog(r), "detail", debugOf(err))
 		w.Header().Set("Retry-After", "1")
 		WriteOAuthError(w, r, oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", "The token could not be revoked right now; retry the request."))
 	default:

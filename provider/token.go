@@ -145,7 +145,7 @@ func (p *Provider) refuseToken(w http.ResponseWriter, r *http.Request, grant str
 	}
 	p.metrics.Refused.WithLabelValues(grant, oe.Code).Inc()
 	p.recordReplay(r, err)
-	attrs := []any{"grant_type", grant, "client_id", clientIDOf(r), "error", oe.Code, "status", oe.Status}
+	attrs := []any{"grant_type", grant, "client_id", clientIDForLog(r), "error", oe.Code, "status", oe.Status}
 	if d := debugOf(err); d != "" {
 		attrs = append(attrs, "detail", d)
 	}
@@ -176,10 +176,20 @@ func sameServer(ar fosite.AccessRequester, resource string) error {
 	return ErrInvalidTarget.WithHint("This grant was issued for another MCP server; request a new authorization for " + resource + ".")
 }
 
-// clientIDOf names the client of a request for logs, before authentication.
+// clientIDOf names the client of a request before authentication, as fosite will read it:
+// a Basic-auth username is URL-decoded first (RFC 6749 section 2.3.1; fosite's
+// client_authentication.go), so acme and %61cme are one client, and must be one throttle
+// bucket. It is the full id, not truncated: a CIMD client_id is a URL, and two sharing a
+// prefix would share a bucket (limit.Key hashes it anyway). Truncate it for logs.
 func clientIDOf(r *http.Request) string {
 	if id, _, ok := r.BasicAuth(); ok {
-		return httpx.Truncate(id, 128)
+		if dec, err := url.QueryUnescape(id); err == nil {
+			return dec
+		}
+		return id // fosite refuses it; the raw id still names a bucket
 	}
-	return httpx.Truncate(r.PostForm.Get("client_id"), 128)
+	return r.PostForm.Get("client_id")
 }
+
+// clientIDForLog is clientIDOf cut to a length a log line can hold.
+func clientIDForLog(r *http.Request) string { return httpx.Truncate(clientIDOf(r), 128) }

@@ -9,8 +9,10 @@ import (
 )
 
 // Origins is the set of browser origins allowed to call the MCP endpoint and the server
-// API: the issuer's own, every loopback origin (http or https on localhost, 127.0.0.0/8 or
-// [::1], any port: MCP Inspector and local tools), and the configured ones. "*" among the
+// API: the issuer's own, every loopback origin (http or https on localhost or a name under
+// .localhost, 127.0.0.0/8 or [::1], any port: MCP Inspector, local tools, Tauri's
+// http://tauri.localhost), and the configured ones, which may use any scheme: desktop shells
+// send origins such as tauri://localhost or vscode-webview://ID. "*" among the
 // configured ones allows every origin, which gives up the DNS-rebinding check; it exists
 // for operators who front the server with their own check.
 type Origins struct {
@@ -22,10 +24,8 @@ type Origins struct {
 // already checked by ParseOrigin).
 func NewOrigins(issuer string, allowed []string) *Origins {
 	o := &Origins{exact: map[string]bool{}}
-	if c, err := ParseOrigin(issuer); err == nil {
+	if c, err := ParseOrigin(issuer); err == nil { // config.Validate forbids a path
 		o.exact[c] = true
-	} else if u, err := url.Parse(issuer); err == nil && u.Host != "" {
-		o.exact[strings.ToLower(u.Scheme+"://"+u.Host)] = true // an issuer with a path
 	}
 	for _, a := range allowed {
 		if a == "*" {
@@ -51,27 +51,33 @@ func (o *Origins) Allowed(origin string) bool {
 	return o.exact[c] || IsLoopbackOrigin(c)
 }
 
-// IsLoopbackOrigin reports whether origin (canonical, from ParseOrigin) is on this machine.
+// IsLoopbackOrigin reports whether origin (canonical, from ParseOrigin) is an http or https
+// origin on this machine: localhost and names under .localhost, which RFC 6761 reserves for
+// loopback and browsers never resolve elsewhere (so a rebinding attacker's page cannot have
+// such an origin), and loopback addresses. Other schemes on localhost (tauri://localhost)
+// name one desktop application, not "this machine": they must be listed.
 func IsLoopbackOrigin(origin string) bool {
 	u, err := url.Parse(origin)
-	if err != nil {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		return false
 	}
 	h := u.Hostname()
-	if h == "localhost" {
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
 		return true
 	}
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
 }
 
-// ParseOrigin checks that s is a web origin as a browser sends it, scheme://host[:port]
-// with http or https and nothing after, and returns it lower-cased with a default port
-// removed (https://A.example:443 is https://a.example).
+// ParseOrigin checks that s is an origin as a browser sends it, scheme://host[:port] and
+// nothing after, and returns it with scheme and host lower-cased and, for http and https, a
+// default port removed (https://A.example:443 is https://a.example). Any scheme is taken:
+// besides web pages, browsers embedded in desktop shells send tauri://localhost,
+// vscode-webview://ID or app://NAME, and an operator may list those.
 func ParseOrigin(s string) (string, error) {
 	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("%q is not an origin: want scheme://host[:port] with http or https", s)
+	if err != nil || u.Scheme == "" || u.Host == "" || u.Opaque != "" {
+		return "", fmt.Errorf("%q is not an origin: want scheme://host[:port]", s)
 	}
 	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(s, "?") || strings.HasSuffix(s, "#") {
 		return "", fmt.Errorf("%q is not an origin: only scheme://host[:port], no path, query or user", s)

@@ -16,7 +16,16 @@ func TestParseOrigin(t *testing.T) {
 		"https://app.example/path":   "",
 		"https://app.example?x=1":    "",
 		"https://u:p@app.example":    "",
-		"ftp://app.example":          "",
+		"ftp://app.example":          "ftp://app.example",
+		"tauri://localhost":          "tauri://localhost",
+		"TAURI://LocalHost":          "tauri://localhost",
+		"vscode-webview://1a2b3c":    "vscode-webview://1a2b3c",
+		"app://x:443":                "app://x:443", // default ports are http's and https's only
+		"http://tauri.localhost":     "http://tauri.localhost",
+		"tauri://localhost/":         "",
+		"tauri:localhost":            "",
+		"app:///x":                   "",
+		"://x":                       "",
 		"app.example":                "",
 		"null":                       "",
 		"*":                          "",
@@ -33,7 +42,7 @@ func TestParseOrigin(t *testing.T) {
 }
 
 func TestOriginsAllowed(t *testing.T) {
-	o := NewOrigins("https://auth.example.com", []string{"https://app.example"})
+	o := NewOrigins("https://auth.example.com", []string{"https://app.example", "app://conexor"})
 	for origin, want := range map[string]bool{
 		"https://auth.example.com":      true,
 		"https://auth.example.com:443":  true,
@@ -47,6 +56,14 @@ func TestOriginsAllowed(t *testing.T) {
 		"http://127.1.2.3":              true,
 		"http://[::1]:3000":             true,
 		"http://localhost.evil.test":    false,
+		"http://tauri.localhost":        true, // RFC 6761: *.localhost is loopback
+		"https://a.b.localhost:8443":    true,
+		"http://evillocalhost":          false,
+		"tauri://localhost":             false, // another scheme on localhost is one app: list it
+		"vscode-webview://1a2b3c":       false,
+		"app://conexor":                 true,
+		"APP://Conexor":                 true,
+		"app://other":                   false,
 		"null":                          false,
 		"":                              false,
 	} {
@@ -87,6 +104,20 @@ func TestCrossSitePost(t *testing.T) {
 		}
 		if got := CrossSitePost(r, issuer) != ""; got != tc.refused {
 			t.Errorf("%s Origin=%q Sec-Fetch-Site=%q: refused %v, want %v", tc.method, tc.origin, tc.site, got, tc.refused)
+		}
+	}
+}
+
+// TestOriginsDesktopShells: origins that browsers in desktop shells send pass once listed.
+func TestOriginsDesktopShells(t *testing.T) {
+	listed := []string{"tauri://localhost", "vscode-webview://1a2b3c", "app://x"}
+	o := NewOrigins("https://auth.example.com", listed)
+	for _, origin := range listed {
+		if !o.Allowed(origin) {
+			t.Errorf("Allowed(%q) = false with it in allowed_origins", origin)
+		}
+		if NewOrigins("https://auth.example.com", nil).Allowed(origin) {
+			t.Errorf("Allowed(%q) = true without it in allowed_origins", origin)
 		}
 	}
 }

@@ -134,7 +134,17 @@ type Charge struct {
 // Take charges one attempt to every bucket named, all or none: zero when all were
 // charged, else how long until every one holds a token again (the ones that were charged
 // are given back then).
+//
+// It reads the buckets first and writes nothing when one is empty: an attempt refused by
+// one bucket (a login from a throttled address) would otherwise create and charge a bucket
+// for every other subject it names (the email the attacker typed) and then refund it, two
+// writes per refused attempt. Reading costs one round trip more for an attempt that goes
+// through; the charge that follows still checks, and refunds what it took when a racing
+// attempt emptied a bucket in between.
 func (l *Limiter) Take(ctx context.Context, charges ...Charge) time.Duration {
+	if wait := l.Wait(ctx, charges...); wait > 0 {
+		return wait
+	}
 	res := l.step(ctx, charges, 1)
 	var wait time.Duration
 	var taken []Charge
