@@ -91,8 +91,12 @@ func (s *Store) boundStatements() {
 	_ = cb.Row().After("*").Register("conexor:deadline-end", after(false))
 }
 
+// Listeners is how many connections Listen holds out of the pool now: PoolStats counts
+// them in use, which is no leak.
+func (s *Store) Listeners() int { return int(s.listeners.Load()) }
+
 // PoolStats reports the connection pool: tests check that a fault leaves no connection in
-// use once it heals; an operator's metrics may read it too.
+// use once it heals (beyond Listeners); an operator's metrics may read it too.
 func (s *Store) PoolStats() sql.DBStats {
 	sqlDB, err := s.db.DB()
 	if err != nil {

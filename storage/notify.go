@@ -127,6 +127,8 @@ func (s *Store) listenOnce(ctx context.Context, on func(Topic)) error {
 		return fmt.Errorf("connect: %w", err)
 	}
 	defer c.Close()
+	s.listeners.Add(1)
+	defer s.listeners.Add(-1)
 	var result error
 	_ = c.Raw(func(dc any) error {
 		sc, ok := dc.(*stdlib.Conn)

@@ -26,6 +26,9 @@ type Store struct {
 	now     func() time.Time
 	// closed is set by Close: later errors mean "unavailable" (see unavailable.go).
 	closed atomic.Bool
+	// listeners counts the connections Listen holds out of the pool (PoolStats counts them
+	// in use for as long as they listen).
+	listeners atomic.Int64
 	// observers are the OnStatement functions, called by one callback registered at Open.
 	observers atomic.Pointer[[]func(Statement)]
 	observeMu sync.Mutex // serialises OnStatement's copy-and-append
