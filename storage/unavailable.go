@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"time"
@@ -42,6 +43,12 @@ func (s *Store) isUnavailable(err error) bool {
 		return true
 	}
 	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	// A pooled connection the server closed without a word (Postgres stopped in immediate
+	// mode, a proxy that closed it while idle): its next query reads end-of-file, which is no
+	// net.Error. pgconn.SafeToRetry marks a failure before the query was sent.
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || pgconn.SafeToRetry(err) {
 		return true
 	}
 	if unavailable, isSQLite := isSQLiteUnavailable(err); isSQLite {

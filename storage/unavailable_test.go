@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"testing"
 
@@ -36,6 +37,8 @@ func TestUnavailableClassification(t *testing.T) {
 		{"network error", &net.OpError{Op: "dial", Err: errors.New("connection refused")}, true},
 		{"bad connection", fmt.Errorf("query: %w", driver.ErrBadConn), true},
 		{"connection done", sql.ErrConnDone, true},
+		{"connection closed by the server", fmt.Errorf("failed to receive message: %w", io.ErrUnexpectedEOF), true},
+		{"end of file", fmt.Errorf("read: %w", io.EOF), true},
 		{"record not found", gorm.ErrRecordNotFound, false},
 		{"not found", ErrNotFound, false},
 		{"other", errors.New("something else"), false},

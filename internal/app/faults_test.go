@@ -283,6 +283,27 @@ func TestDatabaseFaults(t *testing.T) {
 		assertFullSpeed(t, e)
 	})
 
+	t.Run("drop", func(t *testing.T) {
+		// Every pooled connection closed cleanly while idle: each one's next query reads end
+		// of file. Requests must answer 503 or be retried on a new connection, never 500.
+		e.Client.CloseIdleConnections()
+		p.Set(faultproxy.Drop)
+		droppedAt := time.Now()
+		out := runProbes(probes)
+		dropped := 0
+		for _, o := range out {
+			switch {
+			case o.status == http.StatusServiceUnavailable && o.problem == "":
+				dropped++
+			case o.problem != "" || o.status >= 500:
+				t.Errorf("%s after a drop: status %d: %s", o.name, o.status, o.problem)
+			}
+		}
+		recovered := awaitRecovery(t, probes, droppedAt, 10*time.Second)
+		t.Logf("fault=drop 503=%d/%d recover=%.2fs", dropped, len(out), recovered.Seconds())
+		assertFullSpeed(t, e)
+	})
+
 	// Nothing leaked: no connection is left in use but the change listener's, the pool is
 	// within its bound, and the
 	// goroutines are back near where they were, allowing for pooled connections opened

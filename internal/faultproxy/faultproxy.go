@@ -37,6 +37,10 @@ const (
 	// Reset sends an RST on every open connection at once (a failover, a restarted
 	// middlebox); new connections then pass.
 	Reset
+	// Drop closes every open connection cleanly (a FIN, no error message), as a database
+	// stopped in immediate mode or a proxy closing idle connections does; new connections
+	// then pass. The client learns of it only when it next reads: end of file.
+	Drop
 )
 
 func (m Mode) String() string {
@@ -51,6 +55,8 @@ func (m Mode) String() string {
 		return "slow"
 	case Reset:
 		return "reset"
+	case Drop:
+		return "drop"
 	}
 	return fmt.Sprintf("Mode(%d)", int(m))
 }
@@ -84,17 +90,18 @@ func New(target string) (*Proxy, error) {
 // Addr is the proxy's host:port, to put in the client's URL instead of the target's.
 func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 
-// Set switches the mode. Reset resets the open connections and leaves the proxy in Pass;
-// Refuse resets them too and keeps refusing.
+// Set switches the mode. Reset resets the open connections and Drop closes them, each
+// leaving the proxy in Pass; Refuse resets them too and keeps refusing.
 func (p *Proxy) Set(m Mode) {
 	p.mu.Lock()
 	var victims []*link
-	if m == Reset || m == Refuse {
+	if m == Reset || m == Refuse || m == Drop {
 		for l := range p.links {
 			victims = append(victims, l)
 		}
 	}
-	if m == Reset {
+	clean := m == Drop
+	if m == Reset || m == Drop {
 		m = Pass
 	}
 	p.mode = m
@@ -102,7 +109,11 @@ func (p *Proxy) Set(m Mode) {
 	p.changed = make(chan struct{})
 	p.mu.Unlock()
 	for _, l := range victims {
-		l.reset()
+		if clean {
+			l.close()
+		} else {
+			l.reset()
+		}
 	}
 }
 

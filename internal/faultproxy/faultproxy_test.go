@@ -115,6 +115,18 @@ func TestModes(t *testing.T) {
 		t.Fatalf("after reset: got %q, %v", got, err)
 	}
 
+	// Drop: open connections read end of file; new ones pass.
+	cd := dial(t, p)
+	if got, err := roundTrip(cd, "pre", 5*time.Second); err != nil || got != "pre" {
+		t.Fatalf("before drop: got %q, %v", got, err)
+	}
+	p.Set(Drop)
+	_ = cd.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := cd.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("drop: want end of file, got %v", err)
+	}
+	cd.Close()
+
 	// Refuse: open and new connections fail at once.
 	p.Set(Refuse)
 	if _, err := roundTrip(c3, "x", 5*time.Second); err == nil || isTimeout(err) {
