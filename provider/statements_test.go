@@ -86,7 +86,8 @@ func TestTokenStatementsPerRequest(t *testing.T) {
 			e := testenv.New(t, testenv.Options{Postgres: db == "postgres"})
 			c := countStatements(t, e)
 			// On Postgres the client-authentication throttle (limits.go) reads its
-			// buckets in one statement (a failure would add the charge); SQLite counts in
+			// buckets in one statement (a failure would add the charge) when it has not
+			// read them full within the last second (limit.fullFor); SQLite counts in
 			// process.
 			limitStatements := 0
 			if db == "postgres" {

@@ -83,7 +83,22 @@ type Limiter struct {
 	// outage each request would otherwise wait Timeout for it before counting in process.
 	downUntil atomic.Int64
 	retry     time.Duration // sharedRetry; shorter in tests
+	// full remembers buckets a read of the shared store found full (key -> until, Unix ns),
+	// so that a client sending thousands of good token requests a second does not cost a
+	// read of its buckets each: see fullFor. fullCount bounds it.
+	full      sync.Map
+	fullCount atomic.Int64
 }
+
+// fullFor is how long a bucket read as full is taken to be full without reading it again,
+// unless this process charges it meanwhile. Failures at other replicas are seen up to that
+// much later, and the first failure here forgets the bucket: a few extra attempts per
+// replica at most, against secrets of 256 random bits, for one statement less per good
+// request.
+const fullFor = time.Second
+
+// maxFull bounds the remembered full buckets; past it they are all forgotten.
+const maxFull = 10000
 
 // sharedRetry is how long the Limiter counts in process after the shared store failed,
 // before it tries the store again.
@@ -189,6 +204,20 @@ func (l *Limiter) step(ctx context.Context, charges []Charge, cost float64) []Re
 		steps[i] = Step{Key: Key(c.Rule.Name, c.Subject), Burst: c.Rule.Burst, Every: c.Rule.Every, Cost: cost}
 	}
 	now := l.now()
+	if l.shared != nil && cost == 0 && l.allFull(steps) {
+		res := make([]Result, len(steps))
+		for i, st := range steps {
+			res[i] = Result{Tokens: float64(st.Burst), Taken: true}
+		}
+		return res
+	}
+	if l.shared != nil && cost != 0 {
+		for _, st := range steps {
+			if _, had := l.full.LoadAndDelete(st.Key); had {
+				l.fullCount.Add(-1)
+			}
+		}
+	}
 	if l.shared != nil && time.Now().UnixNano() >= l.downUntil.Load() {
 		// A charge or a read spends the request's own time, within its deadline; a refund
 		// is owed whatever became of the request.
@@ -200,6 +229,9 @@ func (l *Limiter) step(ctx context.Context, charges []Charge, cost float64) []Re
 		res, err := l.shared.Take(sctx, steps, now)
 		cancel()
 		if err == nil && len(res) == len(steps) {
+			if cost == 0 {
+				l.rememberFull(steps, res)
+			}
 			return res
 		}
 		if ctx.Err() == nil || cost < 0 {
@@ -213,6 +245,37 @@ func (l *Limiter) step(ctx context.Context, charges []Charge, cost float64) []Re
 	}
 	res, _ := l.local.Take(ctx, steps, now)
 	return res
+}
+
+// allFull reports whether every bucket of steps was read full less than fullFor ago.
+func (l *Limiter) allFull(steps []Step) bool {
+	now := time.Now().UnixNano()
+	for _, st := range steps {
+		until, ok := l.full.Load(st.Key)
+		if !ok || now >= until.(int64) {
+			return false
+		}
+	}
+	return true
+}
+
+// rememberFull notes the buckets of a read when every one was full.
+func (l *Limiter) rememberFull(steps []Step, res []Result) {
+	for i, st := range steps {
+		if res[i].Tokens < float64(st.Burst) {
+			return
+		}
+	}
+	if l.fullCount.Load() >= maxFull {
+		l.full.Range(func(k, _ any) bool { l.full.Delete(k); return true })
+		l.fullCount.Store(0)
+	}
+	until := time.Now().Add(fullFor).UnixNano()
+	for _, st := range steps {
+		if _, had := l.full.Swap(st.Key, until); !had {
+			l.fullCount.Add(1)
+		}
+	}
 }
 
 // Wait is how long a bucket holding tokens, refilled one per every, takes to hold cost.

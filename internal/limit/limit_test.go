@@ -226,10 +226,11 @@ func TestLimiterWaitSpend(t *testing.T) {
 // counting is a Counter that counts the calls that write (any step with a Cost).
 type counting struct {
 	Counter
-	writes atomic.Int64
+	writes, calls atomic.Int64
 }
 
 func (c *counting) Take(ctx context.Context, steps []Step, now time.Time) ([]Result, error) {
+	c.calls.Add(1)
 	for _, st := range steps {
 		if st.Cost != 0 {
 			c.writes.Add(1)
@@ -269,5 +270,32 @@ func TestLimiterRefusedTakeWritesNothing(t *testing.T) {
 	now = now.Add(time.Minute)
 	if d := l.Take(ctx, acct("b@x"), ip); d != 0 || c.writes.Load()-writes != 1 {
 		t.Fatalf("allowed attempt: wait %s, %d writes, want 0 and 1", d, c.writes.Load()-writes)
+	}
+}
+
+// TestLimiterRemembersFullBuckets: good requests (a client's token requests by the
+// thousand) read its full buckets from the shared store once, not once each; a failure
+// charged here makes the next check read the store again, so it sees the bucket empty.
+func TestLimiterRemembersFullBuckets(t *testing.T) {
+	c := &counting{Counter: NewMemory()}
+	now := time.Unix(1_800_000_000, 0)
+	l := New(Options{Shared: c, Now: func() time.Time { return now }})
+	client := Charge{Rule{Name: "client-auth", Burst: 2, Every: time.Minute}, "client_x"}
+	ctx := context.Background()
+	for range 100 {
+		if d := l.Wait(ctx, client); d != 0 {
+			t.Fatalf("a full bucket: wait %s", d)
+		}
+	}
+	if n := c.calls.Load(); n != 1 {
+		t.Fatalf("100 checks of a full bucket read the shared store %d times, want 1", n)
+	}
+	l.Spend(ctx, client)
+	l.Spend(ctx, client)
+	if d := l.Wait(ctx, client); d == 0 {
+		t.Fatal("after the bucket was spent here, a check still finds it full")
+	}
+	if n := c.calls.Load(); n != 4 {
+		t.Fatalf("shared store calls = %d, want 4 (one read, two charges, one read)", n)
 	}
 }
