@@ -82,10 +82,22 @@ func busyMillis(busy time.Duration) string {
 // dead connection as a plain error rather than driver.ErrBadConn, so without the ping each
 // of them would fail one request after the database is back. In steady state no call fails
 // and this costs nothing.
+//
+// For pingAfterFailure after a failure every reused connection is checked, however recently
+// it was used: a connection can come back to the pool after the failure that was recorded
+// and still be dead (its last answer arrived just before the reset that broke it).
 func (s *Store) shouldPing(_ context.Context, p stdlib.ShouldPingParams) bool {
 	if p.IdleDuration > time.Second {
 		return true
 	}
 	failed := s.lastFailure.Load()
-	return failed != 0 && time.Now().Add(-p.IdleDuration).UnixNano() <= failed
+	if failed == 0 {
+		return false
+	}
+	now := time.Now()
+	return now.Add(-p.IdleDuration).UnixNano() <= failed || now.UnixNano()-failed < int64(pingAfterFailure)
 }
+
+// pingAfterFailure is how long after a call failed as unavailable every connection is
+// checked before reuse.
+const pingAfterFailure = 5 * time.Second
