@@ -131,8 +131,8 @@ func (p *conexorProcess) wait(timeout time.Duration) (exited bool, err error) {
 	}
 }
 
-// ready waits for the process to listen and answer /readyz 200.
-func (p *conexorProcess) ready(t *testing.T, timeout time.Duration) {
+// ready waits for the process to listen and answer /readyz 200, and returns its address.
+func (p *conexorProcess) ready(t *testing.T, timeout time.Duration) string {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var addr string
@@ -148,7 +148,7 @@ func (p *conexorProcess) ready(t *testing.T, timeout time.Duration) {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return addr
 			}
 		}
 		if time.Now().After(deadline) {
