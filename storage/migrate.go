@@ -208,8 +208,8 @@ func (s *Store) startupLock(ctx context.Context, conn *sql.Conn) error {
 	if pid := s.startupLockHolder(ctx); pid != 0 {
 		holder = fmt.Sprintf(" (pid %d)", pid)
 	}
-	return fmt.Errorf("storage: waiting for the startup lock held by another process%s for %s; is a migration stuck? (%w)",
-		holder, time.Since(start).Round(100*time.Millisecond), s.unavailable(err))
+	return fmt.Errorf("storage: waited %s for the startup lock, held by another Conexor migrating or seeding this schema%s: if that process is stuck, stop it (or end its session with pg_terminate_backend) and start again (%w)",
+		time.Since(start).Round(100*time.Millisecond), holder, s.unavailable(err))
 }
 
 // startupLockHolder is the server process id of the session holding the startup lock, or 0

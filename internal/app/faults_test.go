@@ -266,15 +266,7 @@ func TestDatabaseFaults(t *testing.T) {
 		resetAt := time.Now()
 		p.Set(faultproxy.Reset)
 		out := <-done
-		failed := 0
-		for _, o := range out {
-			switch {
-			case o.status == http.StatusServiceUnavailable && o.problem == "":
-				failed++
-			case o.problem != "" || o.status >= 500:
-				t.Errorf("%s in flight during a reset: status %d: %s", o.name, o.status, o.problem)
-			}
-		}
+		failed := count503s(t, "in flight during a reset", out)
 		// How many of the probes were on a connection at the instant of the reset depends on
 		// the machine's timing: those answer 503, the others (database/sql retries a statement
 		// that never reached a broken connection) 200. Either is right; a 500 never is.
@@ -290,24 +282,15 @@ func TestDatabaseFaults(t *testing.T) {
 		p.Set(faultproxy.Drop)
 		droppedAt := time.Now()
 		out := runProbes(probes)
-		dropped := 0
-		for _, o := range out {
-			switch {
-			case o.status == http.StatusServiceUnavailable && o.problem == "":
-				dropped++
-			case o.problem != "" || o.status >= 500:
-				t.Errorf("%s after a drop: status %d: %s", o.name, o.status, o.problem)
-			}
-		}
+		dropped := count503s(t, "after a drop", out)
 		recovered := awaitRecovery(t, probes, droppedAt, 10*time.Second)
 		t.Logf("fault=drop 503=%d/%d recover=%.2fs", dropped, len(out), recovered.Seconds())
 		assertFullSpeed(t, e)
 	})
 
 	// Nothing leaked: no connection is left in use but the change listener's, the pool is
-	// within its bound, and the
-	// goroutines are back near where they were, allowing for pooled connections opened
-	// since (a few goroutines each, here and in the proxy).
+	// within its bound, and the goroutines are back near where they were, allowing for
+	// pooled connections opened since (a few goroutines each, here and in the proxy).
 	e.Client.CloseIdleConnections()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -323,6 +306,23 @@ func TestDatabaseFaults(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// count503s checks the answers to a fault that breaks connections (reset, drop): each is
+// a well-formed 503 or, when database/sql retried the statement on a new connection, a
+// success; never a 500 or a malformed 503. It returns how many were 503.
+func count503s(t *testing.T, when string, out []outcome) int {
+	t.Helper()
+	n := 0
+	for _, o := range out {
+		switch {
+		case o.status == http.StatusServiceUnavailable && o.problem == "":
+			n++
+		case o.problem != "" || o.status >= 500:
+			t.Errorf("%s %s: status %d: %s", o.name, when, o.status, o.problem)
+		}
+	}
+	return n
 }
 
 // assertFullSpeed sends 32 token requests at once right after recovery: all succeed, and
