@@ -123,7 +123,7 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(ctx)
 	}
 	if r.Method == http.MethodPost {
-		if rf := g.authorize(msg, p); rf != nil {
+		if rf := g.authorize(r.Context(), msg, info, p); rf != nil {
 			g.refuseMCP(w, r, info, p, method, msg.ID, rf)
 			return
 		}
@@ -132,7 +132,7 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
 	g.audit.CountMCP(info.path, p.Claims.ClientID, true)
-	g.metrics.Requests.WithLabelValues(info.path, method, g.forward(w, r, info, p, msg.ID)).Inc()
+	g.metrics.Requests.WithLabelValues(info.path, method, g.forward(w, r, info, p, msg, g.editFor(msg, info, p))).Inc()
 }
 
 // readMessage reads a POST body (capped) and the one JSON-RPC message in it. On refusal
@@ -159,14 +159,17 @@ func readMessage(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, M
 }
 
 // forward hands an admitted request to the server's backend and returns the outcome label.
-func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, info *serverInfo, p *principal, id []byte) string {
+// msg is the request's message (zero for GET and DELETE); edit, if not nil, is applied to
+// the backend's response to it.
+func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, info *serverInfo, p *principal, msg Message, edit resultEdit) string {
+	id := []byte(msg.ID)
 	switch {
 	case info.upstreamErr != nil:
 		g.log.WarnContext(r.Context(), "server has an unusable upstream", "server", info.path, "err", info.upstreamErr)
 		writeRPCError(w, http.StatusBadGateway, id, CodeUnavailable, "The upstream MCP server of "+info.path+" is misconfigured.")
 		return "upstream_error"
 	case info.upstream != nil:
-		if g.proxy.serve(w, r, info, p, id) {
+		if g.proxy.serve(w, r, info, p, msg, edit) {
 			return "upstream_error"
 		}
 		return "ok"
@@ -190,7 +193,15 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, info *serverIn
 }
 
 // authorize applies the scope policy to one message.
-func (g *Gateway) authorize(msg Message, p *principal) *refusal {
+func (g *Gateway) authorize(ctx context.Context, msg Message, info *serverInfo, p *principal) *refusal {
+	if msg.Kind == KindRequest && taskMethods[msg.Method] {
+		return g.authorizeTask(ctx, msg, info, p)
+	}
+	return g.permits(p, msg)
+}
+
+// permits reports whether p's scopes allow msg (nil), or why not.
+func (g *Gateway) permits(p *principal, msg Message) *refusal {
 	rule, need := g.policy.ForMessage(msg)
 	if Allows(rule, need, p.Scopes) {
 		return nil

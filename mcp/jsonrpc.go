@@ -53,6 +53,23 @@ type Message struct {
 	// ID is the raw id of a request or response (nil for notifications), echoed in the
 	// gateway's own error responses.
 	ID jsontext.Value
+	// Params holds the few members of params the gate acts on.
+	Params Params
+}
+
+// Params are the members of a message's params the gate reads: what it authorizes by (a
+// tool's name, a resource's URI, a task's ID) and what it checks routing headers against.
+// The backend reads the same members, so ParseMessage refuses params holding a member that
+// differs from one of these only in case (a case-insensitive decoder could read either).
+// A member of another type than the one expected is left empty; the backend refuses it.
+type Params struct {
+	Name   string // tools/call, prompts/get
+	URI    string // resources/read, resources/subscribe, resources/unsubscribe
+	TaskID string // tasks/get, tasks/result, tasks/cancel
+	// Task reports a task-augmented request (params.task is an object).
+	Task bool
+	// Arguments is tools/call's raw arguments value; nil when absent.
+	Arguments jsontext.Value
 }
 
 // RPCError is a JSON-RPC error object.
@@ -161,8 +178,18 @@ func parseMessage(dec *jsontext.Decoder) (Message, *RPCError) {
 				shapeErr = firstErr(shapeErr, invalidRequest(`"id" must be a string or a number.`))
 			}
 		case "params":
-			if err := dec.SkipValue(); err != nil {
+			if dec.PeekKind() != '{' {
+				if err := dec.SkipValue(); err != nil {
+					return Message{}, errParse
+				}
+				continue
+			}
+			rpcErr := parseParams(dec, &m.Params)
+			switch {
+			case rpcErr == errParse:
 				return Message{}, errParse
+			case rpcErr != nil:
+				shapeErr = firstErr(shapeErr, rpcErr)
 			}
 		case "result", "error":
 			hasResult = true
@@ -211,6 +238,68 @@ func parseMessage(dec *jsontext.Decoder) (Message, *RPCError) {
 		return Message{ID: m.ID}, invalidRequest(`a message needs a "method", or an "id" with a "result" or "error".`)
 	}
 	return m, nil
+}
+
+// parseParams reads a params object into p. It returns errParse when the JSON is broken,
+// another *RPCError when a member's name is a case variant of one the gate reads.
+func parseParams(dec *jsontext.Decoder, p *Params) *RPCError {
+	if _, err := dec.ReadToken(); err != nil { // '{'
+		return errParse
+	}
+	var shapeErr *RPCError
+	for dec.PeekKind() != '}' {
+		name, err := dec.ReadToken()
+		if err != nil {
+			return errParse
+		}
+		key := name.String()
+		var dst *string
+		switch key {
+		case "name":
+			dst = &p.Name
+		case "uri":
+			dst = &p.URI
+		case "taskId":
+			dst = &p.TaskID
+		case "task":
+			p.Task = dec.PeekKind() == '{'
+		case "arguments":
+			v, err := dec.ReadValue()
+			if err != nil {
+				return errParse
+			}
+			p.Arguments = v.Clone()
+			continue
+		default:
+			if isParamsMemberFold(key) {
+				shapeErr = firstErr(shapeErr, invalidRequest(`params member "`+httpx.Truncate(key, 32)+`" differs from a member name the gateway reads only in case.`))
+			}
+		}
+		v, err := dec.ReadValue()
+		if err != nil {
+			return errParse
+		}
+		if dst != nil && v.Kind() == '"' {
+			s, err := jsontext.AppendUnquote(nil, v)
+			if err != nil {
+				return errParse
+			}
+			*dst = string(s)
+		}
+	}
+	if _, err := dec.ReadToken(); err != nil { // '}'
+		return errParse
+	}
+	return shapeErr
+}
+
+func isParamsMemberFold(key string) bool {
+	for _, k := range [...]string{"name", "uri", "taskId", "task", "arguments"} {
+		if strings.EqualFold(key, k) {
+			return true
+		}
+	}
+	return false
 }
 
 func firstErr(have, next *RPCError) *RPCError {

@@ -133,3 +133,38 @@ func FuzzParseMessage(f *testing.F) {
 		}
 	})
 }
+
+// The params members the gate authorizes by are read exactly as a backend reads them, and a
+// member that differs from one of them only in case is refused: a case-insensitive backend
+// could act on it instead.
+func TestParseMessageParams(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		want Params
+		code int
+	}{
+		{`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_x","arguments":{"q":"a"}}}`,
+			Params{Name: "search_x", Arguments: []byte(`{"q":"a"}`)}, 0},
+		{`{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"crm://a\/b"}}`, Params{URI: "crm://a/b"}, 0},
+		{`{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"taskId":"t-1"}}`, Params{TaskID: "t-1"}, 0},
+		{`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","task":{"ttl":1000}}}`, Params{Name: "x", Task: true}, 0},
+		{`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":7,"task":null}}`, Params{}, 0},
+		{`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":[1,2]}`, Params{}, 0},
+		{`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","Name":"get-sum"}}`, Params{}, CodeInvalidRequest},
+		{`{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"URI":"x"}}`, Params{}, CodeInvalidRequest},
+		{`{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"taskid":"t"}}`, Params{}, CodeInvalidRequest},
+		{`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","name":"b"}}`, Params{}, CodeParseError},
+		{`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a"`, Params{}, CodeParseError},
+	} {
+		m, err := ParseMessage([]byte(tc.body))
+		code := 0
+		if err != nil {
+			code = err.Code
+		}
+		if code != tc.code || m.Params.Name != tc.want.Name || m.Params.URI != tc.want.URI ||
+			m.Params.TaskID != tc.want.TaskID || m.Params.Task != tc.want.Task ||
+			!bytes.Equal(m.Params.Arguments, tc.want.Arguments) {
+			t.Errorf("%s: got %+v code %d, want %+v code %d", tc.body, m.Params, code, tc.want, tc.code)
+		}
+	}
+}

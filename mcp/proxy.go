@@ -67,6 +67,8 @@ type upstreamCall struct {
 	info      *serverInfo
 	principal *principal
 	id        []byte          // the JSON-RPC id, for the error body
+	msg       Message         // the request's message (zero for GET and DELETE)
+	edit      resultEdit      // applied to the response to msg; nil: none
 	policy    netguard.Policy // which addresses the upstream may be on
 	failed    bool            // the proxy answered 502 itself
 }
@@ -158,7 +160,8 @@ func (p *proxy) policyFor(srv *storage.Server) netguard.Policy {
 
 // serve forwards one admitted request of principal pr. A session ID the client sends must be
 // one issued to pr (sessionBinder); the upstream gets its own ID back.
-func (p *proxy) serve(w http.ResponseWriter, r *http.Request, info *serverInfo, pr *principal, id []byte) (failed bool) {
+func (p *proxy) serve(w http.ResponseWriter, r *http.Request, info *serverInfo, pr *principal, msg Message, edit resultEdit) (failed bool) {
+	id := []byte(msg.ID)
 	if sids := r.Header.Values("Mcp-Session-Id"); len(sids) > 0 {
 		upstreamID, ok := "", len(sids) == 1
 		if ok {
@@ -172,7 +175,7 @@ func (p *proxy) serve(w http.ResponseWriter, r *http.Request, info *serverInfo, 
 		}
 		r.Header.Set("Mcp-Session-Id", upstreamID)
 	}
-	call := &upstreamCall{info: info, principal: pr, id: id, policy: p.policyFor(info.srv)}
+	call := &upstreamCall{info: info, principal: pr, id: id, msg: msg, edit: edit, policy: p.policyFor(info.srv)}
 	r = r.WithContext(context.WithValue(r.Context(), upstreamKey{}, call))
 	p.rp.ServeHTTP(w, r)
 	return call.failed
