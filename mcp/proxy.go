@@ -93,7 +93,11 @@ func newProxy(transports upstreamTransports, apiPrivateUpstreams bool, log *slog
 		FlushInterval:  -1, // flush every write: SSE events reach the client as they arrive
 		ModifyResponse: p.modifyResponse,
 		ErrorHandler:   p.fail,
-		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// ReverseProxy logs here only a body read error (the relay turns each into its
+		// own log line first and hands on io.EOF or context.Canceled, which it does not
+		// log) and "http: proxy error" without an ErrorHandler (there is one). Kept for
+		// whatever a later Go version adds.
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	return p
 }

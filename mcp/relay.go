@@ -356,15 +356,17 @@ func (r *relayedBody) broken(err error) error {
 	case r.ctx.Err() != nil:
 		return errSilent // the client went away, or its token ended the stream
 	}
-	r.call.failed = true
 	if r.stream == nil {
+		r.call.failed = true
 		r.p.logFailure(r.ctx, r.call, r.method, "upstream answer cut short", err)
 		return errSilent // headers and part of the body are out: abort the response
 	}
-	if !r.stream.pending {
-		if r.stream.ed != nil {
-			return io.EOF // the answer came; the rest of the stream is no one's loss
-		}
+	if r.stream.ed != nil && !r.stream.pending {
+		return io.EOF // the answer came; the rest of the stream is no one's loss
+	}
+	r.call.failed = true
+	if r.stream.ed == nil {
+		// A GET stream: the client reconnects (with Last-Event-ID) if it wants more.
 		r.p.logFailure(r.ctx, r.call, r.method, "upstream event stream broke", err)
 		return io.EOF
 	}
@@ -393,14 +395,17 @@ func (p *proxy) relay(resp *http.Response, call *upstreamCall) error {
 	ok2xx := resp.StatusCode >= 200 && resp.StatusCode < 300
 	// A compressed answer (never asked for: no Accept-Encoding is forwarded) is not read.
 	plain := resp.Header.Get("Content-Encoding") == ""
-	ed := p.editor(ctx, call)
 	switch mt := mediaType(resp.Header); {
 	case ok2xx && plain && mt == "text/event-stream":
-		rb.stream = newEventStream(ed, p.log)
+		// Read even without an edit: only the events tell whether the request got its
+		// answer before a break, and a client must never get half an event.
+		rb.stream = newEventStream(p.editor(ctx, call), p.log)
 		resp.ContentLength = -1 // events may be dropped, added or edited
 		resp.Header.Del("Content-Length")
-	case ok2xx && plain && mt == "application/json" && ed != nil && ed.edit != nil:
-		return p.relayJSON(resp, call, ed)
+	case ok2xx && plain && mt == "application/json" && (call.edit != nil || p.testEdit != nil):
+		if ed := p.editor(ctx, call); ed != nil && ed.edit != nil {
+			return p.relayJSON(resp, call, ed)
+		}
 	}
 	resp.Body = rb
 	return nil

@@ -319,6 +319,12 @@ func logLines(logs *syncBuffer, msg string) []map[string]any {
 // on the stream at once, not a hang; one log line names the server, the method, the client
 // and the subject; ReverseProxy's own anonymous lines are gone. Later requests get a 502.
 func TestUpstreamDiesMidCall(t *testing.T) {
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) { upstreamDiesMidCall(t, db == "postgres") })
+	}
+}
+
+func upstreamDiesMidCall(t *testing.T, postgres bool) {
 	started := make(chan struct{})
 	srv := sdk.NewServer(&sdk.Implementation{Name: "dying", Version: "1"}, nil)
 	sdk.AddTool(srv, &sdk.Tool{Name: "hang", Description: "Reports progress, then waits."},
@@ -334,7 +340,7 @@ func TestUpstreamDiesMidCall(t *testing.T) {
 	t.Cleanup(upstream.Close)
 
 	var logs syncBuffer
-	e := testenv.New(t, testenv.Options{Log: slog.New(slog.NewJSONHandler(&logs, nil))})
+	e := testenv.New(t, testenv.Options{Postgres: postgres, Log: slog.New(slog.NewJSONHandler(&logs, nil))})
 	s := e.CreateServer("acme/proxied")
 	s.Upstream = upstream.URL + "/mcp"
 	if err := e.Store.UpdateServer(context.Background(), s); err != nil {
