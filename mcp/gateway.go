@@ -99,10 +99,12 @@ type Gateway struct {
 	auth    *authenticator
 	revoked *revocations
 	proxy   *proxy
-	demo    http.Handler
-	maxBody int64
-	editor  ServerEditor
-	audit   *audit.Recorder
+	// toolHeaders: which tool arguments travel in Mcp-Param-* headers (headers.go).
+	toolHeaders toolHeaderCache
+	demo        http.Handler
+	maxBody     int64
+	editor      ServerEditor
+	audit       *audit.Recorder
 	// apiPrivateUpstreams: see Options.APIPrivateUpstreams.
 	apiPrivateUpstreams bool
 	// lookupIP resolves upstream hosts named through the API (net.DefaultResolver).

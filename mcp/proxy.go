@@ -36,7 +36,7 @@ var forwardedRequestHeaders = []string{
 	"Last-Event-Id", // canonical form of Last-Event-ID
 	"Mcp-Session-Id",
 	"Mcp-Protocol-Version",
-	"Mcp-Method", // 2026-07-28 standard headers, checked against the body by the gate
+	"Mcp-Method", // 2026-07-28 routing headers, checked against the body by the gate (headers.go)
 	"Mcp-Name",
 }
 
