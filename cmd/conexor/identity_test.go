@@ -17,9 +17,13 @@ func TestServersIdentityHeader(t *testing.T) { testServersIdentityHeader(t, fals
 func TestServersIdentityHeaderPostgres(t *testing.T) { testServersIdentityHeader(t, true) }
 
 func testServersIdentityHeader(t *testing.T, postgres bool) {
+	pgURL := ""
+	if postgres {
+		pgURL = testenv.PostgresSchema(t) // before cliEnv, which clears every CONEXOR_ variable
+	}
 	dbURL, _ := cliEnv(t)
 	if postgres {
-		dbURL = testenv.PostgresSchema(t)
+		dbURL = pgURL
 		t.Setenv("CONEXOR_DATABASE_URL", dbURL)
 		mustRun(t, "", "migrate")
 	}
