@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -50,7 +51,7 @@ func (w *demoWriter) WriteHeader(code int) {
 	if w.ed != nil && code >= 200 && code < 300 && w.Header().Get("Content-Encoding") == "" {
 		switch mediaType(w.Header()) {
 		case "application/json":
-			w.held = &bytes.Buffer{}
+			w.held = heldBuffers.Get().(*bytes.Buffer)
 			return // written by finish, with the edited length
 		case "text/event-stream":
 			w.events = newEventStream(w.ed, w.ed.log)
@@ -120,6 +121,11 @@ func (w *demoWriter) finish() (ok bool) {
 		w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 		w.ResponseWriter.WriteHeader(w.status)
 		_, _ = w.ResponseWriter.Write(out) // a client gone is nobody's failure
+		if w.held.Cap() <= 64<<10 {
+			w.held.Reset()
+			heldBuffers.Put(w.held)
+		}
+		w.held = nil
 	case w.events != nil:
 		if rest := w.events.rest(); len(rest) > 0 {
 			_, _ = w.ResponseWriter.Write(rest)
@@ -127,6 +133,10 @@ func (w *demoWriter) finish() (ok bool) {
 	}
 	return w.status == 0 || w.status >= 200 && w.status < 300
 }
+
+// heldBuffers hold the demo's JSON answers while they are edited (tools/list is edited on
+// every request: the tool headers learn from it); big ones are left to the collector.
+var heldBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // backendErrorCode maps a transport-level refusal to the nearest JSON-RPC code.
 func backendErrorCode(status int, text string) int {

@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/go-json-experiment/json/jsontext"
 )
@@ -53,7 +54,8 @@ func (e *responseEditor) apply(msg []byte) (out []byte, matched bool) {
 	if !matched || e.edit == nil || start < 0 {
 		return msg, matched
 	}
-	res := e.edit(e.ctx, jsontext.Value(msg[start:end]).Clone())
+	// Not cloned: every caller's msg is its own and is not reused; an edit only reads it.
+	res := e.edit(e.ctx, jsontext.Value(msg[start:end]))
 	if res == nil {
 		return msg, true
 	}
@@ -72,16 +74,26 @@ func (e *responseEditor) apply(msg []byte) (out []byte, matched bool) {
 // (canonical), and where the result's value is in msg (start < 0 for an error). Only the
 // result's bytes are ever replaced, so jsonrpc, id and any other member stay as the backend
 // wrote them. Anything unreadable is not the response.
+//
+// Duplicate member names are looked for at the top level only, where they would let the
+// gate edit one result and a client read another: checking every depth costs more than the
+// rest of the scan together (the gate's overhead benchmark), and within the result it is
+// the edit's own decoder that reads what it acts on.
 func responseTo(msg []byte, want jsontext.Value) (matched bool, start, end int) {
 	start, end = -1, -1
-	dec := jsontext.NewDecoder(bytes.NewReader(msg))
+	dec := scanDecoders.Get().(*jsontext.Decoder)
+	defer func() {
+		dec.Reset(bytes.NewBuffer(nil), scanOptions)
+		scanDecoders.Put(dec)
+	}()
+	dec.Reset(bytes.NewBuffer(msg), scanOptions) // a *bytes.Buffer is read in place, not copied
 	if dec.PeekKind() != '{' {
 		return false, -1, -1
 	}
 	if _, err := dec.ReadToken(); err != nil {
 		return false, -1, -1
 	}
-	var idOK, answer bool
+	var idOK, answer, seenID bool
 	for dec.PeekKind() != '}' {
 		name, err := dec.ReadToken()
 		if err != nil {
@@ -89,12 +101,19 @@ func responseTo(msg []byte, want jsontext.Value) (matched bool, start, end int) 
 		}
 		switch name.String() {
 		case "id":
+			if seenID {
+				return false, -1, -1
+			}
+			seenID = true
 			v, err := dec.ReadValue()
 			if err != nil {
 				return false, -1, -1
 			}
 			idOK = sameID(v, want)
 		case "result":
+			if answer {
+				return false, -1, -1
+			}
 			v, err := dec.ReadValue()
 			if err != nil {
 				return false, -1, -1
@@ -103,6 +122,9 @@ func responseTo(msg []byte, want jsontext.Value) (matched bool, start, end int) 
 			end = int(dec.InputOffset())
 			start = end - len(v)
 		case "error":
+			if answer {
+				return false, -1, -1
+			}
 			answer = true
 			if err := dec.SkipValue(); err != nil {
 				return false, -1, -1
@@ -120,6 +142,11 @@ func responseTo(msg []byte, want jsontext.Value) (matched bool, start, end int) 
 	}
 	return true, start, end
 }
+
+var (
+	scanOptions  = jsontext.AllowDuplicateNames(true) // see responseTo
+	scanDecoders = sync.Pool{New: func() any { return jsontext.NewDecoder(bytes.NewBuffer(nil), scanOptions) }}
+)
 
 func sameID(v, want jsontext.Value) bool {
 	if v.Kind() != want.Kind() {

@@ -88,6 +88,9 @@ func TestResponseTo(t *testing.T) {
 		{`{"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"no"}}`, `1`, true, ``},
 		{`{"jsonrpc":"2.0","id":1,"method":"ping"}`, `1`, false, ``},
 		{`{"jsonrpc":"2.0","id":1,"result":{},"id":1}`, `1`, false, ``}, // duplicate member
+		{`{"jsonrpc":"2.0","id":1,"result":{},"result":{"x":1}}`, `1`, false, ``},
+		{`{"jsonrpc":"2.0","id":1,"error":{},"result":{"x":1}}`, `1`, false, ``},
+		{`{"jsonrpc":"2.0","id":1,"result":{"a":1,"a":2}}`, `1`, true, `{"a":1,"a":2}`}, // the edit's decoder judges inside
 		{`{"jsonrpc":"2.0","id":1,"result":`, `1`, false, ``},
 		{`[{"jsonrpc":"2.0","id":1,"result":{}}]`, `1`, false, ``},
 	} {
