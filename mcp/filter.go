@@ -118,11 +118,11 @@ func (f listSpec) apply(result jsontext.Value) (jsontext.Value, error) {
 			}
 			dropped = true
 		default:
-			v, err := dec.ReadValue()
-			if err != nil {
+			if err := enc.WriteToken(tok); err != nil { // before the next read voids tok
 				return nil, err
 			}
-			if err := enc.WriteToken(tok); err != nil {
+			v, err := dec.ReadValue()
+			if err != nil {
 				return nil, err
 			}
 			if err := enc.WriteValue(v); err != nil {
