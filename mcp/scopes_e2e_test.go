@@ -230,3 +230,31 @@ func templateURIs(t *testing.T, cs *sdk.ClientSession) []string {
 	slices.Sort(out)
 	return out
 }
+
+// TestRedefinedToolsExecute: an operator narrows mcp:tools:execute to some tools of the
+// built-in demo server. A call of one of them passes; a call of a tool no scope grants gets
+// what a call of a method no scope grants gets - a JSON-RPC "method not found" in a 200,
+// no step-up challenge, since no scope would help - and never reaches the backend.
+func TestRedefinedToolsExecute(t *testing.T) {
+	e := testenv.New(t, testenv.Options{Configure: func(c *config.Config) {
+		c.Scopes = []provider.Scope{{Name: provider.ScopeToolsExecute, Tools: []string{"list_*", "describe_*"}}}
+	}})
+	token := ccToken(t, e, e.ClientID, e.ClientSecret, provider.ScopeToolsRead, provider.ScopeToolsExecute)
+
+	r := rpc(t, e, salesPath, token, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_tables","arguments":{}}}`)
+	if r.StatusCode != http.StatusOK || !strings.Contains(string(r.Body), "customers") {
+		t.Fatalf("list_tables: status %d: %s", r.StatusCode, r.Body)
+	}
+	r = rpc(t, e, salesPath, token, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"run_query","arguments":{"sql":"SELECT 1"}}}`)
+	if r.StatusCode != http.StatusOK || r.Header.Get("WWW-Authenticate") != "" {
+		t.Fatalf("run_query: status %d, WWW-Authenticate %q; want 200 without a challenge", r.StatusCode, r.Header.Get("WWW-Authenticate"))
+	}
+	if got := decodeRPCError(t, r); string(got.ID) != "2" || got.Error.Code != -32601 ||
+		got.Error.Message != `Method not found: no scope on this server grants tools/call of "run_query"` {
+		t.Errorf("run_query body %s", r.Body)
+	}
+	// The description of the redefined scope is the built-in one.
+	if sc, _ := e.Provider.Scopes().Get(provider.ScopeToolsExecute); sc.Description != "Execute tools (query data)" || len(sc.Methods) != 0 {
+		t.Errorf("redefined scope = %+v", sc)
+	}
+}
