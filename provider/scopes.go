@@ -207,6 +207,23 @@ func (s *Scopes) Advertised() []string {
 	return out
 }
 
+// IsAdvertised reports whether scopes are exactly the advertised ones, in any order: what
+// an MCP client asks for when it asks for scopes_supported, meaning "what I may have". A
+// client registered before a scope was added to the server (mcp:prompts:read, or one from
+// the config) may not have them all, and must not be refused for asking.
+func (s *Scopes) IsAdvertised(scopes []string) bool {
+	adv := s.Advertised()
+	if len(scopes) != len(adv) {
+		return false
+	}
+	for _, sc := range adv {
+		if !slices.Contains(scopes, sc) {
+			return false
+		}
+	}
+	return true
+}
+
 // ScopesForMethod returns the scopes any one of which grants an MCP method outright (by
 // Methods; the gateway's policy adds the scopes that grant it in part, by Tools or Resources).
 func (s *Scopes) ScopesForMethod(method string) []string {
