@@ -86,16 +86,24 @@ var errNotList = errors.New("the result is not an object with an array of entrie
 // one) is dropped; a member named like the list in another case is dropped too. Duplicate
 // member names anywhere, or a list that is not an array, are an error.
 func (f listSpec) apply(result jsontext.Value) (jsontext.Value, error) {
+	// dec checks the whole result (JSON syntax, duplicate names, UTF-8) as it reads it, so
+	// what it returns is copied as raw bytes and not checked again.
 	dec := jsontext.NewDecoder(bytes.NewReader(result))
-	var out bytes.Buffer
-	enc := jsontext.NewEncoder(&out)
 	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
 		return nil, errNotList
 	}
-	if err := enc.WriteToken(jsontext.BeginObject); err != nil {
-		return nil, err
+	out := make([]byte, 0, len(result))
+	out = append(out, '{')
+	dropped, first := false, true
+	member := func(name string) (err error) {
+		if !first {
+			out = append(out, ',')
+		}
+		first = false
+		out, err = jsontext.AppendQuote(out, name)
+		out = append(out, ':')
+		return err
 	}
-	dropped := false
 	for dec.PeekKind() != '}' {
 		tok, err := dec.ReadToken()
 		if err != nil {
@@ -104,11 +112,11 @@ func (f listSpec) apply(result jsontext.Value) (jsontext.Value, error) {
 		name := tok.String()
 		switch {
 		case name == f.member:
-			if err := enc.WriteToken(tok); err != nil {
+			if err := member(name); err != nil {
 				return nil, err
 			}
-			d, err := f.filterArray(dec, enc)
-			if err != nil {
+			var d bool
+			if out, d, err = f.filterArray(dec, out, &entryReader{}); err != nil {
 				return nil, err
 			}
 			dropped = dropped || d
@@ -118,22 +126,17 @@ func (f listSpec) apply(result jsontext.Value) (jsontext.Value, error) {
 			}
 			dropped = true
 		default:
-			if err := enc.WriteToken(tok); err != nil { // before the next read voids tok
-				return nil, err
-			}
 			v, err := dec.ReadValue()
 			if err != nil {
 				return nil, err
 			}
-			if err := enc.WriteValue(v); err != nil {
+			if err := member(name); err != nil {
 				return nil, err
 			}
+			out = append(out, v...)
 		}
 	}
 	if _, err := dec.ReadToken(); err != nil {
-		return nil, err
-	}
-	if err := enc.WriteToken(jsontext.EndObject); err != nil {
 		return nil, err
 	}
 	if _, err := dec.ReadToken(); err == nil {
@@ -142,45 +145,58 @@ func (f listSpec) apply(result jsontext.Value) (jsontext.Value, error) {
 	if !dropped {
 		return nil, nil
 	}
-	return jsontext.Value(bytes.TrimSuffix(out.Bytes(), []byte("\n"))), nil
+	return jsontext.Value(append(out, '}')), nil
 }
 
-// filterArray copies the array the decoder is at, keeping the entries f keeps, and reports
-// whether it dropped any.
-func (f listSpec) filterArray(dec *jsontext.Decoder, enc *jsontext.Encoder) (bool, error) {
+// filterArray appends to out the array the decoder is at, keeping the entries f keeps, and
+// reports whether it dropped any.
+func (f listSpec) filterArray(dec *jsontext.Decoder, out []byte, er *entryReader) ([]byte, bool, error) {
 	if dec.PeekKind() != '[' {
-		return false, errNotList
+		return out, false, errNotList
 	}
 	if _, err := dec.ReadToken(); err != nil {
-		return false, err
+		return out, false, err
 	}
-	if err := enc.WriteToken(jsontext.BeginArray); err != nil {
-		return false, err
-	}
-	dropped := false
+	out = append(out, '[')
+	dropped, first := false, true
 	for dec.PeekKind() != ']' {
 		v, err := dec.ReadValue()
 		if err != nil {
-			return false, err
+			return out, false, err
 		}
-		if key, ok := entryKey(v, f.key); ok && f.keep(key) {
-			if err := enc.WriteValue(v); err != nil {
-				return false, err
+		if key, ok := er.key(v, f.key); ok && f.keep(key) {
+			if !first {
+				out = append(out, ',')
 			}
+			first = false
+			out = append(out, v...)
 		} else {
 			dropped = true
 		}
 	}
 	if _, err := dec.ReadToken(); err != nil {
-		return false, err
+		return out, false, err
 	}
-	return dropped, enc.WriteToken(jsontext.EndArray)
+	return append(out, ']'), dropped, nil
 }
 
-// entryKey returns the string member key of an entry object, if it has exactly one member
-// of that name in any case and it is a string.
-func entryKey(entry jsontext.Value, key string) (string, bool) {
-	dec := jsontext.NewDecoder(bytes.NewReader(entry))
+// entryReader reads the entries of one list with one decoder.
+type entryReader struct {
+	r   bytes.Reader
+	dec *jsontext.Decoder
+}
+
+// key returns the string member key of an entry object, if it has exactly one member of
+// that name in any case and it is a string. The entry was checked for duplicate names when
+// the list was read, so that check is not repeated.
+func (er *entryReader) key(entry jsontext.Value, key string) (string, bool) {
+	er.r.Reset(entry)
+	if er.dec == nil {
+		er.dec = jsontext.NewDecoder(&er.r, jsontext.AllowDuplicateNames(true))
+	} else {
+		er.dec.Reset(&er.r, jsontext.AllowDuplicateNames(true))
+	}
+	dec := er.dec
 	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
 		return "", false
 	}

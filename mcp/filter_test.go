@@ -2,8 +2,10 @@ package mcp
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -123,5 +125,54 @@ func TestListFilter(t *testing.T) {
 	// A notification or response gets no edit, whatever its method.
 	if g.listFilter(Message{Kind: KindNotification, Method: "tools/list"}, &principal{Scopes: []string{"crm:read"}}) != nil {
 		t.Error("a notification got an edit")
+	}
+}
+
+// BenchmarkPolicyCheck is the gate's decision of a tools/call on a server with limited
+// scopes configured, for a token with the built-in scopes and one with a limited scope.
+func BenchmarkPolicyCheck(b *testing.B) {
+	p := NewPolicy(limitedRegistry(b))
+	call := Message{Kind: KindRequest, Method: "tools/call", ID: []byte("1"), Params: Params{Name: "search_contacts"}}
+	for name, have := range map[string][]string{
+		"builtin": {"mcp:tools:read", "mcp:tools:execute", "mcp:resources:read", "mcp:prompts:read"},
+		"limited": {"mcp:tools:read", "crm:read"},
+	} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if ok, _ := p.Check(call, have); !ok {
+					b.Fatal("refused")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkListFilter is what filtering costs a limited token's tools/list answer of 20
+// tools with input schemas (about 6 KB), half of which it may call.
+func BenchmarkListFilter(b *testing.B) {
+	g := &Gateway{policy: NewPolicy(limitedRegistry(b)), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	var sb strings.Builder
+	sb.WriteString(`{"tools":[`)
+	for i := range 20 {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		prefix := "search_"
+		if i%2 == 1 {
+			prefix = "delete_"
+		}
+		fmt.Fprintf(&sb, `{"name":"%s%d","description":"Does thing %d to the CRM records it is given.","inputSchema":{"type":"object","properties":{"query":{"type":"string","description":"What to look for"},"limit":{"type":"integer","minimum":1,"maximum":100}},"required":["query"]},"annotations":{"readOnlyHint":true}}`, prefix, i, i)
+	}
+	sb.WriteString(`],"nextCursor":"abc"}`)
+	result := jsontext.Value(sb.String())
+	msg := Message{Kind: KindRequest, Method: "tools/list", ID: []byte("1")}
+	pr := &principal{Scopes: []string{"mcp:tools:read", "crm:read"}}
+	b.SetBytes(int64(len(result)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if out := g.listFilter(msg, pr)(context.Background(), result); len(out) >= len(result) {
+			b.Fatal("nothing filtered")
+		}
 	}
 }

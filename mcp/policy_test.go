@@ -71,7 +71,7 @@ func TestPolicy(t *testing.T) {
 
 // limitedRegistry is a registry with the README's crm:read example: tools/call of some
 // tools, resources/read under one prefix, and a scope with methods besides.
-func limitedRegistry(t *testing.T, extra ...provider.Scope) *provider.Scopes {
+func limitedRegistry(t testing.TB, extra ...provider.Scope) *provider.Scopes {
 	t.Helper()
 	scopes, err := provider.NewScopes(append([]provider.Scope{
 		{Name: "crm:read", Description: "Search CRM records", Tools: []string{"search_*", "get_?"}, Resources: []string{"crm://contacts/"}},
