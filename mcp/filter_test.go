@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 )
 
@@ -175,4 +176,51 @@ func BenchmarkListFilter(b *testing.B) {
 			b.Fatal("nothing filtered")
 		}
 	}
+}
+
+// FuzzListSpecApply: whatever an upstream answers, the filter does not panic, and what it
+// sends instead is one JSON object whose list holds only entries it keeps, each one of the
+// answer's own entries.
+func FuzzListSpecApply(f *testing.F) {
+	for _, seed := range []string{
+		`{"tools":[{"name":"search_a"},{"name":"delete_a"}],"nextCursor":"n"}`,
+		`{"tools":[{"name":"search_a","NAME":"x"}],"Tools":[]}`,
+		`{"tools":[],"tools":[]}`, `{"tools":{}}`, `[]`, `{`, `{"tools":[{"name":"\u0073earch_x"}]}`,
+	} {
+		f.Add(seed)
+	}
+	spec := listSpec{member: "tools", key: "name", keep: func(n string) bool { return toolMatches([]string{"search_*"}, n) }}
+	f.Fuzz(func(t *testing.T, in string) {
+		out, err := spec.apply(jsontext.Value(in))
+		if err != nil || out == nil {
+			return
+		}
+		var got map[string]jsontext.Value
+		if err := jsonv2.Unmarshal(out, &got); err != nil {
+			t.Fatalf("apply(%q) = %q, not one JSON object: %v", in, out, err)
+		}
+		for name := range got {
+			if name != "tools" && strings.EqualFold(name, "tools") {
+				t.Fatalf("apply(%q) = %q kept a list in another case", in, out)
+			}
+		}
+		if got["tools"] == nil {
+			return // the answer had only a list in another case, dropped
+		}
+		var entries []jsontext.Value
+		if err := jsonv2.Unmarshal(got["tools"], &entries); err != nil {
+			t.Fatalf("apply(%q) = %q: tools is not an array: %v", in, out, err)
+		}
+		for _, e := range entries {
+			var entry struct {
+				Name string `json:"name"`
+			}
+			if err := jsonv2.Unmarshal(e, &entry); err != nil || !strings.HasPrefix(entry.Name, "search_") {
+				t.Errorf("apply(%q) kept %s", in, e)
+			}
+			if !strings.Contains(in, string(e)) {
+				t.Errorf("apply(%q) kept %s, which is not in the answer as it came", in, e)
+			}
+		}
+	})
 }
