@@ -30,7 +30,7 @@ import (
 	"github.com/conexor/conexor/connect"
 )
 
-var advertised = []string{"mcp:tools:read", "mcp:tools:execute", "mcp:resources:read", "mcp:server:read"}
+var advertised = []string{"mcp:tools:read", "mcp:tools:execute", "mcp:resources:read", "mcp:prompts:read", "mcp:server:read"}
 
 // TestTypeScriptSDK runs interop/sdk-flow.mjs: the official TypeScript MCP SDK (the version
 // pinned in interop/package-lock.json) doing discovery, registration, the browser flow,

@@ -279,7 +279,7 @@ async function main() {
     assert.ok(auth.get('code_challenge'));
     assert.equal(auth.get('resource'), MCP_URL.href);
     assert.ok(auth.get('state'));
-    assert.deepEqual(full.consentOffered, ['mcp:tools:read', 'mcp:tools:execute', 'mcp:resources:read', 'mcp:server:read']);
+    assert.deepEqual(full.consentOffered, ['mcp:tools:read', 'mcp:tools:execute', 'mcp:resources:read', 'mcp:prompts:read', 'mcp:server:read']);
     const exchange = fullTokens.find((t) => t.grant_type === 'authorization_code');
     assert.equal(exchange?.resource, MCP_URL.href, 'resource on the token request');
     assert.ok(exchange.code_verifier);

@@ -17,7 +17,7 @@ import (
 // public (not behind the gate).
 func TestProtectedResourceMetadata(t *testing.T) {
 	e := testenv.New(t, testenv.Options{Configure: func(c *config.Config) {
-		c.Scopes = []provider.Scope{{Name: "mcp:prompts:read", Description: "Use prompts", Methods: []string{"prompts/list", "prompts/get"}}}
+		c.Scopes = []provider.Scope{{Name: "crm:read", Description: "Read CRM records", Tools: []string{"search_*"}}}
 	}})
 	r := e.Get("/.well-known/oauth-protected-resource/mcp/acme/sales-api")
 	if r.StatusCode != http.StatusOK {
@@ -33,7 +33,7 @@ func TestProtectedResourceMetadata(t *testing.T) {
 	want := map[string]any{
 		"resource":                 e.URL + "/mcp/acme/sales-api",
 		"authorization_servers":    []any{e.URL},
-		"scopes_supported":         []any{"mcp:tools:read", "mcp:tools:execute", "mcp:resources:read", "mcp:server:read", "mcp:prompts:read"},
+		"scopes_supported":         []any{"mcp:tools:read", "mcp:tools:execute", "mcp:resources:read", "mcp:prompts:read", "mcp:server:read", "crm:read"},
 		"bearer_methods_supported": []any{"header"},
 		"resource_name":            "Sales API",
 	}
@@ -103,10 +103,10 @@ func TestServerAPI(t *testing.T) {
 		v.ResourceMetadataURL != md || v.Status != "enabled" || !v.Enabled || v.Kind != "demo" || v.Upstream != "" {
 		t.Errorf("GET = %+v", v)
 	}
-	if diff := cmp.Diff([]string{"mcp:tools:read", "mcp:tools:execute", "mcp:resources:read", "mcp:server:read"}, v.Scopes.Advertised); diff != "" {
+	if diff := cmp.Diff([]string{"mcp:tools:read", "mcp:tools:execute", "mcp:resources:read", "mcp:prompts:read", "mcp:server:read"}, v.Scopes.Advertised); diff != "" {
 		t.Errorf("advertised scopes (-want +got):\n%s", diff)
 	}
-	if len(v.Scopes.All) != 5 || v.Scopes.All[4].Name != provider.ScopeServerManage || v.Scopes.All[4].Description == "" {
+	if len(v.Scopes.All) != 6 || v.Scopes.All[5].Name != provider.ScopeServerManage || v.Scopes.All[5].Description == "" {
 		t.Errorf("all scopes = %+v", v.Scopes.All)
 	}
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/gorilla/mux"
 
@@ -204,22 +205,29 @@ func (g *Gateway) authorize(ctx context.Context, msg Message, info *serverInfo, 
 	return g.permits(p, msg)
 }
 
-// permits reports whether p's scopes allow msg (nil), or why not.
+// permits reports whether p's scopes allow msg (nil), or why not. A tools/call or resource
+// read is decided by its tool or URI too, since a scope may grant those for some only.
 func (g *Gateway) permits(p *principal, msg Message) *refusal {
-	rule, need := g.policy.ForMessage(msg)
-	if Allows(rule, need, p.Scopes) {
+	ok, wouldGrant := g.policy.Check(msg, p.Scopes)
+	if ok {
 		return nil
 	}
-	if rule == RuleDeny {
+	what := msg.Method
+	if target, targeted := targetOf(msg); targeted {
+		what += " of " + strconv.Quote(httpx.Truncate(target, 200))
+	}
+	if wouldGrant == "" {
 		// No scope would help, so no insufficient_scope: a client would step up in vain. An
 		// HTTP error without a challenge is a dead end for clients (the TypeScript SDK makes
 		// it a transport error); a JSON-RPC "method not found" in a 200 is what a server
 		// without the method answers, and clients handle it. Nothing reaches the backend.
+		// A tool or URI that no scope grants gets the same answer: to this token, and to
+		// every other, the server has no such tool.
 		return &refusal{status: http.StatusOK, rpcCode: CodeMethodNotFound, outcome: "method_denied",
-			desc: "Method not found: no scope on this server grants " + msg.Method}
+			desc: "Method not found: no scope on this server grants " + what}
 	}
-	return &refusal{status: http.StatusForbidden, oauth: errInsufficientScope, scope: need[0], rpcCode: CodeForbidden,
-		outcome: "insufficient_scope", desc: "The access token lacks the scope " + need[0] + ", which " + msg.Method + " needs."}
+	return &refusal{status: http.StatusForbidden, oauth: errInsufficientScope, scope: wouldGrant, rpcCode: CodeForbidden,
+		outcome: "insufficient_scope", desc: "The access token lacks the scope " + wouldGrant + ", which " + what + " needs."}
 }
 
 // refuseMCP answers a refused MCP request and records why.

@@ -213,7 +213,7 @@ func TestInsufficientScope(t *testing.T) {
 	// challenge that could not help: a JSON-RPC "method not found" in a 200, which clients
 	// handle (an HTTP error without a challenge is a transport error to them).
 	full := ccToken(t, e, e.ClientID, e.ClientSecret)
-	for _, method := range []string{"prompts/list", "completion/complete"} {
+	for _, method := range []string{"sampling/createMessage", "vendor/unknown"} {
 		r := rpc(t, e, salesPath, full, `{"jsonrpc":"2.0","id":7,"method":"`+method+`"}`)
 		if r.StatusCode != http.StatusOK || r.Header.Get("WWW-Authenticate") != "" {
 			t.Fatalf("%s: status %d, WWW-Authenticate %q; want 200 without a challenge: %s",
@@ -296,7 +296,7 @@ func TestRefusalsAreLogged(t *testing.T) {
 	}
 	for i, want := range []map[string]any{
 		{"outcome": "insufficient_scope", "server": "acme/sales-api", "method": "tools/call", "client_id": e.ClientID,
-			"reason": "The access token lacks the scope mcp:tools:execute, which tools/call needs."},
+			"reason": `The access token lacks the scope mcp:tools:execute, which tools/call of "list_tables" needs.`},
 		{"outcome": "not_found", "server": "unknown", "method": "http:POST", "reason": "No MCP server is registered at this path."},
 		{"outcome": "invalid_token", "server": "acme/sales-api", "method": "http:POST", "reason": descMalformed},
 	} {

@@ -139,9 +139,11 @@ func (p *Provider) ParseAuthorize(ctx context.Context, q url.Values) (*Authorize
 	requested := ParseScopeParam(q.Get("scope"))
 	known, unknown := p.cfg.Scopes.Partition(requested)
 	ar.Ignored = unknown
-	if len(known) == 0 {
-		// No scope asked for: the advertised ones the client may have. mcp:server:manage is
-		// never pre-selected; a client must ask for it explicitly (step-up).
+	if len(known) == 0 || p.cfg.Scopes.IsAdvertised(known) {
+		// No scope asked for, or all of scopes_supported (as MCP clients do): the advertised
+		// ones the client may have. mcp:server:manage is never pre-selected; a client must
+		// ask for it explicitly (step-up).
+		known = nil
 		for _, s := range p.cfg.Scopes.Advertised() {
 			if ExactScopeStrategy(client.GetScopes(), s) {
 				known = append(known, s)

@@ -34,7 +34,7 @@ func TestAuthorizationServerMetadata(t *testing.T) {
 		"introspection_endpoint":                         e.URL + "/api/oauth/introspect",
 		"registration_endpoint":                          e.URL + "/api/oauth/register",
 		"jwks_uri":                                       e.URL + "/.well-known/jwks.json",
-		"scopes_supported":                               []any{"mcp:tools:read", "mcp:tools:execute", "mcp:resources:read", "mcp:server:read"},
+		"scopes_supported":                               []any{"mcp:tools:read", "mcp:tools:execute", "mcp:resources:read", "mcp:prompts:read", "mcp:server:read"},
 		"response_types_supported":                       []any{"code"},
 		"code_challenge_methods_supported":               []any{"S256"},
 		"token_endpoint_auth_methods_supported":          []any{"client_secret_basic", "client_secret_post", "none"},

@@ -35,7 +35,7 @@ func registerJSON(t *testing.T, e *testenv.Env, doc map[string]any) *testenv.Res
 	return register(e, string(b))
 }
 
-var allScopes = "mcp:tools:read mcp:tools:execute mcp:resources:read mcp:server:read mcp:server:manage"
+var allScopes = "mcp:tools:read mcp:tools:execute mcp:resources:read mcp:prompts:read mcp:server:read mcp:server:manage"
 
 // What Claude, Cursor and the SDKs send is registered, every registered field is echoed,
 // unknown fields are ignored, and the client belongs to no server.

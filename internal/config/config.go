@@ -4,6 +4,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -174,7 +175,13 @@ func (c *Config) Validate() error {
 		add("signing_alg %q must be ES256, RS256 or HS256", c.SigningAlg)
 	}
 	if _, err := provider.NewScopes(c.Scopes); err != nil {
-		add("scopes: %v", err)
+		var each provider.ScopeProblems
+		if !errors.As(err, &each) {
+			each = provider.ScopeProblems{err.Error()}
+		}
+		for _, problem := range each {
+			add("scopes: %s", problem)
+		}
 	}
 	for path, up := range c.Upstreams {
 		if _, _, err := urls.SplitServerPath(path); err != nil {

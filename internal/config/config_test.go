@@ -82,11 +82,25 @@ func TestValidate(t *testing.T) {
 		}},
 		{"bad extra scopes", func(c *config.Config) {
 			c.Scopes = []provider.Scope{
-				{Name: "mcp:tools:read", Description: "again"},
+				{Name: "mcp:server:read", Description: "again"},
 				{Name: "has space", Description: "x"},
 				{Name: "crm:read"},
+				{Name: "mcp:prompts:read", Methods: []string{"prompts/list"}}, // overridable, once
+				{Name: "mcp:prompts:read", Methods: []string{"prompts/get"}},
+				{Name: "crm:tools", Description: "x", Tools: []string{"search_*", "[a-", " "}, Resources: []string{"crm://", ""}},
+				{Name: "crm:both", Description: "x", Methods: []string{"tools/call", "resources/subscribe"}, Tools: []string{"a"}, Resources: []string{"b"}},
 			}
-		}, []string{`scopes: scope "mcp:tools:read": already defined; scope "has space": name must be`}},
+		}, []string{
+			`scopes: scope "mcp:server:read": built in and fixed (only mcp:tools:read, mcp:tools:execute, mcp:resources:read and mcp:prompts:read may be redefined)`,
+			`scopes: scope "has space": name must be`,
+			`scopes: scope "crm:read": needs a description`,
+			`scopes: scope "mcp:prompts:read": already defined`,
+			`scopes: scope "crm:tools": tools: "[a-" is not a valid glob (path.Match syntax`,
+			`scopes: scope "crm:tools": tools: an empty tool name or glob matches nothing`,
+			`scopes: scope "crm:tools": resources: an empty URI prefix would grant every resource`,
+			`scopes: scope "crm:both": methods grants tools/call for every tool, so tools restricts nothing`,
+			`scopes: scope "crm:both": methods grants resources/subscribe of every resource, so resources restricts nothing`,
+		}},
 		{"upstreams", func(c *config.Config) {
 			c.Upstreams = map[string]config.Upstream{"acme": {Headers: map[string]string{"Bad Header": "x"}}}
 		}, []string{`key "acme" must be ORG/SERVER`, `"Bad Header" is not a valid header name`}},
@@ -143,6 +157,12 @@ scopes:
     methods: [tools/call, resources/read]
   - name: crm:write
     description: Change CRM records
+  - name: crm:search
+    description: Search CRM records
+    tools: [search_*, get_*]
+    resources: ["crm://contacts/"]
+  - name: mcp:prompts:read
+    methods: [prompts/list, prompts/get]
 upstreams:
   acme/crm:
     headers:
@@ -159,6 +179,8 @@ upstreams:
 	wantScopes := []provider.Scope{
 		{Name: "crm:read", Description: "Read CRM records", Methods: []string{"tools/call", "resources/read"}},
 		{Name: "crm:write", Description: "Change CRM records"},
+		{Name: "crm:search", Description: "Search CRM records", Tools: []string{"search_*", "get_*"}, Resources: []string{"crm://contacts/"}},
+		{Name: "mcp:prompts:read", Methods: []string{"prompts/list", "prompts/get"}},
 	}
 	if diff := cmp.Diff(wantScopes, cfg.Scopes); diff != "" {
 		t.Errorf("scopes (-want +got):\n%s", diff)
@@ -169,17 +191,24 @@ upstreams:
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("Validate: %v", err)
 	}
-	// The built-in five plus the file's, in order.
+	// The built-in six plus the file's, in order; the redefined built-in keeps its place and
+	// its description, and grants only what the file says.
 	reg, err := provider.NewScopes(cfg.Scopes)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"mcp:tools:read", "mcp:tools:execute", "mcp:resources:read", "mcp:server:read", "mcp:server:manage", "crm:read", "crm:write"}
+	want := []string{"mcp:tools:read", "mcp:tools:execute", "mcp:resources:read", "mcp:prompts:read", "mcp:server:read", "mcp:server:manage", "crm:read", "crm:write", "crm:search"}
 	if diff := cmp.Diff(want, reg.Names()); diff != "" {
 		t.Errorf("scope registry (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{"mcp:tools:execute", "crm:read"}, reg.ScopesForMethod("tools/call")); diff != "" {
 		t.Errorf("ScopesForMethod(tools/call) (-want +got):\n%s", diff)
+	}
+	if got := reg.ScopesForMethod("completion/complete"); len(got) != 0 {
+		t.Errorf("ScopesForMethod(completion/complete) = %v, want none: the file took it out of mcp:prompts:read", got)
+	}
+	if sc, _ := reg.Get("mcp:prompts:read"); sc.Description != "Use prompts and argument completions" {
+		t.Errorf("redefined mcp:prompts:read lost its description: %+v", sc)
 	}
 
 	// A typo in a key is an error, not silently ignored.
