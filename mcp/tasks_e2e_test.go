@@ -93,7 +93,6 @@ func (u *taskUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		u.tasks[t.ID] = t
 		u.order = append(u.order, t.ID)
 		result = map[string]any{"task": u.task(t)}
-		defer func() { t.Status = "completed" }() // done by the first poll
 	case "tasks/get", "tasks/cancel":
 		switch {
 		case t == nil:
@@ -103,6 +102,8 @@ func (u *taskUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		default:
 			if req.Method == "tasks/cancel" {
 				t.Status = "cancelled"
+			} else {
+				t.Status = "completed" // done by the first poll
 			}
 			result = u.task(t)
 		}
@@ -111,6 +112,7 @@ func (u *taskUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rpcErr = notFound
 			break
 		}
+		t.Status = "completed"
 		result = map[string]any{"content": []any{map[string]any{"type": "text", "text": t.Text}},
 			"_meta": map[string]any{"io.modelcontextprotocol/related-task": map[string]any{"taskId": t.ID}}}
 	case "tasks/list":
