@@ -81,7 +81,9 @@ summary.listsFiltered = true;
 
 const ro = await connect(env('TOKEN_A_READ'));
 await assert.rejects(ro.experimental.tasks.getTask(ta.taskId), (err) => {
-    assert.match(String(err.message), /403|insufficient_scope|Forbidden/i, `A read-only: ${err.message}`);
+    // The SDK's StreamableHTTPError carries the HTTP status as its code.
+    assert.equal(err.code, 403, `A read-only: ${err.message}`);
+    assert.match(String(err.message), /mcp:tools:execute/, `A read-only: ${err.message}`);
     return true;
 }, "A's read-only token got its task");
 summary.scopeFollowsCreatingCall = true;
