@@ -254,6 +254,10 @@ func testTasksThroughGate(t *testing.T, opts testenv.Options) {
 	if got := up.received()[before:]; len(got) != 0 {
 		t.Errorf("refused task requests reached the upstream: %v", got)
 	}
+	if m := e.Get("/metrics"); !strings.Contains(string(m.Body),
+		`conexor_mcp_requests_total{method="tasks/get",outcome="task_not_found",server="acme/jobs"} 2`) {
+		t.Error("the refused tasks/get were not counted as task_not_found under their method")
+	}
 	// The upstream lists every task; each caller sees only its own, with the cursor.
 	for _, c := range []struct {
 		who, token string
