@@ -133,6 +133,10 @@ type serverInput struct {
 	Clear   bool
 	// headersText is the box as typed, kept for the re-rendered form.
 	headersText string
+	// IdentityHeader names the header for identity assertions ("" none); identitySent says
+	// the form had the field, so a form without it changes nothing.
+	IdentityHeader string
+	identitySent   bool
 }
 
 func parseServerInput(f url.Values) (serverInput, map[string][]string) {
@@ -142,6 +146,8 @@ func parseServerInput(f url.Values) (serverInput, map[string][]string) {
 		Upstream: strings.TrimSpace(f.Get("upstream")), Clear: checked(f.Get("clear_headers")),
 		headersText: f.Get("headers"),
 	}
+	_, in.identitySent = f["identity_header"]
+	in.IdentityHeader = strings.TrimSpace(f.Get("identity_header"))
 	p := map[string][]string{}
 	h, err := parseHeaderLines(in.headersText)
 	if err != nil {
@@ -187,12 +193,15 @@ func (in serverInput) settingsChange(srv *storage.Server) provider.ServerChange 
 	case in.Clear:
 		c.Headers = map[string]string{}
 	}
+	if in.identitySent {
+		c.IdentityHeader = &in.IdentityHeader
+	}
 	return c
 }
 
 // serverSpec is the provider's ServerSpec of a New server form in org.
 func (in serverInput) serverSpec(org string) provider.ServerSpec {
-	spec := provider.ServerSpec{Org: org, Slug: in.Slug, Name: in.Name, Description: in.Description, Headers: in.Headers, ByAPI: true}
+	spec := provider.ServerSpec{Org: org, Slug: in.Slug, Name: in.Name, Description: in.Description, Headers: in.Headers, ByAPI: true, IdentityHeader: in.IdentityHeader}
 	if in.Backend == "upstream" {
 		spec.Upstream = in.Upstream
 	}
@@ -220,5 +229,5 @@ func (in serverInput) newServerProblems() map[string][]string {
 
 func (in serverInput) form(errs map[string][]string, names []string) templates.ServerForm {
 	return templates.ServerForm{Slug: in.Slug, Name: in.Name, Description: in.Description, Enabled: in.Enabled,
-		Backend: in.Backend, Upstream: in.Upstream, HeaderNames: names, Headers: in.headersText, ClearHeaders: in.Clear, Errors: errs}
+		Backend: in.Backend, Upstream: in.Upstream, HeaderNames: names, Headers: in.headersText, ClearHeaders: in.Clear, IdentityHeader: in.IdentityHeader, Errors: errs}
 }

@@ -75,7 +75,7 @@ func (h *Handler) showServer(q *request, status int, edit func(*templates.Server
 		page.SettingsAction = base + "/settings"
 		page.Create = clientInput{GrantType: grantClientCredentials}.form(h.Provider.Scopes(), nil)
 		page.Settings = serverInput{Name: srv.Name, Description: srv.Description, Enabled: srv.Enabled,
-			Upstream: srv.Upstream}.form(nil, h.Provider.UpstreamHeaderNames(srv))
+			Upstream: srv.Upstream, IdentityHeader: srv.IdentityHeader}.form(nil, h.Provider.UpstreamHeaderNames(srv))
 	}
 	if !h.addAccess(q, &page) {
 		return

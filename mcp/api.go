@@ -36,6 +36,7 @@ type ServerView struct {
 	Enabled             bool       `json:"enabled"`
 	Kind                string     `json:"kind"` // "demo" or "proxy"
 	Upstream            string     `json:"upstream,omitempty"`
+	IdentityHeader      string     `json:"identity_header,omitempty"` // shown with Upstream
 	Scopes              ScopesView `json:"scopes"`
 	CreatedAt           time.Time  `json:"created_at"`
 	UpdatedAt           time.Time  `json:"updated_at"`
@@ -55,6 +56,8 @@ type ServerPatch struct {
 	Description *string `json:"description"`
 	Enabled     *bool   `json:"enabled"`
 	Upstream    *string `json:"upstream"`
+	// IdentityHeader names the header for identity assertions; "" turns them off.
+	IdentityHeader *string `json:"identity_header"`
 }
 
 // serveAPI serves GET (mcp:server:read) and PATCH (mcp:server:manage) on one server, behind
@@ -124,7 +127,7 @@ func (g *Gateway) patchServer(w http.ResponseWriter, r *http.Request, info *serv
 	var patch ServerPatch
 	if err := jsonv2.Unmarshal(body, &patch, jsonv2.RejectUnknownMembers(true)); err != nil {
 		bad(http.StatusBadRequest, errInvalidRequest,
-			"The body must be one JSON object with only name, description, enabled and upstream (exact names, each once).")
+			"The body must be one JSON object with only name, description, enabled, upstream and identity_header (exact names, each once).")
 		return
 	}
 	// The provider records the change as the token's client, on behalf of its subject.
@@ -134,7 +137,7 @@ func (g *Gateway) patchServer(w http.ResponseWriter, r *http.Request, info *serv
 	}
 	r = r.WithContext(audit.WithActor(r.Context(), audit.FromRequest(r, audit.KindClient, p.Claims.ClientID, name)))
 	change := provider.ServerChange{Name: patch.Name, Description: patch.Description, Upstream: patch.Upstream,
-		Enabled: patch.Enabled, ByAPI: true}
+		Enabled: patch.Enabled, ByAPI: true, IdentityHeader: patch.IdentityHeader}
 	refused := func(detail string) {
 		g.audit.Record(r.Context(), audit.Event{Action: audit.ServerUpdated, Result: audit.Refused, OrgID: info.srv.OrgID,
 			ServerPath: info.path, Target: info.srv.ID, TargetName: info.srv.Name, Detail: detail})
@@ -168,6 +171,11 @@ func (g *Gateway) patchServer(w http.ResponseWriter, r *http.Request, info *serv
 			"server", info.path, "client_id", p.Claims.ClientID, "sub", p.Claims.Subject)
 		bad(http.StatusForbidden, "forbidden", "This server sends configured credentials (upstream headers) to its upstream, "+
 			"so the API can move its upstream only within the same origin or back to the built-in demo; an operator must make this change.")
+		return
+	case errors.Is(err, provider.ErrInvalidServer):
+		// Rules that depend on the stored server (an identity header named like a stored
+		// upstream header), checked in the update's transaction.
+		bad(http.StatusBadRequest, errInvalidRequest, "Invalid server: "+err.Error()+".")
 		return
 	case errors.Is(err, storage.ErrNotFound):
 		bad(http.StatusNotFound, "not_found", "The server no longer exists.")
@@ -221,6 +229,7 @@ func (g *Gateway) view(srv *storage.Server, p *principal) ServerView {
 	}
 	if rule, need := g.policy.ForMethod("PATCH /api/servers"); srv.Upstream != "" && Allows(rule, need, p.Scopes) {
 		v.Upstream = redactUpstream(srv.Upstream)
+		v.IdentityHeader = srv.IdentityHeader
 	}
 	return v
 }

@@ -127,6 +127,10 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 			g.refuseMCP(w, r, info, p, method, msg.ID, rf)
 			return
 		}
+		if rf := g.checkParamHeaders(r, info, msg); rf != nil {
+			g.refuseMCP(w, r, info, p, method, msg.ID, rf)
+			return
+		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
 		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
@@ -152,7 +156,7 @@ func readMessage(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, M
 	if rpcErr != nil {
 		return nil, msg, &refusal{status: http.StatusBadRequest, rpcCode: rpcErr.Code, outcome: "bad_message", desc: rpcErr.Message}
 	}
-	if rf := checkMethodHeader(r, msg); rf != nil {
+	if rf := checkRoutingHeaders(r, msg); rf != nil {
 		return nil, msg, rf
 	}
 	return body, msg, nil
@@ -216,21 +220,6 @@ func (g *Gateway) permits(p *principal, msg Message) *refusal {
 	}
 	return &refusal{status: http.StatusForbidden, oauth: errInsufficientScope, scope: need[0], rpcCode: CodeForbidden,
 		outcome: "insufficient_scope", desc: "The access token lacks the scope " + need[0] + ", which " + msg.Method + " needs."}
-}
-
-// checkMethodHeader: since 2026-07-28 clients repeat the method in Mcp-Method so that
-// intermediaries can route without reading the body. An upstream may trust the header, so
-// it must say what the body says.
-func checkMethodHeader(r *http.Request, msg Message) *refusal {
-	vals := r.Header.Values("Mcp-Method")
-	if len(vals) == 0 || msg.Kind == KindResponse {
-		return nil
-	}
-	if len(vals) == 1 && vals[0] == msg.Method {
-		return nil
-	}
-	return &refusal{status: http.StatusBadRequest, rpcCode: CodeHeaderMismatch, outcome: "bad_message",
-		desc: "Header mismatch: Mcp-Method must equal the body's method."}
 }
 
 // refuseMCP answers a refused MCP request and records why.

@@ -81,6 +81,10 @@ type Options struct {
 	ExactRevocationCheck bool
 	// MaxCachedTokens bounds the verified-token cache (default DefaultMaxCachedTokens).
 	MaxCachedTokens int
+	// Asserter signs the identity assertions sent to upstreams of servers with an identity
+	// header (*provider.Provider); nil refuses requests to those servers with a 502 rather
+	// than call them without the assertion they were promised.
+	Asserter Asserter
 	// SessionKey binds proxied MCP session IDs to the principal that opened them; every
 	// replica needs the same one (secret.PurposeSessionBinding). Nil is a random key good
 	// for this process only.
@@ -103,10 +107,12 @@ type Gateway struct {
 	auth    *authenticator
 	revoked *revocations
 	proxy   *proxy
-	demo    http.Handler
-	maxBody int64
-	editor  ServerEditor
-	audit   *audit.Recorder
+	// toolHeaders: which tool arguments travel in Mcp-Param-* headers (headers.go).
+	toolHeaders toolHeaderCache
+	demo        http.Handler
+	maxBody     int64
+	editor      ServerEditor
+	audit       *audit.Recorder
 	// apiPrivateUpstreams: see Options.APIPrivateUpstreams.
 	apiPrivateUpstreams bool
 	// lookupIP resolves upstream hosts named through the API (net.DefaultResolver).
@@ -181,6 +187,7 @@ func New(opts Options) (*Gateway, error) {
 	transports, closeIdle := newUpstreamTransports(opts.UpstreamTransport)
 	g.closers = append(g.closers, closeIdle)
 	g.proxy = newProxy(transports, opts.APIPrivateUpstreams, log, newSessionBinder(opts.SessionKey))
+	g.proxy.identities = newIdentities(opts.Asserter, now)
 	if g.demo == nil {
 		// The demo's DNS-rebinding guard refuses loopback requests whose Host is not
 		// loopback. Behind the gate it protects nothing (a rebinding page has no token)

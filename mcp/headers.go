@@ -1,7 +1,288 @@
 package mcp
 
-// toolHeadersEdit learns, from a tools/list answer, which tool arguments the client repeats
-// in Mcp-Param-* headers, so the gate can check those headers against the body.
-func (g *Gateway) toolHeadersEdit(msg Message, info *serverInfo) resultEdit {
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// The routing headers of MCP 2026-07-28 (SEP-2243) repeat parts of the body so that
+// intermediaries can route without reading it: Mcp-Method (the method), Mcp-Name (the tool
+// or prompt name, or the resource URI) and Mcp-Param-<Name> (a tool argument the tool's
+// input schema marks with x-mcp-header). An upstream, or anything between Conexor and it,
+// may act on a header instead of the body, so a header that reaches the upstream must say
+// what the body says. The gate checks every one it can and drops the ones it cannot check;
+// a mismatch is refused with the specification's code (CodeHeaderMismatch).
+const (
+	headerMethod      = "Mcp-Method"
+	headerName        = "Mcp-Name"
+	headerParamPrefix = forwardedParamPrefix
+)
+
+// checkRoutingHeaders checks Mcp-Method and Mcp-Name against msg. Mcp-Name on a method
+// that has no name is dropped: there is nothing to check it against.
+func checkRoutingHeaders(r *http.Request, msg Message) *refusal {
+	if msg.Kind == KindResponse {
+		// A response has no method or name; nothing may claim one.
+		r.Header.Del(headerMethod)
+		r.Header.Del(headerName)
+		return nil
+	}
+	if vals := r.Header.Values(headerMethod); len(vals) > 0 && (len(vals) != 1 || vals[0] != msg.Method) {
+		return headerMismatch("Mcp-Method must equal the body's method.")
+	}
+	vals := r.Header.Values(headerName)
+	if len(vals) == 0 {
+		return nil
+	}
+	want, named := nameOf(msg)
+	if !named {
+		r.Header.Del(headerName)
+		return nil
+	}
+	if len(vals) != 1 || vals[0] != want {
+		return headerMismatch("Mcp-Name must equal the body's " + nameMember(msg.Method) + ".")
+	}
 	return nil
+}
+
+// nameOf is what Mcp-Name repeats for msg, and whether msg's method has one.
+func nameOf(msg Message) (string, bool) {
+	switch msg.Method {
+	case "tools/call", "prompts/get":
+		return msg.Params.Name, true
+	case "resources/read":
+		return msg.Params.URI, true
+	}
+	return "", false
+}
+
+func nameMember(method string) string {
+	if method == "resources/read" {
+		return "params.uri"
+	}
+	return "params.name"
+}
+
+func headerMismatch(why string) *refusal {
+	return &refusal{status: http.StatusBadRequest, rpcCode: CodeHeaderMismatch, outcome: "bad_message",
+		desc: "Header mismatch: " + why}
+}
+
+// checkParamHeaders checks the Mcp-Param-* headers of a tools/call against its arguments,
+// by the bindings of the tool learnt from the upstream's tools/list answers. A header the
+// gate cannot check (any method but tools/call, a tool whose schema this process has not
+// seen, a name the schema does not bind) is dropped: the upstream gets only what is true.
+func (g *Gateway) checkParamHeaders(r *http.Request, info *serverInfo, msg Message) *refusal {
+	var names []string
+	for k := range r.Header {
+		if strings.HasPrefix(k, headerParamPrefix) {
+			names = append(names, k)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	var bindings []headerBinding
+	if msg.Kind == KindRequest && msg.Method == "tools/call" {
+		bindings = g.toolHeaders.lookup(info.path, msg.Params.Name)
+	}
+	var args map[string]jsontext.Value
+	for _, k := range names {
+		b, ok := findBinding(bindings, strings.TrimPrefix(k, headerParamPrefix))
+		if !ok {
+			r.Header.Del(k)
+			continue
+		}
+		vals := r.Header.Values(k)
+		if args == nil {
+			args = map[string]jsontext.Value{}
+			if len(msg.Params.Arguments) > 0 {
+				_ = jsonv2.Unmarshal(msg.Params.Arguments, &args)
+			}
+		}
+		arg, present := lookupArgument(args, b.path)
+		if len(vals) != 1 || !present || !headerEquals(vals[0], arg) {
+			return headerMismatch(k + " must equal the argument " + strings.Join(b.path, ".") + " of the body.")
+		}
+	}
+	return nil
+}
+
+func findBinding(bindings []headerBinding, header string) (headerBinding, bool) {
+	for _, b := range bindings {
+		if strings.EqualFold(b.header, header) {
+			return b, true
+		}
+	}
+	return headerBinding{}, false
+}
+
+// lookupArgument follows path through nested argument objects.
+func lookupArgument(args map[string]jsontext.Value, path []string) (jsontext.Value, bool) {
+	v, ok := args[path[0]]
+	for _, part := range path[1:] {
+		if !ok {
+			return nil, false
+		}
+		var obj map[string]jsontext.Value
+		if jsonv2.Unmarshal(v, &obj) != nil {
+			return nil, false
+		}
+		v, ok = obj[part]
+	}
+	if !ok || v.Kind() == 'n' {
+		return nil, false
+	}
+	return v, true
+}
+
+// headerEquals compares a header value (plain, or =?base64?…?=) with a primitive JSON
+// argument the way SEP-2243 encodes it: a string as itself, a boolean as true/false, an
+// integer in decimal. Anything else (a fraction, an object) never equals a header.
+func headerEquals(header string, arg jsontext.Value) bool {
+	if enc, ok := strings.CutPrefix(header, "=?base64?"); ok {
+		enc, ok = strings.CutSuffix(enc, "?=")
+		if !ok {
+			return false
+		}
+		dec, err := base64.StdEncoding.DecodeString(enc)
+		if err != nil {
+			return false
+		}
+		header = string(dec)
+	}
+	switch arg.Kind() {
+	case '"':
+		s, err := jsontext.AppendUnquote(nil, arg)
+		return err == nil && string(s) == header
+	case 't', 'f':
+		return header == string(arg)
+	case '0':
+		want, err := strconv.ParseFloat(string(arg), 64)
+		if err != nil || want != math.Trunc(want) || math.Abs(want) > 1<<53-1 {
+			return false
+		}
+		got, err := strconv.ParseFloat(header, 64)
+		return err == nil && got == want
+	}
+	return false
+}
+
+// headerBinding is one x-mcp-header annotation: the argument at path travels in
+// Mcp-Param-<header>.
+type headerBinding struct {
+	path   []string
+	header string
+}
+
+// maxToolsWithHeaders bounds what one server's tools/list answers can make the gate keep.
+const maxToolsWithHeaders = 4096
+
+// toolHeaderCache holds, per server, the tools whose input schemas bind arguments to
+// headers. Tools without bindings are not kept: for them, as for tools never seen, every
+// Mcp-Param-* header is dropped.
+type toolHeaderCache struct {
+	mu      sync.RWMutex
+	servers map[string]map[string][]headerBinding
+}
+
+func (c *toolHeaderCache) lookup(server, tool string) []headerBinding {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.servers[server][tool]
+}
+
+func (c *toolHeaderCache) has(server string) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.servers[server]) > 0
+}
+
+// learn records the bindings of the tools on one page of a tools/list answer; a tool that
+// no longer binds anything is forgotten.
+func (c *toolHeaderCache) learn(server string, tools []listedTool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.servers == nil {
+		c.servers = map[string]map[string][]headerBinding{}
+	}
+	m := c.servers[server]
+	for _, t := range tools {
+		b := t.InputSchema.bindings(nil, nil)
+		if len(b) == 0 {
+			delete(m, t.Name)
+			continue
+		}
+		if m == nil {
+			m = map[string][]headerBinding{}
+			c.servers[server] = m
+		}
+		if _, known := m[t.Name]; known || len(m) < maxToolsWithHeaders {
+			m[t.Name] = b
+		}
+	}
+}
+
+// listedTool is what the gate reads of a tool in a tools/list answer.
+type listedTool struct {
+	Name        string       `json:"name"`
+	InputSchema schemaObject `json:"inputSchema"`
+}
+
+type schemaObject struct {
+	Properties map[string]schemaProperty `json:"properties"`
+}
+
+type schemaProperty struct {
+	XMCPHeader string                    `json:"x-mcp-header"`
+	Properties map[string]schemaProperty `json:"properties"`
+}
+
+func (s schemaObject) bindings(prefix []string, out []headerBinding) []headerBinding {
+	return collectBindings(s.Properties, prefix, out)
+}
+
+func collectBindings(props map[string]schemaProperty, prefix []string, out []headerBinding) []headerBinding {
+	for name, p := range props {
+		path := append(append([]string(nil), prefix...), name)
+		if p.XMCPHeader != "" {
+			out = append(out, headerBinding{path: path, header: p.XMCPHeader})
+		}
+		out = collectBindings(p.Properties, path, out)
+	}
+	return out
+}
+
+var xMCPHeader = []byte(`"x-mcp-header"`)
+
+// toolHeadersEdit learns, from a tools/list answer, which tool arguments the client repeats
+// in Mcp-Param-* headers, so the gate can check those headers against the body. It only
+// reads: the answer goes on unchanged. An answer that binds nothing is not even parsed,
+// unless this server had bindings before (one may have gone away).
+func (g *Gateway) toolHeadersEdit(msg Message, info *serverInfo) resultEdit {
+	if msg.Method != "tools/list" || info == nil {
+		return nil
+	}
+	path := info.path
+	return func(_ context.Context, result jsontext.Value) jsontext.Value {
+		if !bytes.Contains(result, xMCPHeader) && !g.toolHeaders.has(path) {
+			return nil
+		}
+		var page struct {
+			Tools []listedTool `json:"tools"`
+		}
+		if err := jsonv2.Unmarshal(result, &page); err == nil {
+			g.toolHeaders.learn(path, page.Tools)
+		}
+		return nil
+	}
 }

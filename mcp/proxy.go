@@ -36,7 +36,7 @@ var forwardedRequestHeaders = []string{
 	"Last-Event-Id", // canonical form of Last-Event-ID
 	"Mcp-Session-Id",
 	"Mcp-Protocol-Version",
-	"Mcp-Method", // 2026-07-28 standard headers, checked against the body by the gate
+	"Mcp-Method", // 2026-07-28 routing headers, checked against the body by the gate (headers.go)
 	"Mcp-Name",
 }
 
@@ -71,6 +71,9 @@ type upstreamCall struct {
 	edit      resultEdit      // applied to the response to msg; nil: none
 	policy    netguard.Policy // which addresses the upstream may be on
 	failed    bool            // the proxy answered 502 itself
+	// identityErr: the server sends identity assertions and none could be signed, so the
+	// request is not sent (upstreamTransports.RoundTrip).
+	identityErr error
 }
 
 // proxy forwards MCP traffic to the upstream of servers that have one.
@@ -80,6 +83,8 @@ type proxy struct {
 	sessions *sessionBinder
 	// apiPrivateUpstreams: see Options.APIPrivateUpstreams.
 	apiPrivateUpstreams bool
+	// identities signs the identity assertions of servers that send them (Options.Asserter).
+	identities *identities
 }
 
 func newProxy(transports upstreamTransports, apiPrivateUpstreams bool, log *slog.Logger, sessions *sessionBinder) *proxy {
@@ -142,6 +147,9 @@ func newUpstreamTransports(override http.RoundTripper) (upstreamTransports, func
 
 // RoundTrip sends the request on the transport of the call's policy.
 func (t upstreamTransports) RoundTrip(r *http.Request) (*http.Response, error) {
+	if call, ok := r.Context().Value(upstreamKey{}).(*upstreamCall); ok && call.identityErr != nil {
+		return nil, call.identityErr
+	}
 	if call, ok := r.Context().Value(upstreamKey{}).(*upstreamCall); ok && call.policy == netguard.Internal {
 		return t.internal.RoundTrip(r)
 	}
@@ -204,6 +212,16 @@ func (p *proxy) rewrite(pr *httputil.ProxyRequest) {
 	h.Set("User-Agent", "Conexor-MCP-Gateway")
 	for k, v := range call.info.headers {
 		h[k] = append([]string(nil), v...)
+	}
+	if name := call.info.srv.IdentityHeader; name != "" {
+		// Last, so no configured header of the same name can stand in for the assertion.
+		assertion, err := p.identities.assertion(call)
+		h.Del(name)
+		if err != nil {
+			call.identityErr = err
+		} else {
+			h.Set(name, assertion)
+		}
 	}
 	pr.Out.Header = h
 }
@@ -297,6 +315,7 @@ func (p *proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 		logMsg = "upstream request failed"
 		path   = ""
 		us     *errUpstreamStatus
+		noID   *errNoIdentity
 	)
 	if call != nil {
 		path = call.info.path
@@ -309,6 +328,8 @@ func (p *proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 		// not when it was set), or any upstream on a link-local one.
 		msg = "The upstream MCP server is on an address the gateway does not connect to for this server."
 		logMsg = "upstream refused by the network policy"
+	case errors.As(err, &noID):
+		msg, logMsg = identityFailure, "upstream request not sent: no identity assertion"
 	case isTimeout(err):
 		msg = "The upstream MCP server did not answer in time."
 	}

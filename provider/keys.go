@@ -44,6 +44,8 @@ type signingKey struct {
 	verify  any // public key, or the HMAC secret for HS256
 	public  *jose.JSONWebKey
 	signer  jose.Signer
+	// assertion signs identity assertions: the same key, typ IdentityAssertionType.
+	assertion jose.Signer
 }
 
 // Keyring holds the JWT signing keys. Keys live in the database, the private half sealed
@@ -238,6 +240,10 @@ func (k *Keyring) decode(row storage.SigningKey) (*signingKey, error) {
 		return nil, err
 	}
 	sk.signer = signer
+	aopts := (&jose.SignerOptions{}).WithType(IdentityAssertionType).WithHeader(jose.HeaderKey("kid"), sk.kid)
+	if sk.assertion, err = jose.NewSigner(jose.SigningKey{Algorithm: sk.alg, Key: jwk}, aopts); err != nil {
+		return nil, err
+	}
 	return sk, nil
 }
 

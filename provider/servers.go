@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"unicode"
@@ -36,6 +37,9 @@ type ServerSpec struct {
 	// a server must never exist, even briefly, with a token holder's upstream marked as an
 	// operator's.
 	ByAPI bool
+	// IdentityHeader names the header that carries an identity assertion to the upstream
+	// (AssertIdentity); "" sends none.
+	IdentityHeader string
 }
 
 // ServerChange is a change to an MCP server: nil fields stay as they are, Upstream ""
@@ -54,6 +58,9 @@ type ServerChange struct {
 	// (storage.Server.UpstreamByAPI), so it cannot turn the gateway against the network
 	// Conexor runs in.
 	ByAPI bool
+	// IdentityHeader names the header that carries an identity assertion to the upstream:
+	// nil leaves it as it is, "" turns assertions off.
+	IdentityHeader *string
 	// Check, when set, runs inside the transaction on the stored server before the change;
 	// an error aborts the change and is returned as is.
 	Check func(current *storage.Server) error
@@ -114,12 +121,16 @@ func (p *Provider) CreateServer(ctx context.Context, spec ServerSpec) (*storage.
 	}
 	problems = append(problems, validateServerFields(&spec.Name, &spec.Description, &spec.Upstream)...)
 	problems = append(problems, validateUpstreamHeaders(&spec.Headers)...)
+	problems = append(problems, validateIdentityHeader(&spec.IdentityHeader)...)
+	if len(problems) == 0 {
+		problems = append(identityHeaderClash(spec.IdentityHeader, headerOf(spec.Headers)), p.identityKeyProblems(spec.IdentityHeader)...)
+	}
 	if len(problems) > 0 {
 		p.serverRefused(ctx, audit.ServerCreated, spec.Org, spec.Slug, nil, problems)
 		return nil, problems
 	}
 	srv := &storage.Server{ID: secret.NewID("srv_"), Slug: spec.Slug, Name: spec.Name, Description: spec.Description,
-		Upstream: spec.Upstream, UpstreamByAPI: spec.ByAPI && spec.Upstream != "", Enabled: true}
+		Upstream: spec.Upstream, UpstreamByAPI: spec.ByAPI && spec.Upstream != "", Enabled: true, IdentityHeader: spec.IdentityHeader}
 	if len(spec.Headers) > 0 {
 		srv.UpstreamHeaders = p.sealUpstreamHeaders(srv.ID, spec.Headers) // bound to the ID
 	}
@@ -169,6 +180,10 @@ func (p *Provider) UpdateServer(ctx context.Context, org, slug string, change Se
 			p.serverRefused(ctx, audit.ServerUpdated, org, slug, srv, problems)
 			return problems
 		}
+		if problems := p.identityProblems(srv, &change); len(problems) > 0 {
+			p.serverRefused(ctx, audit.ServerUpdated, org, slug, srv, problems)
+			return problems
+		}
 		before := *srv
 		change.apply(srv)
 		if change.Headers != nil {
@@ -202,6 +217,7 @@ func changedServerFields(before, after *storage.Server, headers bool) []string {
 	}{
 		{"name", before.Name != after.Name}, {"description", before.Description != after.Description},
 		{"enabled", before.Enabled != after.Enabled}, {"upstream", before.Upstream != after.Upstream}, {"headers", headers},
+		{"identity_header", before.IdentityHeader != after.IdentityHeader},
 	} {
 		if c.changed {
 			f = append(f, c.name)
@@ -242,7 +258,8 @@ func (p *Provider) serverRefused(ctx context.Context, action, org, slug string, 
 // Validate checks the fields change sets (and trims the name, canonicalises header names),
 // so a front end can answer before doing more work; UpdateServer calls it too.
 func (c *ServerChange) Validate() ServerProblems {
-	return append(validateServerFields(c.Name, c.Description, c.Upstream), validateUpstreamHeaders(&c.Headers)...)
+	problems := append(validateServerFields(c.Name, c.Description, c.Upstream), validateUpstreamHeaders(&c.Headers)...)
+	return append(problems, validateIdentityHeader(c.IdentityHeader)...)
 }
 
 // Fields names the fields change sets, for logs.
@@ -251,7 +268,8 @@ func (c *ServerChange) Fields() []string {
 	for _, s := range []struct {
 		name string
 		set  bool
-	}{{"name", c.Name != nil}, {"description", c.Description != nil}, {"enabled", c.Enabled != nil}, {"upstream", c.Upstream != nil}, {"headers", c.Headers != nil}} {
+	}{{"name", c.Name != nil}, {"description", c.Description != nil}, {"enabled", c.Enabled != nil}, {"upstream", c.Upstream != nil}, {"headers", c.Headers != nil},
+		{"identity_header", c.IdentityHeader != nil}} {
 		if s.set {
 			f = append(f, s.name)
 		}
@@ -273,6 +291,44 @@ func (c *ServerChange) apply(srv *storage.Server) {
 		srv.Upstream = *c.Upstream
 		srv.UpstreamByAPI = c.ByAPI && srv.Upstream != ""
 	}
+	if c.IdentityHeader != nil {
+		srv.IdentityHeader = *c.IdentityHeader
+	}
+}
+
+// identityProblems checks the identity header srv will have after change against the
+// upstream headers it will have then (the change's, or the stored ones) and the signing
+// key. It runs in the update's transaction, so a header stored meanwhile is seen.
+func (p *Provider) identityProblems(srv *storage.Server, change *ServerChange) ServerProblems {
+	identity := srv.IdentityHeader
+	if change.IdentityHeader != nil {
+		identity = *change.IdentityHeader
+	}
+	if identity == "" || (change.IdentityHeader == nil && change.Headers == nil) {
+		return nil // nothing that could clash changes
+	}
+	headers := headerOf(change.Headers)
+	if change.Headers == nil {
+		stored, err := p.UpstreamHeaders(srv)
+		if err != nil {
+			p.log.Warn("upstream headers unreadable", "server", srv.Path(), "err", err)
+		}
+		headers = stored
+	}
+	problems := identityHeaderClash(identity, headers)
+	if change.IdentityHeader != nil {
+		problems = append(problems, p.identityKeyProblems(identity)...)
+	}
+	return problems
+}
+
+// headerOf is validated upstream headers as an http.Header, for lookups by name.
+func headerOf(m map[string]string) http.Header {
+	h := make(http.Header, len(m))
+	for k, v := range m {
+		h.Set(k, v)
+	}
+	return h
 }
 
 // validateServerFields is the one rule for a server's editable fields; nil means not set.

@@ -91,7 +91,7 @@ func (s *Store) ListServers(ctx context.Context) ([]Server, error) {
 
 // UpdateServer saves the editable fields of a server.
 func (s *Store) UpdateServer(ctx context.Context, srv *Server) error {
-	err := s.conn(ctx).Model(srv).Select("name", "description", "enabled", "upstream", "upstream_by_api", "upstream_headers", "updated_at").
+	err := s.conn(ctx).Model(srv).Select("name", "description", "enabled", "upstream", "upstream_by_api", "upstream_headers", "identity_header", "updated_at").
 		Updates(srv).Error
 	if err != nil {
 		return err

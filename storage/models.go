@@ -57,9 +57,13 @@ type Server struct {
 	UpstreamByAPI bool `gorm:"column:upstream_by_api;not null;default:false"`
 	// UpstreamHeaders holds headers sent upstream (API keys), sealed with the system secret.
 	UpstreamHeaders []byte
-	Enabled         bool `gorm:"not null"`
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	// IdentityHeader names the request header that carries an identity assertion (a
+	// short-lived JWT saying who is calling) to the upstream; empty sends none. Rows from
+	// before the column read empty: nothing is sent until an operator or admin turns it on.
+	IdentityHeader string `gorm:"column:identity_header;size:100;not null;default:''"`
+	Enabled        bool   `gorm:"not null"`
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
 
 // Path returns "org/server".

@@ -126,7 +126,9 @@ type ServerForm struct {
 	// Headers is what the user typed in the headers box (new values, "Name: value" lines).
 	Headers      string
 	ClearHeaders bool
-	Errors       map[string][]string
+	// IdentityHeader names the header that carries identity assertions ("" sends none).
+	IdentityHeader string
+	Errors         map[string][]string
 }
 
 // ClientSecretPage shows a new client's credentials, or a rotated secret, once.

@@ -16,9 +16,9 @@ import (
 // newServersCmd is `conexor servers create|update|list`.
 func newServersCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "servers", Short: "Manage MCP servers"}
-	var name, upstream, description string
+	var name, upstream, description, identityHeader string
 	create := &cobra.Command{
-		Use:   "create ORG/SERVER --name NAME [--upstream URL]",
+		Use:   "create ORG/SERVER --name NAME [--upstream URL] [--identity-header NAME]",
 		Short: "Create an MCP server (and its org if missing)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -35,7 +35,7 @@ func newServersCmd(g *globals) *cobra.Command {
 			}
 			defer e.Close()
 			srv, err := e.p.CreateServer(cmd.Context(), provider.ServerSpec{
-				Org: orgSlug, Slug: slug, Name: name, Description: description, Upstream: upstream})
+				Org: orgSlug, Slug: slug, Name: name, Description: description, Upstream: upstream, IdentityHeader: identityHeader})
 			if errors.Is(err, storage.ErrConflict) {
 				return fmt.Errorf("server %s already exists", args[0])
 			}
@@ -49,10 +49,11 @@ func newServersCmd(g *globals) *cobra.Command {
 	create.Flags().StringVar(&name, "name", "", "display name (required)")
 	create.Flags().StringVar(&upstream, "upstream", "", "proxy MCP traffic to this Streamable HTTP endpoint")
 	create.Flags().StringVar(&description, "description", "", "description shown to users")
+	create.Flags().StringVar(&identityHeader, "identity-header", "", identityHeaderUsage)
 
 	var enabled bool
 	update := &cobra.Command{
-		Use:   "update ORG/SERVER [--name NAME] [--description TEXT] [--upstream URL] [--enabled=true|false]",
+		Use:   "update ORG/SERVER [--name NAME] [--description TEXT] [--upstream URL] [--enabled=true|false] [--identity-header NAME]",
 		Short: "Change an MCP server; --upstream \"\" switches it back to the built-in demo",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -70,9 +71,12 @@ func newServersCmd(g *globals) *cobra.Command {
 			if flags.Changed("enabled") {
 				change.Enabled = &enabled
 			}
+			if flags.Changed("identity-header") {
+				change.IdentityHeader = &identityHeader
+			}
 			fields := change.Fields()
 			if len(fields) == 0 {
-				return errors.New("nothing to change: pass --name, --description, --upstream or --enabled")
+				return errors.New("nothing to change: pass --name, --description, --upstream, --enabled or --identity-header")
 			}
 			e, err := g.open(cmd, true)
 			if err != nil {
@@ -94,7 +98,8 @@ func newServersCmd(g *globals) *cobra.Command {
 	update.Flags().StringVar(&description, "description", "", "new description")
 	update.Flags().StringVar(&upstream, "upstream", "", `proxy to this Streamable HTTP endpoint ("" for the built-in demo)`)
 	update.Flags().BoolVar(&enabled, "enabled", true, "whether the server answers MCP requests (--enabled=false refuses them)")
-	commandLineOnly(update.Flags(), "name", "description", "upstream", "enabled")
+	update.Flags().StringVar(&identityHeader, "identity-header", "", identityHeaderUsage+` ("" stops sending it)`)
+	commandLineOnly(update.Flags(), "name", "description", "upstream", "enabled", "identity-header")
 
 	list := &cobra.Command{
 		Use:   "list",
@@ -125,3 +130,6 @@ func newServersCmd(g *globals) *cobra.Command {
 	cmd.AddCommand(create, update, list)
 	return cmd
 }
+
+// identityHeaderUsage describes --identity-header of servers create and update.
+const identityHeaderUsage = "send the upstream a signed identity assertion (a JWT naming the caller) in this header, e.g. X-Conexor-Identity"

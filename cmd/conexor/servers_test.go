@@ -70,7 +70,7 @@ func TestServersUpdate(t *testing.T) {
 		{[]string{"acme/crm", "--upstream", "http://user:pw@crm.internal/mcp"}, "credentials in a URL leak into logs"},
 		{[]string{"acme/crm", "--upstream", "http://169.254.169.254/latest"}, "link-local, multicast or unspecified"},
 		{[]string{"acme/crm", "--name", "  "}, "name must be 1-200 characters"},
-		{[]string{"acme/crm"}, "nothing to change: pass --name, --description, --upstream or --enabled"},
+		{[]string{"acme/crm"}, "nothing to change: pass --name, --description, --upstream, --enabled or --identity-header"},
 		{[]string{"acme/nope", "--name", "X"}, "no server acme/nope: create it with `conexor servers create acme/nope --name NAME`"},
 		{[]string{"Acme/crm", "--name", "X"}, `"Acme/crm" must be ORG/SERVER`},
 	} {

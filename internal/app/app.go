@@ -178,7 +178,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	a.gateway, err = mcp.New(mcp.Options{Issuer: cfg.Issuer, Verifier: p, Servers: store, Tokens: store, Editor: p,
 		Tasks:  store,
 		Scopes: p.Scopes(), UpstreamHeaders: upstreamHeaders(cfg.Upstreams),
-		StoredUpstreamHeaders: p.UpstreamHeaders, SessionKey: keys.sessionBinding,
+		StoredUpstreamHeaders: p.UpstreamHeaders, SessionKey: keys.sessionBinding, Asserter: p,
 		Now: opts.Now, Logger: log, Registerer: reg, APIPrivateUpstreams: cfg.APIPrivateUpstreams, Audit: rec})
 	if err != nil {
 		closeLimits()

@@ -67,6 +67,19 @@ func testServers(t *testing.T, e *Env) {
 	if got.Name != "Renamed" || got.Enabled || !bytes.Equal(got.UpstreamHeaders, []byte("sealed")) {
 		t.Fatalf("UpdateServer did not persist: %+v", got)
 	}
+	if got.IdentityHeader != "" {
+		t.Fatalf("a new server's IdentityHeader = %q, want empty (off)", got.IdentityHeader)
+	}
+	got.IdentityHeader = "X-Conexor-Identity"
+	noErr(t, "UpdateServer(identity header)", s.UpdateServer(ctx, got))
+	if got, err = s.ServerByID(ctx, e.Server.ID); err != nil || got.IdentityHeader != "X-Conexor-Identity" {
+		t.Fatalf("UpdateServer did not persist the identity header: %+v, %v", got, err)
+	}
+	got.IdentityHeader = ""
+	noErr(t, "UpdateServer(identity header off)", s.UpdateServer(ctx, got))
+	if got, err = s.ServerByID(ctx, e.Server.ID); err != nil || got.IdentityHeader != "" {
+		t.Fatalf("UpdateServer did not turn the identity header off: %+v, %v", got, err)
+	}
 
 	all, err := s.ListServers(ctx)
 	noErr(t, "ListServers", err)
