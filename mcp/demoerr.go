@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -18,12 +20,20 @@ const maxBackendErrorText = 300
 // every error on the endpoint in JSON-RPC. A non-2xx answer that is not JSON is held back
 // and rewritten as a JSON-RPC error with the same status and the request's id; everything
 // else passes through untouched and unbuffered (SSE responses stream as they are written).
+//
+// When the request's response has an edit (ed), a successful answer is edited as the
+// proxy edits an upstream's: a JSON one is held until the handler returns, an SSE one is
+// passed on event by event.
 type demoWriter struct {
 	http.ResponseWriter
 	id      []byte
 	status  int
 	convert bool
 	text    bytes.Buffer
+
+	ed     *responseEditor // nil: nothing to edit
+	held   *bytes.Buffer   // the JSON answer, held for the edit
+	events *eventStream    // the SSE answer, passed on event by event
 }
 
 func (w *demoWriter) WriteHeader(code int) {
@@ -38,6 +48,16 @@ func (w *demoWriter) WriteHeader(code int) {
 			return
 		}
 	}
+	if w.ed != nil && code >= 200 && code < 300 && w.Header().Get("Content-Encoding") == "" {
+		switch mediaType(w.Header()) {
+		case "application/json":
+			w.held = heldBuffers.Get().(*bytes.Buffer)
+			return // written by finish, with the edited length
+		case "text/event-stream":
+			w.events = newEventStream(w.ed, w.ed.log)
+			w.Header().Del("Content-Length")
+		}
+	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
@@ -45,18 +65,39 @@ func (w *demoWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
-	if w.convert {
+	switch {
+	case w.convert:
 		if room := maxBackendErrorText + 1 - w.text.Len(); room > 0 {
 			w.text.Write(b[:min(room, len(b))])
+		}
+		return len(b), nil
+	case w.held != nil:
+		if w.held.Len()+len(b) <= maxEditedBody {
+			return w.held.Write(b)
+		}
+		w.ed.log.WarnContext(w.ed.ctx, "demo answer larger than the gateway edits; relayed unchanged", "limit", maxEditedBody)
+		held := w.held
+		w.held = nil
+		w.ResponseWriter.WriteHeader(w.status)
+		if _, err := w.ResponseWriter.Write(held.Bytes()); err != nil {
+			return 0, err
+		}
+		return w.ResponseWriter.Write(b)
+	case w.events != nil:
+		if out := w.events.write(nil, b); len(out) > 0 {
+			if _, err := w.ResponseWriter.Write(out); err != nil {
+				return 0, err
+			}
 		}
 		return len(b), nil
 	}
 	return w.ResponseWriter.Write(b)
 }
 
-// Flush keeps SSE responses streaming; a held-back error has nothing to flush yet.
+// Flush keeps SSE responses streaming; a held-back error or JSON answer has nothing to
+// flush yet.
 func (w *demoWriter) Flush() {
-	if w.convert {
+	if w.convert || w.held != nil {
 		return
 	}
 	if w.status == 0 {
@@ -70,13 +111,32 @@ func (w *demoWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // finish writes the held-back error, if any, and reports whether the backend answered
 // with success (2xx).
 func (w *demoWriter) finish() (ok bool) {
-	if w.convert {
+	switch {
+	case w.convert:
 		h := w.Header()
 		h.Del("Content-Length")
 		writeRPCError(w.ResponseWriter, w.status, w.id, backendErrorCode(w.status, w.text.String()), backendErrorText(w.text.String(), w.status))
+	case w.held != nil:
+		out, _ := w.ed.apply(w.held.Bytes())
+		w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+		w.ResponseWriter.WriteHeader(w.status)
+		_, _ = w.ResponseWriter.Write(out) // a client gone is nobody's failure
+		if w.held.Cap() <= 64<<10 {
+			w.held.Reset()
+			heldBuffers.Put(w.held)
+		}
+		w.held = nil
+	case w.events != nil:
+		if rest := w.events.rest(); len(rest) > 0 {
+			_, _ = w.ResponseWriter.Write(rest)
+		}
 	}
 	return w.status == 0 || w.status >= 200 && w.status < 300
 }
+
+// heldBuffers hold the demo's JSON answers while they are edited (tools/list is edited on
+// every request: the tool headers learn from it); big ones are left to the collector.
+var heldBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // backendErrorCode maps a transport-level refusal to the nearest JSON-RPC code.
 func backendErrorCode(status int, text string) int {

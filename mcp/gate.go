@@ -187,7 +187,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, info *serverIn
 		// The demo is in-process and needs no credentials; drop them all the same.
 		r.Header.Del("Authorization")
 		r.Header.Del("Cookie")
-		dw := &demoWriter{ResponseWriter: w, id: id}
+		dw := &demoWriter{ResponseWriter: w, id: id, ed: g.proxy.demoEditor(r.Context(), msg, edit)}
 		g.demo.ServeHTTP(dw, r)
 		if !dw.finish() {
 			return "backend_error"

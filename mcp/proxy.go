@@ -83,6 +83,9 @@ type proxy struct {
 	sessions *sessionBinder
 	// apiPrivateUpstreams: see Options.APIPrivateUpstreams.
 	apiPrivateUpstreams bool
+	// testEdit, set only by the package's tests (SetResultEditForTest), adds an edit to
+	// every request's response, so the relay can be tested before any real edit exists.
+	testEdit func(Message) resultEdit
 	// identities signs the identity assertions of servers that send them (Options.Asserter).
 	identities *identities
 }
@@ -95,7 +98,11 @@ func newProxy(transports upstreamTransports, apiPrivateUpstreams bool, log *slog
 		FlushInterval:  -1, // flush every write: SSE events reach the client as they arrive
 		ModifyResponse: p.modifyResponse,
 		ErrorHandler:   p.fail,
-		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// ReverseProxy logs here only a body read error (the relay turns each into its
+		// own log line first and hands on io.EOF or context.Canceled, which it does not
+		// log) and "http: proxy error" without an ErrorHandler (there is one). Kept for
+		// whatever a later Go version adds.
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	return p
 }
@@ -260,7 +267,7 @@ func (p *proxy) modifyResponse(resp *http.Response) error {
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/event-stream" {
 		resp.Header.Set("X-Accel-Buffering", "no") // and no buffering in front of Conexor either
 	}
-	return nil
+	return p.relay(resp, resp.Request.Context().Value(upstreamKey{}).(*upstreamCall))
 }
 
 // emptyBody reports whether resp has no body. An upstream may send an empty body chunked
@@ -313,16 +320,15 @@ func (p *proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var (
 		msg    = "The upstream MCP server is unreachable."
 		logMsg = "upstream request failed"
-		path   = ""
 		us     *errUpstreamStatus
+		cut    *errAnswerCut
 		noID   *errNoIdentity
 	)
-	if call != nil {
-		path = call.info.path
-	}
 	switch {
 	case errors.As(err, &us):
 		msg = "The upstream MCP server gave an answer the gateway does not relay."
+	case errors.As(err, &cut):
+		msg, logMsg = msgAnswerCut, "upstream answer cut short"
 	case errors.Is(err, netguard.ErrRefusedAddress):
 		// An upstream set through the API that resolves to an internal address (now, if
 		// not when it was set), or any upstream on a link-local one.
@@ -333,10 +339,12 @@ func (p *proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case isTimeout(err):
 		msg = "The upstream MCP server did not answer in time."
 	}
-	p.log.WarnContext(r.Context(), logMsg, "server", path, "method", r.Method, "err", err)
 	var id []byte
 	if call != nil {
 		id = call.id
+		p.logFailure(r.Context(), call, r.Method, logMsg, err)
+	} else {
+		p.log.WarnContext(r.Context(), logMsg, "method", "http:"+r.Method, "err", err)
 	}
 	writeRPCError(w, http.StatusBadGateway, id, CodeUnavailable, msg)
 }

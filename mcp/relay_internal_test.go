@@ -1,0 +1,128 @@
+package mcp
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"testing"
+
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// upcase is an edit that makes every result {"edited":<result>}.
+func wrapEdit(_ context.Context, result jsontext.Value) jsontext.Value {
+	return jsontext.Value(`{"edited":` + string(result) + `}`)
+}
+
+func editorFor(t testing.TB, id string, edit resultEdit) *responseEditor {
+	t.Helper()
+	ed := newResponseEditor(context.Background(), Message{Kind: KindRequest, Method: "tools/call", ID: jsontext.Value(id)},
+		edit, slog.New(slog.DiscardHandler))
+	if ed == nil {
+		t.Fatal("no editor for a request")
+	}
+	return ed
+}
+
+// TestEventStream: events pass whole and byte for byte, whatever the chunking; only the
+// response to the pending id is edited, with its other fields kept; a server's own request
+// with the same id, an error response and a response to another id are not.
+func TestEventStream(t *testing.T) {
+	const stream = ": keep-alive\n\n" +
+		"event: message\r\nid: 1\r\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\r\n\r\n" +
+		"data: {\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"sampling/createMessage\",\"params\":{}}\n\n" +
+		"data: {\"jsonrpc\":\"2.0\",\"id\":8,\"result\":{}}\n\n" +
+		"event: message\nid: 2\nretry: 100\ndata: {\"jsonrpc\":\"2.0\",\n" +
+		"data:  \"id\":7,\"result\":{\"a\":[1, 2]},\"x\":0}\n\n" +
+		"data: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"late\":true}}\n\n"
+	const want = ": keep-alive\n\n" +
+		"event: message\r\nid: 1\r\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\r\n\r\n" +
+		"data: {\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"sampling/createMessage\",\"params\":{}}\n\n" +
+		"data: {\"jsonrpc\":\"2.0\",\"id\":8,\"result\":{}}\n\n" +
+		"event: message\nid: 2\nretry: 100\ndata: {\"jsonrpc\":\"2.0\",\n" +
+		"data:  \"id\":7,\"result\":{\"edited\":{\"a\":[1,2]}},\"x\":0}\n\n" +
+		// Only the first response to the id is the answer.
+		"data: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"late\":true}}\n\n"
+	for _, size := range []int{1, 2, 3, 7, 64, len(stream)} {
+		s := newEventStream(editorFor(t, "7", wrapEdit), slog.New(slog.DiscardHandler))
+		var out []byte
+		for i := 0; i < len(stream); i += size {
+			out = s.write(out, []byte(stream[i:min(i+size, len(stream))]))
+		}
+		if string(out) != want {
+			t.Errorf("chunks of %d:\n got %q\nwant %q", size, out, want)
+		}
+		if s.pending {
+			t.Errorf("chunks of %d: the response was not recognized", size)
+		}
+	}
+
+	// Without an edit, or with none pending (a GET stream), every byte passes.
+	for name, s := range map[string]*eventStream{
+		"no edit":    newEventStream(editorFor(t, "7", nil), slog.New(slog.DiscardHandler)),
+		"no request": newEventStream(nil, slog.New(slog.DiscardHandler)),
+	} {
+		if out := s.write(nil, []byte(stream)); string(out) != stream {
+			t.Errorf("%s: got %q", name, out)
+		}
+	}
+
+	// An unfinished event is held back.
+	s := newEventStream(editorFor(t, "7", wrapEdit), slog.New(slog.DiscardHandler))
+	if out := s.write(nil, []byte("data: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{}}\n")); len(out) != 0 || !s.pending {
+		t.Errorf("half an event came out: %q", out)
+	}
+}
+
+// TestResponseTo: the id is compared as JSON (a string is never the number), an error is
+// matched but has no result to edit, and an unreadable message is no answer.
+func TestResponseTo(t *testing.T) {
+	for _, tc := range []struct {
+		msg, id string
+		match   bool
+		result  string
+	}{
+		{`{"jsonrpc":"2.0","id":1,"result":{"x":1}}`, `1`, true, `{"x":1}`},
+		{`{"result" : [ 1 ] , "id":"\u0061"}`, `"a"`, true, `[ 1 ]`},
+		{`{"jsonrpc":"2.0","id":"1","result":{}}`, `1`, false, ``},
+		{`{"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"no"}}`, `1`, true, ``},
+		{`{"jsonrpc":"2.0","id":1,"method":"ping"}`, `1`, false, ``},
+		{`{"jsonrpc":"2.0","id":1,"result":{},"id":1}`, `1`, false, ``}, // duplicate member
+		{`{"jsonrpc":"2.0","id":1,"result":{},"result":{"x":1}}`, `1`, false, ``},
+		{`{"jsonrpc":"2.0","id":1,"error":{},"result":{"x":1}}`, `1`, false, ``},
+		{`{"jsonrpc":"2.0","id":1,"result":{"a":1,"a":2}}`, `1`, true, `{"a":1,"a":2}`}, // the edit's decoder judges inside
+		{`{"jsonrpc":"2.0","id":1,"result":`, `1`, false, ``},
+		{`[{"jsonrpc":"2.0","id":1,"result":{}}]`, `1`, false, ``},
+	} {
+		ed := editorFor(t, tc.id, nil)
+		match, start, end := responseTo([]byte(tc.msg), ed.id)
+		got := ""
+		if start >= 0 {
+			got = tc.msg[start:end]
+		}
+		if match != tc.match || got != tc.result {
+			t.Errorf("%s for id %s: match %v, result %q; want %v, %q", tc.msg, tc.id, match, got, tc.match, tc.result)
+		}
+	}
+}
+
+// FuzzEventStream: whatever an upstream sends, the relay does not panic, and without an
+// edit it passes every complete event byte for byte.
+func FuzzEventStream(f *testing.F) {
+	f.Add([]byte("data: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{}}\n\n"), 3)
+	f.Add([]byte("event: x\r\ndata\r\ndata: 1\r\n\r\n: c\n\n"), 1)
+	f.Fuzz(func(t *testing.T, in []byte, size int) {
+		size = max(1, size%64)
+		edited := newEventStream(editorFor(t, "7", wrapEdit), slog.New(slog.DiscardHandler))
+		plain := newEventStream(editorFor(t, "7", nil), slog.New(slog.DiscardHandler))
+		var out []byte
+		for i := 0; i < len(in); i += size {
+			chunk := in[i:min(i+size, len(in))]
+			edited.write(nil, chunk)
+			out = plain.write(out, chunk)
+		}
+		if !bytes.Equal(append(out, plain.rest()...), in) {
+			t.Fatalf("unedited stream changed:\n in %q\nout %q", in, out)
+		}
+	})
+}
