@@ -89,6 +89,10 @@ type Options struct {
 	// replica needs the same one (secret.PurposeSessionBinding). Nil is a random key good
 	// for this process only.
 	SessionKey []byte
+	// Tasks records the tasks upstreams create for task-augmented requests, so that
+	// tasks/get, tasks/result, tasks/cancel and tasks/list reach only their creator
+	// (*storage.Store). Nil leaves every tasks/* method refused, as no scope grants them.
+	Tasks TaskStore
 }
 
 // Gateway is the resource server. Build it with New, route its Endpoints, Close it at
@@ -114,6 +118,8 @@ type Gateway struct {
 	// lookupIP resolves upstream hosts named through the API (net.DefaultResolver).
 	lookupIP netguard.Resolver
 	closers  []func() error
+	// tasks binds upstream tasks to their creators; nil without Options.Tasks.
+	tasks *taskBook
 }
 
 // New builds a gateway.
@@ -170,6 +176,7 @@ func New(opts Options) (*Gateway, error) {
 		}
 		return nil
 	}}
+	g.tasks = newTaskBook(opts.Tasks, now, log)
 	g.revoked = newRevocations(opts.Tokens, ttl, log)
 	maxCache := opts.MaxCachedTokens
 	if maxCache <= 0 {

@@ -37,6 +37,9 @@ var knownMethods = map[string]bool{
 	"notifications/initialized": true, "notifications/cancelled": true, "notifications/progress": true,
 	"notifications/roots/list_changed": true, "notifications/message": true,
 	"notifications/elicitation/complete": true,
+
+	// Tasks (MCP 2025-11-25).
+	"tasks/get": true, "tasks/result": true, "tasks/list": true, "tasks/cancel": true, "notifications/tasks/status": true,
 }
 
 func methodLabel(m Message) string {

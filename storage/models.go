@@ -176,11 +176,38 @@ type pkceRow struct {
 
 func (pkceRow) TableName() string { return "oauth_pkce_requests" }
 
+// GatewayTask is a task an upstream MCP server created for a task-augmented request that
+// came through the gateway (MCP 2025-11-25 tasks). The gateway alone knows who asked: the
+// upstream sees no token, so it cannot bind the task to its creator as the specification
+// requires. The gateway does it with this row: tasks/get, tasks/result and tasks/cancel
+// reach the upstream only for the caller that created the task (ClientID and Subject, the
+// same across renewed tokens), while its token still allows the call that created it
+// (Method and Name or URI); tasks/list answers show only such tasks. Rows are kept for the
+// task's ttl, at most a day (ExpiresAt), then PurgeTasks deletes them.
+type GatewayTask struct {
+	ServerID string `gorm:"primaryKey;size:40"`
+	// TaskKey is the hex SHA-256 of TaskID: the upstream chooses task IDs, of any length,
+	// and an index needs a bounded key.
+	TaskKey   string `gorm:"primaryKey;size:64"`
+	TaskID    string `gorm:"type:text;not null"`
+	ClientID  string `gorm:"size:2100;not null"`
+	Subject   string `gorm:"size:255;not null"`
+	Method    string `gorm:"size:256;not null"`
+	Name      string `gorm:"type:text;not null;default:''"`
+	URI       string `gorm:"column:uri;type:text;not null;default:''"`
+	CreatedAt time.Time
+	ExpiresAt time.Time `gorm:"index;not null"`
+}
+
+// TableName is gateway_tasks.
+func (GatewayTask) TableName() string { return "gateway_tasks" }
+
 func allModels() []any {
 	return []any{
 		&Org{}, &User{}, &Membership{}, &Server{}, &Client{}, &Consent{}, &SigningKey{},
 		&HTTPSession{}, &ClientDocument{}, &AuditEvent{}, &UsageCount{},
 		&PasswordReset{}, &limitBucket{},
 		&authorizeCodeRow{}, &accessTokenRow{}, &refreshTokenRow{}, &pkceRow{},
+		&GatewayTask{},
 	}
 }

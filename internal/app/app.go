@@ -176,6 +176,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		a.Seeded.Print(opts.Out, cfg.Issuer)
 	}
 	a.gateway, err = mcp.New(mcp.Options{Issuer: cfg.Issuer, Verifier: p, Servers: store, Tokens: store, Editor: p,
+		Tasks:  store,
 		Scopes: p.Scopes(), UpstreamHeaders: upstreamHeaders(cfg.Upstreams),
 		StoredUpstreamHeaders: p.UpstreamHeaders, SessionKey: keys.sessionBinding, Asserter: p,
 		Now: opts.Now, Logger: log, Registerer: reg, APIPrivateUpstreams: cfg.APIPrivateUpstreams, Audit: rec})
@@ -239,6 +240,11 @@ func (a *App) purgePass(ctx context.Context) {
 		a.log.Warn("purge full limit buckets", "err", err)
 	} else if n > 0 {
 		a.log.Info("purged full limit buckets", "rows", n)
+	}
+	if n, err := a.Store.PurgeTasks(ctx, a.Store.Now()); err != nil && ctx.Err() == nil {
+		a.log.Warn("purge expired MCP task records", "err", err)
+	} else if n > 0 {
+		a.log.Info("purged expired MCP task records", "rows", n)
 	}
 }
 

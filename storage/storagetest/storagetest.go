@@ -82,6 +82,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) *storage.Store) {
 		{"Grants", testGrants},
 		{"ClientNames", testClientNames},
 		{"LimitBuckets", testLimitBuckets},
+		{"GatewayTasks", testGatewayTasks},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

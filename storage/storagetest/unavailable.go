@@ -34,6 +34,13 @@ func testUnavailable(t *testing.T, e *Env) {
 			ExpiresAt: e.Clock.Now().Add(time.Hour)}),
 		"PurgeExpired": func() error { _, err := s.PurgeExpired(ctx, e.Clock.Now()); return err }(),
 		"RevokeClient": s.RevokeClient(ctx, e.Client.ID),
+		"RecordTask": func() error {
+			_, err := s.RecordTask(ctx, &storage.GatewayTask{ServerID: e.Server.ID, TaskID: "down", ClientID: "c",
+				Subject: "s", Method: "tools/call", ExpiresAt: e.Clock.Now().Add(time.Hour)})
+			return err
+		}(),
+		"GatewayTasks": func() error { _, err := s.GatewayTasks(ctx, e.Server.ID, []string{"down"}); return err }(),
+		"PurgeTasks":   func() error { _, err := s.PurgeTasks(ctx, e.Clock.Now()); return err }(),
 		"AccessTokenState": func() error {
 			_, _, err := s.AccessTokenState(ctx, Sig("down"))
 			return err
