@@ -3,6 +3,7 @@ package mcp
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -22,6 +23,7 @@ const maxEditedBody = 16 << 20
 const (
 	msgStreamBroke = "The upstream MCP server closed the stream before answering."
 	msgAnswerCut   = "The upstream MCP server closed the connection before its answer was complete."
+	msgTooLarge    = "The upstream MCP server's answer is larger than the gateway can check for this token (16 MiB)."
 )
 
 // responseEditor finds, in the backend's messages, the response to the request in flight
@@ -171,6 +173,9 @@ type eventStream struct {
 	scanned, lineStart int
 	// raw: an event outgrew maxEditedBody; from then on bytes pass through as they come.
 	raw bool
+	// done: the answer could not be edited, so an error was sent in its place and the rest
+	// of the stream is dropped.
+	done bool
 	log *slog.Logger
 }
 
@@ -181,7 +186,10 @@ func newEventStream(ed *responseEditor, log *slog.Logger) *eventStream {
 // write appends to out every event that p completes (edited where it is the response),
 // keeps the rest for the next write, and returns out.
 func (s *eventStream) write(out, p []byte) []byte {
-	if s.raw {
+	switch {
+	case s.done:
+		return out
+	case s.raw:
 		return append(out, p...)
 	}
 	s.partial = append(s.partial, p...)
@@ -205,6 +213,13 @@ func (s *eventStream) write(out, p []byte) []byte {
 		s.partial = s.partial[:n]
 		s.scanned -= done
 		s.lineStart -= done
+	}
+	if len(s.partial) > maxEditedBody && s.pending && s.ed.edit != nil {
+		// It may be the answer, and the answer must be edited (a filter of what this
+		// token may see): fail closed, never relay it unfiltered.
+		s.log.WarnContext(s.ctxOrBackground(), "upstream event larger than the gateway edits; answered with an error", "limit", maxEditedBody)
+		s.done, s.pending, s.partial = true, false, nil
+		return append(out, errorEvent(s.ed.id, msgTooLarge)...)
 	}
 	if len(s.partial) > maxEditedBody {
 		// Held whole, an event this big would cost the gateway its size again per
@@ -362,6 +377,10 @@ func (r *relayedBody) Read(b []byte) (int, error) {
 		n, err := r.body.Read(r.chunk)
 		r.out = r.stream.write(r.outBuf[:0], r.chunk[:n])
 		r.outBuf = r.out[:0]
+		if r.stream.done {
+			r.err = io.EOF
+			continue
+		}
 		if err != nil {
 			// An unfinished event is dropped, as an SSE client drops one at the end.
 			r.err = r.broken(err)
@@ -448,13 +467,10 @@ func (p *proxy) relayJSON(resp *http.Response, call *upstreamCall, ed *responseE
 		return &errAnswerCut{err}
 	}
 	if len(buf) > maxEditedBody {
-		p.log.WarnContext(ed.ctx, "upstream answer larger than the gateway edits; relayed unchanged",
-			"server", call.info.path, "method", call.msg.Method, "limit", maxEditedBody)
-		resp.Body = &relayedBody{body: struct {
-			io.Reader
-			io.Closer
-		}{io.MultiReader(bytes.NewReader(buf), body), body}, p: p, call: call, ctx: ed.ctx, method: resp.Request.Method}
-		return nil
+		// The edit may be a filter of what this token may see: fail closed, never relay
+		// the answer unfiltered.
+		body.Close()
+		return &errUpstreamStatus{fmt.Sprintf("upstream answer larger than the %d bytes the gateway edits", maxEditedBody)}
 	}
 	body.Close()
 	out, _ := ed.apply(buf)

@@ -3,7 +3,10 @@ package mcp
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"log/slog"
+	"net/http"
 	"testing"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -125,4 +128,38 @@ func FuzzEventStream(f *testing.F) {
 			t.Fatalf("unedited stream changed:\n in %q\nout %q", in, out)
 		}
 	})
+}
+
+// An event too large to hold is relayed as it comes when nothing edits the answer, but
+// when the answer must be edited (a filter of what the token may see) it is never relayed
+// unedited: the client gets a JSON-RPC error in its place and the stream ends.
+func TestEventStreamTooLargeFailsClosed(t *testing.T) {
+	huge := append([]byte(`data: {"jsonrpc":"2.0","id":7,"result":{"tools":["`), bytes.Repeat([]byte("x"), maxEditedBody)...)
+
+	plain := newEventStream(editorFor(t, "7", nil), slog.New(slog.DiscardHandler))
+	if out := plain.write(nil, huge); !bytes.Equal(out, huge) || plain.done {
+		t.Fatalf("without an edit: %d bytes out of %d, done %v", len(out), len(huge), plain.done)
+	}
+
+	s := newEventStream(editorFor(t, "7", wrapEdit), slog.New(slog.DiscardHandler))
+	out := s.write(nil, huge)
+	if !s.done || bytes.Contains(out, []byte("xxxx")) || !bytes.Contains(out, []byte(`"id":7,"error":{"code":-32006`)) {
+		t.Fatalf("with an edit: done %v, out %.200s", s.done, out)
+	}
+	if more := s.write(nil, []byte("\n\ndata: {}\n\n")); len(more) != 0 {
+		t.Fatalf("after the error the stream goes on: %q", more)
+	}
+}
+
+// The same for a JSON answer: one too large to edit is the gateway's 502, never relayed
+// unfiltered.
+func TestRelayJSONTooLargeFailsClosed(t *testing.T) {
+	body := append([]byte(`{"jsonrpc":"2.0","id":7,"result":{"tools":["`), bytes.Repeat([]byte("x"), maxEditedBody)...)
+	resp := &http.Response{StatusCode: http.StatusOK, Body: io.NopCloser(bytes.NewReader(body)), Header: http.Header{}}
+	p := &proxy{log: slog.New(slog.DiscardHandler)}
+	err := p.relayJSON(resp, &upstreamCall{}, editorFor(t, "7", wrapEdit))
+	var us *errUpstreamStatus
+	if !errors.As(err, &us) {
+		t.Fatalf("relayJSON of a %d-byte answer: %v, want errUpstreamStatus", len(body), err)
+	}
 }
