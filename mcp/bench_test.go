@@ -19,6 +19,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/conexor/conexor/bench"
+	"github.com/conexor/conexor/internal/config"
 	"github.com/conexor/conexor/internal/testenv"
 	"github.com/conexor/conexor/mcp"
 	"github.com/conexor/conexor/mcp/demo"
@@ -37,13 +38,20 @@ const benchClients = 64
 //	gate         the gateway (router, gate, demo) with the revocation set
 //	exact        the same with a storage lookup per request instead of the set
 //	app          the whole Conexor handler (middleware, metrics, CORS, gate, demo)
+//	filtered     the gate again, with a token whose only tools scope is limited to some
+//	             tools (benchQueryScope): every answer is parsed and filtered
 //
-// and returns their URLs and a token valid at each.
-func benchTargets(b *testing.B) (urls map[string]string, token string) {
+// and returns their URLs and the token to send to each (none to direct).
+func benchTargets(b *testing.B) (urls, tokens map[string]string) {
 	b.Helper()
-	e := testenv.New(b, testenv.Options{})
-	token = e.Token(e.ClientID, e.ClientSecret, provider.ScopeToolsRead)
+	e := testenv.New(b, testenv.Options{Configure: func(c *config.Config) {
+		c.Scopes = append(c.Scopes, provider.Scope{Name: benchQueryScope, Description: "Run queries",
+			Tools: []string{"list_*", "run_query"}})
+	}})
+	token := e.Token(e.ClientID, e.ClientSecret, provider.ScopeToolsRead)
+	id, secret := e.CreateServerClient("acme/sales-api", benchQueryScope)
 	urls = map[string]string{"app": e.URL + salesPath}
+	tokens = map[string]string{"direct-auth": token, "gate": token, "app": token, "exact": token, "filtered": e.Token(id, secret)}
 
 	d, err := demo.New(demo.Options{DisableLocalhostProtection: true})
 	if err != nil {
@@ -70,8 +78,13 @@ func benchTargets(b *testing.B) (urls map[string]string, token string) {
 		b.Cleanup(ts.Close)
 		urls[name] = ts.URL + salesPath
 	}
-	return urls, token
+	urls["filtered"] = urls["gate"]
+	return urls, tokens
 }
+
+// benchQueryScope is the filtered target's scope: tools/call of list_tables and run_query
+// only, so its tools/list answers leave describe_table out.
+const benchQueryScope = "demo:query"
 
 func toolsListRequest(url, token string) func() (*http.Request, error) {
 	body := []byte(toolsList)
@@ -89,19 +102,16 @@ func toolsListRequest(url, token string) func() (*http.Request, error) {
 	}
 }
 
-// tokenFor: the baseline sends no token; every other target the same one.
-func tokenFor(target, token string) string {
-	if target == "direct" {
-		return ""
+// checkToolsListOf checks a target's answers: every target lists run_query, and only the
+// filtered one leaves describe_table out.
+func checkToolsListOf(target string) func(*http.Response, []byte) error {
+	return func(resp *http.Response, body []byte) error {
+		filtered := !bytes.Contains(body, []byte(`"describe_table"`))
+		if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"run_query"`)) || filtered != (target == "filtered") {
+			return fmt.Errorf("status %d: %.200s", resp.StatusCode, body)
+		}
+		return nil
 	}
-	return token
-}
-
-func checkToolsList(resp *http.Response, body []byte) error {
-	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"run_query"`)) {
-		return fmt.Errorf("status %d: %.200s", resp.StatusCode, body)
-	}
-	return nil
 }
 
 // BenchmarkGateOverhead measures authorized tools/list requests per second over loopback
@@ -116,8 +126,8 @@ func checkToolsList(resp *http.Response, body []byte) error {
 // (default 3) the number of rounds.
 func BenchmarkGateOverhead(b *testing.B) {
 	seconds, rounds := envInt("CONEXOR_BENCH_SECONDS", 3), envInt("CONEXOR_BENCH_ROUNDS", 3)
-	urls, token := benchTargets(b)
-	order := []string{"direct", "direct-auth", "gate", "app", "exact"}
+	urls, tokens := benchTargets(b)
+	order := []string{"direct", "direct-auth", "gate", "app", "exact", "filtered"}
 	rps := map[string][]float64{}
 	cpu := map[string]time.Duration{} // process CPU time (server and load generator) per target
 	reqs := map[string]int{}
@@ -128,8 +138,8 @@ func BenchmarkGateOverhead(b *testing.B) {
 				res, err := bench.RunHTTP(context.Background(), bench.HTTPOptions{
 					Concurrency: benchClients,
 					Duration:    time.Duration(seconds) * time.Second,
-					NewRequest:  toolsListRequest(urls[name], tokenFor(name, token)),
-					Check:       checkToolsList,
+					NewRequest:  toolsListRequest(urls[name], tokens[name]),
+					Check:       checkToolsListOf(name),
 				})
 				used := processCPU() - before
 				if err != nil || res.Errors > 0 {
@@ -188,14 +198,15 @@ func processCPU() time.Duration {
 // BenchmarkToolsList is the same comparison as go test benchmarks (ns/op per request,
 // allocations), for profiling: go test -run '^$' -bench ToolsList -cpuprofile cpu.out ./mcp/
 func BenchmarkToolsList(b *testing.B) {
-	urls, token := benchTargets(b)
-	for _, name := range []string{"direct", "direct-auth", "gate", "app", "exact"} {
+	urls, tokens := benchTargets(b)
+	for _, name := range []string{"direct", "direct-auth", "gate", "app", "exact", "filtered"} {
 		b.Run(name, func(b *testing.B) {
 			tr := http.DefaultTransport.(*http.Transport).Clone()
 			tr.MaxIdleConnsPerHost = 2 * benchClients
 			b.Cleanup(tr.CloseIdleConnections)
 			hc := &http.Client{Transport: tr}
-			newReq := toolsListRequest(urls[name], tokenFor(name, token))
+			newReq := toolsListRequest(urls[name], tokens[name])
+			check := checkToolsListOf(name)
 			b.SetParallelism((benchClients + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -212,7 +223,7 @@ func BenchmarkToolsList(b *testing.B) {
 					buf.Reset()
 					_, _ = buf.ReadFrom(resp.Body)
 					resp.Body.Close()
-					if err := checkToolsList(resp, buf.Bytes()); err != nil {
+					if err := check(resp, buf.Bytes()); err != nil {
 						once.Do(func() { b.Error(err) })
 						return
 					}

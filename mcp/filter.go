@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -77,21 +78,29 @@ type listSpec struct {
 	keep   func(string) bool
 }
 
-var errNotList = errors.New("the result is not an object with an array of entries")
+var (
+	errNotList         = errors.New("the result is not an object with an array of entries")
+	errDuplicateMember = errors.New("the result has a duplicate member name")
+)
 
 // apply returns result without the entries the spec does not keep, or nil when it keeps
 // them all. Every other member of the result (nextCursor, _meta) and every kept entry is
 // copied as it came, bar whitespace between members. An entry whose key is missing, not a
 // string, duplicated or present in another case (a case-insensitive decoder would read that
-// one) is dropped; a member named like the list in another case is dropped too. Duplicate
-// member names anywhere, or a list that is not an array, are an error.
+// one) is dropped; a member named like the list in another case is dropped too. A duplicate
+// member name in the result, or a list that is not an array, is an error.
 func (f listSpec) apply(result jsontext.Value) (jsontext.Value, error) {
-	// dec checks the whole result (JSON syntax, duplicate names, UTF-8) as it reads it, so
-	// what it returns is copied as raw bytes and not checked again.
-	dec := jsontext.NewDecoder(bytes.NewReader(result))
+	// dec checks the whole result (JSON syntax, UTF-8) as it reads it, so what it returns is
+	// copied as raw bytes and not checked again. Duplicate names are looked for where they
+	// would let the filter read one list or key and a client another: among the result's
+	// members (here) and an entry's key (entryReader). Tracking every name at every depth
+	// would cost more than the rest of the filter (BenchmarkListFilter), and a duplicate
+	// inside a kept entry's schema changes nothing the filter decided.
+	dec := jsontext.NewDecoder(bytes.NewReader(result), jsontext.AllowDuplicateNames(true))
 	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
 		return nil, errNotList
 	}
+	var names []string // the result's member names so far: a handful
 	out := make([]byte, 0, len(result))
 	out = append(out, '{')
 	dropped, first := false, true
@@ -110,13 +119,17 @@ func (f listSpec) apply(result jsontext.Value) (jsontext.Value, error) {
 			return nil, err
 		}
 		name := tok.String()
+		if slices.Contains(names, name) {
+			return nil, errDuplicateMember
+		}
+		names = append(names, name)
 		switch {
 		case name == f.member:
 			if err := member(name); err != nil {
 				return nil, err
 			}
 			var d bool
-			if out, d, err = f.filterArray(dec, out, &entryReader{}); err != nil {
+			if out, d, err = f.filterArray(dec, result, out); err != nil {
 				return nil, err
 			}
 			dropped = dropped || d
@@ -149,8 +162,9 @@ func (f listSpec) apply(result jsontext.Value) (jsontext.Value, error) {
 }
 
 // filterArray appends to out the array the decoder is at, keeping the entries f keeps, and
-// reports whether it dropped any.
-func (f listSpec) filterArray(dec *jsontext.Decoder, out []byte, er *entryReader) ([]byte, bool, error) {
+// reports whether it dropped any. src is the decoder's whole input: each entry is read once,
+// member by member, and a kept one is copied from src as it came.
+func (f listSpec) filterArray(dec *jsontext.Decoder, src, out []byte) ([]byte, bool, error) {
 	if dec.PeekKind() != '[' {
 		return out, false, errNotList
 	}
@@ -160,16 +174,17 @@ func (f listSpec) filterArray(dec *jsontext.Decoder, out []byte, er *entryReader
 	out = append(out, '[')
 	dropped, first := false, true
 	for dec.PeekKind() != ']' {
-		v, err := dec.ReadValue()
+		start := dec.InputOffset()
+		key, ok, err := f.entryKey(dec)
 		if err != nil {
 			return out, false, err
 		}
-		if key, ok := er.key(v, f.key); ok && f.keep(key) {
+		if ok && f.keep(key) {
 			if !first {
 				out = append(out, ',')
 			}
 			first = false
-			out = append(out, v...)
+			out = append(out, bytes.TrimLeft(src[start:dec.InputOffset()], " \t\r\n,")...)
 		} else {
 			dropped = true
 		}
@@ -180,50 +195,43 @@ func (f listSpec) filterArray(dec *jsontext.Decoder, out []byte, er *entryReader
 	return append(out, ']'), dropped, nil
 }
 
-// entryReader reads the entries of one list with one decoder.
-type entryReader struct {
-	r   bytes.Reader
-	dec *jsontext.Decoder
-}
-
-// key returns the string member key of an entry object, if it has exactly one member of
-// that name in any case and it is a string. The entry was checked for duplicate names when
-// the list was read, so that check is not repeated.
-func (er *entryReader) key(entry jsontext.Value, key string) (string, bool) {
-	er.r.Reset(entry)
-	if er.dec == nil {
-		er.dec = jsontext.NewDecoder(&er.r, jsontext.AllowDuplicateNames(true))
-	} else {
-		er.dec.Reset(&er.r, jsontext.AllowDuplicateNames(true))
+// entryKey reads one entry and returns its string member f.key, if it is an object with
+// exactly one member of that name in any case and that member is a string. err is only
+// for input that is not JSON.
+func (f listSpec) entryKey(dec *jsontext.Decoder) (string, bool, error) {
+	if dec.PeekKind() != '{' {
+		return "", false, dec.SkipValue()
 	}
-	dec := er.dec
-	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
-		return "", false
+	if _, err := dec.ReadToken(); err != nil {
+		return "", false, err
 	}
 	var (
-		val   string
-		found bool
+		val       string
+		found, ok = false, true
 	)
 	for dec.PeekKind() != '}' {
 		tok, err := dec.ReadToken()
 		if err != nil {
-			return "", false
+			return "", false, err
 		}
 		name := tok.String()
 		switch {
-		case name == key && !found && dec.PeekKind() == '"':
+		case name == f.key && !found && dec.PeekKind() == '"':
 			v, err := dec.ReadToken()
 			if err != nil {
-				return "", false
+				return "", false, err
 			}
 			val, found = v.String(), true
-		case strings.EqualFold(name, key):
-			return "", false
-		default:
-			if err := dec.SkipValue(); err != nil {
-				return "", false
-			}
+			continue
+		case strings.EqualFold(name, f.key):
+			ok = false
+		}
+		if err := dec.SkipValue(); err != nil {
+			return "", false, err
 		}
 	}
-	return val, found
+	if _, err := dec.ReadToken(); err != nil {
+		return "", false, err
+	}
+	return val, ok && found, nil
 }
