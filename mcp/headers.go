@@ -269,7 +269,9 @@ var xMCPHeader = []byte(`"x-mcp-header"`)
 // reads: the answer goes on unchanged. An answer that binds nothing is not even parsed,
 // unless this server had bindings before (one may have gone away).
 func (g *Gateway) toolHeadersEdit(msg Message, info *serverInfo) resultEdit {
-	if msg.Method != "tools/list" || info == nil {
+	if msg.Method != "tools/list" || info == nil || info.upstream == nil {
+		// The built-in demo binds no argument to a header: nothing to learn, and its
+		// answers then stream without being read.
 		return nil
 	}
 	path := info.path
