@@ -21,6 +21,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/conexor/conexor/internal/pgtest"
 )
 
 // update rewrites the README's table of server scenarios from this run's results.
@@ -38,49 +40,74 @@ const (
 )
 
 // TestConformanceServerScenarios runs every server scenario of the suite (pending ones too)
-// twice against the go-sdk's conformance server: once directly, once through a real
-// `conexor serve` whose server acme/conformance has it as upstream, with a token holding
-// every scope the server's metadata advertises. A scenario that passes directly must pass
-// through the gate with at least as many successful checks and no warning of its own (a
-// SHOULD the upstream met and the gate broke); README.md's table must match what was
-// measured.
+// against the go-sdk's conformance server: once directly, and once through a real
+// `conexor serve` (on SQLite, and on Postgres too when CONEXOR_TEST_POSTGRES_DSN is set, as
+// in CI) whose server acme/conformance has it as upstream, with a token holding every scope
+// the server's metadata advertises. A scenario that passes directly must pass through the
+// gate with at least as many successful checks and no warning of its own (a SHOULD the
+// upstream met and the gate broke); README.md's table must match what was measured.
 func TestConformanceServerScenarios(t *testing.T) {
 	needConformance(t)
 	scenarios := listServerScenarios(t)
 	upstream := startEverythingServer(t)
 
-	s := startServer(t)
-	s.cli("servers", "create", "acme/conformance", "--name", "Conformance", "--upstream", upstream)
-	front := tokenProxy(t, s, "acme/conformance", advertisedScopes(t, s, "acme/conformance"))
+	type gateRun struct {
+		db      string
+		front   string
+		results map[string]scenarioResult
+	}
+	runs := []*gateRun{{db: "SQLite"}}
+	if os.Getenv(pgtest.DSNEnv) != "" || os.Getenv("CI") == "true" {
+		runs = append(runs, &gateRun{db: "Postgres"})
+	}
+	for _, run := range runs {
+		var env []string
+		if run.db == "Postgres" {
+			env = append(env, "CONEXOR_DATABASE_URL="+pgtest.Schema(t))
+		}
+		s := startServer(t, env...)
+		s.cli("servers", "create", "acme/conformance", "--name", "Conformance", "--upstream", upstream)
+		run.front = tokenProxy(t, s, "acme/conformance", advertisedScopes(t, s, "acme/conformance"))
+	}
 
-	// The two columns run at once: each is one run of the suite's CLI, a few seconds.
-	var direct, gate map[string]scenarioResult
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); direct = runServerSuite(t, upstream) }()
-	go func() { defer wg.Done(); gate = runServerSuite(t, front+"/mcp/acme/conformance") }()
-	wg.Wait()
+	// One column after the other (each is one run of the suite's CLI, a few seconds): run
+	// at once, they make the timeout below more frequent.
+	direct := runServerSuite(t, upstream)
+	for _, run := range runs {
+		run.results = runServerSuite(t, run.front+"/mcp/acme/conformance")
+	}
 
 	for _, name := range scenarios {
 		t.Run(name, func(t *testing.T) {
-			d, g := direct[name], gate[name]
+			d := direct[name]
 			if !d.passed() {
 				t.Logf("fails directly, so the gate is not held to it: %s", d.cell())
 				return
 			}
-			if !g.passed() {
-				t.Errorf("passes directly but fails through the gate: %s\n%s", g.cell(), g.detail)
-			} else if g.Success < d.Success {
-				t.Errorf("through the gate %d checks succeeded, directly %d: the gate hid part of the scenario\n%s", g.Success, d.Success, g.detail)
-			}
-			for _, w := range g.warned {
-				if !slices.Contains(d.warned, w) {
-					t.Errorf("through the gate the check %s warns, directly it does not:\n%s", w, g.detail)
+			for _, run := range runs {
+				g := run.results[name]
+				if !g.passed() {
+					t.Errorf("passes directly but fails through the gate (%s): %s\n%s", run.db, g.cell(), g.detail)
+				} else if g.Success < d.Success {
+					t.Errorf("through the gate (%s) %d checks succeeded, directly %d: the gate hid part of the scenario\n%s", run.db, g.Success, d.Success, g.detail)
+				}
+				for _, w := range g.warned {
+					if !slices.Contains(d.warned, w) {
+						t.Errorf("through the gate (%s) the check %s warns, directly it does not:\n%s", run.db, w, g.detail)
+					}
 				}
 			}
 		})
 	}
 
+	gate := runs[0].results
+	for _, run := range runs[1:] {
+		for _, name := range scenarios {
+			if a, b := gate[name].cell(), run.results[name].cell(); a != b {
+				t.Errorf("%s through the gate: %s on %s, %s on %s", name, a, runs[0].db, b, run.db)
+			}
+		}
+	}
 	table := serverTable(scenarios, direct, gate)
 	t.Logf("conformance server scenarios:\n%s", table)
 	checkREADMETable(t, table)
@@ -123,8 +150,7 @@ func plural(n int, word string) string {
 // variable is what changes between runs in a check's message.
 var variable = regexp.MustCompile(`(127\.0\.0\.1|localhost|\[::1\]):\d+|\b[0-9A-Za-z_-]{20,}\b`)
 
-// readResult reads one scenario's checks.json. It runs beside the other column's run, so
-// it reports with t.Error, never t.Fatal.
+// readResult reads one scenario's checks.json.
 func readResult(t *testing.T, path string) scenarioResult {
 	t.Helper()
 	raw, err := os.ReadFile(path)
@@ -201,7 +227,38 @@ func runServerSuite(t *testing.T, target string) map[string]scenarioResult {
 	if len(results) == 0 {
 		t.Errorf("conformance server --url %s wrote no results:\n%s", target, log)
 	}
+	for name, r := range results {
+		for try := 0; try < 2 && r.Failure > 0 && strings.Contains(r.firstFailure, timedOut); try++ {
+			t.Logf("%s at %s: %s; running it again", name, target, r.firstFailure)
+			r = runOneScenario(t, target, name)
+		}
+		results[name] = r
+	}
 	return results
+}
+
+// timedOut is the TypeScript client's error when no response came within 60 s. Seen in
+// about one run in thirty of tools-call-with-logging against the go-sdk server behind any
+// HTTP proxy (a bare httputil.ReverseProxy in front of it too, no gate), more often
+// when several runs share the server: a scenario that failed so is run again, up to twice.
+// A failure of the gate's own (a refusal, a wrong answer) fails every time and stays.
+const timedOut = "Request timed out"
+
+// runOneScenario runs one server scenario against target.
+func runOneScenario(t *testing.T, target, name string) scenarioResult {
+	out := t.TempDir()
+	log, err := conformanceCmd(t, 3*time.Minute, "server", "--url", target, "--scenario", name, "-o", out)
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Errorf("conformance server --url %s --scenario %s: %v\n%s", target, name, err, log)
+		return scenarioResult{}
+	}
+	dirs, err := os.ReadDir(out)
+	if err != nil || len(dirs) != 1 {
+		t.Errorf("conformance server --scenario %s wrote %d results (%v):\n%s", name, len(dirs), err, log)
+		return scenarioResult{}
+	}
+	return readResult(t, filepath.Join(out, dirs[0].Name(), "checks.json"))
 }
 
 // conformanceCmd runs the suite's CLI and returns its combined output.
@@ -371,7 +428,7 @@ func sameSet(a, b []string) bool {
 // serverTable is the README's table: one row per scenario, in the suite's order.
 func serverTable(scenarios []string, direct, gate map[string]scenarioResult) string {
 	var b strings.Builder
-	b.WriteString("| Server scenario | Direct (go-sdk conformance server) | Through the gate |\n|---|---|---|\n")
+	b.WriteString("| Server scenario | Direct (go-sdk conformance server) | Through the gate (SQLite, Postgres) |\n|---|---|---|\n")
 	for _, name := range scenarios {
 		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", name, direct[name].cell(), gate[name].cell())
 	}
