@@ -2,12 +2,6 @@ package interop
 
 import (
 	"bytes"
-	"context"
-	"encoding/json"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,16 +51,9 @@ func needConformance(t *testing.T) {
 // runConformance runs the suite's CLI and fails the test unless every check passed.
 func runConformance(t *testing.T, args ...string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	abs, _ := filepath.Abs(conformanceNode)
-	cmd := exec.CommandContext(ctx, abs, append([]string{conformanceCLI}, append(args, "-o", t.TempDir())...)...)
-	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(abs)+string(os.PathListSeparator)+os.Getenv("PATH"))
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	if err != nil || !passed.MatchString(out.String()) || strings.Contains(out.String(), "FAILURE") {
-		t.Errorf("conformance %s: %v\n%s", strings.Join(args, " "), err, out.String())
+	out, err := conformanceCmd(t, 2*time.Minute, append(args, "-o", t.TempDir())...)
+	if err != nil || !passed.Match(out) || bytes.Contains(out, []byte("FAILURE")) {
+		t.Errorf("conformance %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 }
 
@@ -89,48 +76,22 @@ func TestConformanceClient(t *testing.T) {
 }
 
 // Server scenarios that apply to /mcp/acme/sales-api (the built-in demo server behind the
-// gate); README.md lists the others with the reason.
+// gate): those that call no fixture of the suite's reference server. Every scenario runs
+// against a server that has the fixtures in TestConformanceServerScenarios.
 var conformanceServerScenarios = []string{
 	"server-initialize", "logging-set-level", "ping", "tools-list", "resources-list",
-	"server-sse-polling", "server-sse-multiple-streams",
+	"server-sse-polling", "server-sse-multiple-streams", "dns-rebinding-protection",
 }
 
 // The suite's server scenarios against /mcp/acme/sales-api through the gate, with a
-// client credentials token. The suite has no option to send a token, so a loopback proxy
-// adds it; everything else reaches the gate unchanged.
+// client credentials token added by a loopback proxy (tokenProxy).
 func TestConformanceServer(t *testing.T) {
 	needConformance(t)
 	s := startServer(t)
-	id, secret := s.createClient("--server", "acme/sales-api", "--name", "conformance", "--scopes", strings.Join(advertised, " "))
-	endpoint := s.MCPURL("acme/sales-api")
-	resp, err := http.PostForm(s.URL+"/api/oauth/token", url.Values{
-		"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret}, "resource": {endpoint},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	err = json.NewDecoder(resp.Body).Decode(&tok)
-	resp.Body.Close()
-	if err != nil || tok.AccessToken == "" {
-		t.Fatalf("client credentials token: %d %v", resp.StatusCode, err)
-	}
-	target, _ := url.Parse(s.URL)
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	base := proxy.Director
-	proxy.Director = func(r *http.Request) {
-		base(r)
-		r.Host = target.Host
-		r.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-	}
-	proxy.FlushInterval = -1 // event streams pass at once
-	front := httptest.NewServer(proxy)
-	defer front.Close()
+	front := tokenProxy(t, s, "acme/sales-api", advertisedScopes(t, s, "acme/sales-api"))
 	for _, scenario := range conformanceServerScenarios {
 		t.Run(scenario, func(t *testing.T) {
-			runConformance(t, "server", "--url", front.URL+"/mcp/acme/sales-api", "--scenario", scenario)
+			runConformance(t, "server", "--url", front+"/mcp/acme/sales-api", "--scenario", scenario)
 		})
 	}
 }
