@@ -116,6 +116,9 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 			outcome: "disabled", desc: "The MCP server " + info.path + " is disabled by its administrator."})
 		return
 	}
+	if r.Method != http.MethodPost {
+		dropRoutingHeaders(r.Header)
+	}
 	if r.Method == http.MethodGet {
 		// An event stream: end it when the token expires or is revoked, not hours later.
 		token, _ := bearerToken(r)

@@ -54,6 +54,18 @@ func checkRoutingHeaders(r *http.Request, msg Message) *refusal {
 	return nil
 }
 
+// dropRoutingHeaders removes every routing header from a request without a body to check
+// them against (GET, DELETE).
+func dropRoutingHeaders(h http.Header) {
+	h.Del(headerMethod)
+	h.Del(headerName)
+	for k := range h {
+		if strings.HasPrefix(k, headerParamPrefix) {
+			delete(h, k)
+		}
+	}
+}
+
 // nameOf is what Mcp-Name repeats for msg, and whether msg's method has one.
 func nameOf(msg Message) (string, bool) {
 	switch msg.Method {
@@ -93,7 +105,7 @@ func (g *Gateway) checkParamHeaders(r *http.Request, info *serverInfo, msg Messa
 	}
 	var bindings []headerBinding
 	if msg.Kind == KindRequest && msg.Method == "tools/call" {
-		bindings = g.toolHeaders.lookup(info.path, msg.Params.Name)
+		bindings = g.toolHeaders.lookup(toolHeadersKey(info), msg.Params.Name)
 	}
 	var args map[string]jsontext.Value
 	for _, k := range names {
@@ -126,20 +138,30 @@ func findBinding(bindings []headerBinding, header string) (headerBinding, bool) 
 	return headerBinding{}, false
 }
 
-// lookupArgument follows path through nested argument objects.
+// lookupArgument follows path through nested argument objects. A member with a case
+// variant beside it (region and Region) counts as absent, so its header is a mismatch: a
+// case-insensitive backend could run the tool with the other one.
 func lookupArgument(args map[string]jsontext.Value, path []string) (jsontext.Value, bool) {
-	v, ok := args[path[0]]
-	for _, part := range path[1:] {
-		if !ok {
+	obj := args
+	var v jsontext.Value
+	for i, part := range path {
+		if i > 0 {
+			obj = nil
+			if jsonv2.Unmarshal(v, &obj) != nil {
+				return nil, false
+			}
+		}
+		var ok bool
+		if v, ok = obj[part]; !ok {
 			return nil, false
 		}
-		var obj map[string]jsontext.Value
-		if jsonv2.Unmarshal(v, &obj) != nil {
-			return nil, false
+		for k := range obj {
+			if k != part && strings.EqualFold(k, part) {
+				return nil, false
+			}
 		}
-		v, ok = obj[part]
 	}
-	if !ok || v.Kind() == 'n' {
+	if v.Kind() == 'n' {
 		return nil, false
 	}
 	return v, true
@@ -167,12 +189,13 @@ func headerEquals(header string, arg jsontext.Value) bool {
 	case 't', 'f':
 		return header == string(arg)
 	case '0':
+		// The integer in decimal, exactly as SEP-2243 writes it: not 0x1p0, +1 or 1e0,
+		// which something between here and the upstream could read differently.
 		want, err := strconv.ParseFloat(string(arg), 64)
 		if err != nil || want != math.Trunc(want) || math.Abs(want) > 1<<53-1 {
 			return false
 		}
-		got, err := strconv.ParseFloat(header, 64)
-		return err == nil && got == want
+		return header == strconv.FormatInt(int64(want), 10)
 	}
 	return false
 }
@@ -184,12 +207,23 @@ type headerBinding struct {
 	header string
 }
 
+// toolHeadersKey names a server's bindings: its ID (a server deleted and created again at
+// the same path starts afresh) and upstream (a new upstream has its own tools).
+func toolHeadersKey(info *serverInfo) string {
+	if info.upstream == nil {
+		return info.srv.ID
+	}
+	return info.srv.ID + " " + info.upstream.String()
+}
+
 // maxToolsWithHeaders bounds what one server's tools/list answers can make the gate keep.
 const maxToolsWithHeaders = 4096
 
-// toolHeaderCache holds, per server, the tools whose input schemas bind arguments to
-// headers. Tools without bindings are not kept: for them, as for tools never seen, every
-// Mcp-Param-* header is dropped.
+// toolHeaderCache holds, per server and upstream, the tools whose input schemas bind
+// arguments to headers. Tools without bindings are not kept: for them, as for tools never
+// seen, every Mcp-Param-* header is dropped. The bindings are the server's, not a caller's:
+// an upstream that shows different schemas of one tool to different callers gets the
+// headers checked against the latest list the gate relayed.
 type toolHeaderCache struct {
 	mu      sync.RWMutex
 	servers map[string]map[string][]headerBinding
@@ -247,8 +281,24 @@ type schemaProperty struct {
 	Properties map[string]schemaProperty `json:"properties"`
 }
 
+// bindings returns the schema's bindings. A header bound to two arguments binds none: the
+// gate could not say which one it must equal, so it is dropped.
 func (s schemaObject) bindings(prefix []string, out []headerBinding) []headerBinding {
-	return collectBindings(s.Properties, prefix, out)
+	all := collectBindings(s.Properties, prefix, out)
+	unique := all[:0:0]
+	for i, b := range all {
+		dup := false
+		for j, o := range all {
+			if i != j && strings.EqualFold(b.header, o.header) {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			unique = append(unique, b)
+		}
+	}
+	return unique
 }
 
 func collectBindings(props map[string]schemaProperty, prefix []string, out []headerBinding) []headerBinding {
@@ -274,16 +324,16 @@ func (g *Gateway) toolHeadersEdit(msg Message, info *serverInfo) resultEdit {
 		// answers then stream without being read.
 		return nil
 	}
-	path := info.path
+	key := toolHeadersKey(info)
 	return func(_ context.Context, result jsontext.Value) jsontext.Value {
-		if !bytes.Contains(result, xMCPHeader) && !g.toolHeaders.has(path) {
+		if !bytes.Contains(result, xMCPHeader) && !g.toolHeaders.has(key) {
 			return nil
 		}
 		var page struct {
 			Tools []listedTool `json:"tools"`
 		}
 		if err := jsonv2.Unmarshal(result, &page); err == nil {
-			g.toolHeaders.learn(path, page.Tools)
+			g.toolHeaders.learn(key, page.Tools)
 		}
 		return nil
 	}

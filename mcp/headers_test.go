@@ -28,6 +28,7 @@ func headerUpstream(t *testing.T) (*httptest.Server, *seen) {
 			"opts": map[string]any{"type": "object", "properties": map[string]any{
 				"loud": map[string]any{"type": "boolean", "x-mcp-header": "Loud"},
 			}},
+			"n": map[string]any{"type": "integer", "x-mcp-header": "N"},
 		},
 	}}, func(_ context.Context, req *sdk.CallToolRequest) (*sdk.CallToolResult, error) {
 		return text("echo " + string(req.Params.Arguments)), nil
@@ -114,14 +115,24 @@ func TestRoutingHeadersMatchBody(t *testing.T) {
 	// The gate has now relayed the schema: a header that differs from its argument is
 	// refused, the true ones (plain or base64, nested too) pass, unbound ones are dropped.
 	before := len(rec.all())
-	for _, bad := range []map[string]string{
-		{"Mcp-Param-Message": "not-the-body"},
-		{"Mcp-Param-Message": "=?base64?bm90?="},
-		{"Mcp-Param-Message": "hello", "Mcp-Param-Loud": "false"},
+	for _, bad := range []struct {
+		body    string
+		headers map[string]string
+	}{
+		{echo, map[string]string{"Mcp-Param-Message": "not-the-body"}},
+		{echo, map[string]string{"Mcp-Param-Message": "=?base64?bm90?="}},
+		{echo, map[string]string{"Mcp-Param-Message": "hello", "Mcp-Param-Loud": "false"}},
+		// A case variant beside the bound argument: a case-insensitive backend could run
+		// the tool with the other one.
+		{`{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hello","Message":"other"}}}`,
+			map[string]string{"Mcp-Param-Message": "hello"}},
+		// An integer is its decimal spelling, nothing that merely parses to it.
+		{`{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"echo","arguments":{"n":1}}}`, map[string]string{"Mcp-Param-N": "+1"}},
+		{`{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"echo","arguments":{"n":1}}}`, map[string]string{"Mcp-Param-N": "0x1p0"}},
 	} {
-		r = postRPC(e, token, echo, bad)
+		r = postRPC(e, token, bad.body, bad.headers)
 		if r.StatusCode != http.StatusBadRequest || rpcErrorCode(t, r) != -32020 {
-			t.Errorf("%v: %d %s, want 400 -32020", bad, r.StatusCode, r.Body)
+			t.Errorf("%v: %d %s, want 400 -32020", bad.headers, r.StatusCode, r.Body)
 		}
 	}
 	if n := len(rec.all()); n != before {
@@ -131,6 +142,11 @@ func TestRoutingHeadersMatchBody(t *testing.T) {
 		map[string]string{"Mcp-Param-Message": "anything"})
 	if r.StatusCode != http.StatusOK || lastCall().Get("Mcp-Param-Message") != "" {
 		t.Fatalf("a header get-sum does not bind: %d %s, upstream got %q", r.StatusCode, r.Body, lastCall().Get("Mcp-Param-Message"))
+	}
+	r = postRPC(e, token, `{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"echo","arguments":{"n":1}}}`,
+		map[string]string{"Mcp-Param-N": "1"})
+	if r.StatusCode != http.StatusOK || lastCall().Get("Mcp-Param-N") != "1" {
+		t.Fatalf("Mcp-Param-N: 1 for n=1: %d %s", r.StatusCode, r.Body)
 	}
 	for _, good := range []map[string]string{
 		{"Mcp-Param-Message": "hello", "Mcp-Param-Loud": "true", "Mcp-Param-Extra": "x"},
@@ -143,6 +159,22 @@ func TestRoutingHeadersMatchBody(t *testing.T) {
 		h := lastCall()
 		if h.Get("Mcp-Param-Message") != good["Mcp-Param-Message"] || h.Get("Mcp-Param-Extra") != "" {
 			t.Fatalf("%v: upstream got Message %q, Extra %q", good, h.Get("Mcp-Param-Message"), h.Get("Mcp-Param-Extra"))
+		}
+	}
+
+	// GET and DELETE carry no body to check a routing header against: none reaches the
+	// upstream.
+	for _, method := range []string{http.MethodGet, http.MethodDelete} {
+		req := e.NewRequest(method, "/mcp/acme/proxied", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Accept", "text/event-stream")
+		req.Header.Set("Mcp-Method", "tools/call")
+		req.Header.Set("Mcp-Name", "get-sum")
+		req.Header.Set("Mcp-Param-Region", "eu")
+		e.Do(req)
+		h := lastCall()
+		if h.Get("Mcp-Method") != "" || h.Get("Mcp-Name") != "" || h.Get("Mcp-Param-Region") != "" {
+			t.Errorf("%s: upstream got routing headers %v", method, h)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -170,12 +171,15 @@ func parseMessage(dec *jsontext.Decoder) (Message, *RPCError) {
 			if err != nil {
 				return Message{}, errParse
 			}
-			switch v.Kind() {
-			case '"', '0':
+			// MCP: "the ID MUST NOT be null" and must be a string or an integer. A number
+			// with a fraction or an exponent, or past what a double holds exactly, is
+			// refused: a backend may answer it under another spelling (the go-sdk answers
+			// 1.5 as 1), and the gate finds the answer to edit by its id.
+			switch {
+			case v.Kind() == '"', v.Kind() == '0' && safeInteger(v):
 				m.ID = v.Clone()
 			default:
-				// MCP: "the ID MUST NOT be null" and must be a string or an integer.
-				shapeErr = firstErr(shapeErr, invalidRequest(`"id" must be a string or a number.`))
+				shapeErr = firstErr(shapeErr, invalidRequest(`"id" must be a string or an integer.`))
 			}
 		case "params":
 			if dec.PeekKind() != '{' {
@@ -300,6 +304,16 @@ func isParamsMemberFold(key string) bool {
 		}
 	}
 	return false
+}
+
+// safeInteger reports whether a JSON number is an integer written without fraction or
+// exponent, within ±(2^53-1).
+func safeInteger(v jsontext.Value) bool {
+	if bytes.ContainsAny(v, ".eE") {
+		return false
+	}
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	return err == nil && n <= 1<<53-1 && n >= -(1<<53-1)
 }
 
 func firstErr(have, next *RPCError) *RPCError {

@@ -190,7 +190,10 @@ func (g *Gateway) taskEdit(msg Message, info *serverInfo, p *principal) resultEd
 		return nil
 	case msg.Method == "tasks/list":
 		return g.tasksListFilter(info, p)
-	case msg.Params.Task && !taskMethods[msg.Method]:
+	case msg.Params.Task && msg.Method == "tools/call":
+		// tools/call is the one client request MCP lets create a task. A task made of
+		// another (a list, say) is not recorded, so nobody can read its result past the
+		// filter its direct answer would have had.
 		return g.taskRecorder(msg, info, p)
 	}
 	return nil
@@ -248,56 +251,34 @@ func recordFor(ttl *float64) time.Duration {
 	return max(time.Duration(*ttl)*time.Millisecond, minTaskRecord)
 }
 
-// taskList is a tasks/list result: the tasks, and every other member (nextCursor, _meta)
-// kept as it came.
-type taskList struct {
-	Tasks []jsontext.Value `json:"tasks"`
-	Rest  jsontext.Value   `json:",unknown"`
-}
-
 // tasksListFilter returns the edit that keeps, of a tasks/list answer, only p's live tasks
 // whose creating request p's token still allows: what tasks/get would let p reach. The
 // cursor is kept, so a client pages through the upstream's list as before.
 func (g *Gateway) tasksListFilter(info *serverInfo, p *principal) resultEdit {
 	return func(ctx context.Context, result jsontext.Value) jsontext.Value {
-		var list taskList
-		if err := jsonv2.Unmarshal(result, &list); err != nil {
+		// Read with the list filters' reader: a second list in another case ("Tasks"), a
+		// duplicate member or an entry with a duplicate taskId is never shown.
+		var ids []string
+		collect := listSpec{member: "tasks", key: "taskId", keep: func(id string) bool { ids = append(ids, id); return true }}
+		if _, err := collect.apply(result); err != nil {
 			// Not a list the gate can read: show nothing rather than another caller's tasks.
 			g.log.WarnContext(ctx, "tasks/list answer unreadable; answered empty", "server", info.path, "err", err)
 			return jsontext.Value(`{"tasks":[]}`)
 		}
-		if len(list.Tasks) == 0 {
-			return nil
-		}
-		ids := make([]string, len(list.Tasks))
-		for i, raw := range list.Tasks {
-			var task struct {
-				TaskID string `json:"taskId"`
-			}
-			if jsonv2.Unmarshal(raw, &task) == nil {
-				ids[i] = task.TaskID
+		var recs map[string]*storage.GatewayTask
+		if len(ids) > 0 {
+			var err error
+			if recs, err = g.tasks.lookup(context.WithoutCancel(ctx), info.srv.ID, ids); err != nil {
+				// The answer has started; no 503 can be sent now. Hide the page, not the error.
+				g.log.WarnContext(ctx, "tasks/list not filtered: task lookup failed; answered empty", "server", info.path, "err", err)
+				recs = nil
 			}
 		}
-		recs, err := g.tasks.lookup(context.WithoutCancel(ctx), info.srv.ID, ids)
-		if err != nil {
-			// The answer has started; no 503 can be sent now. Hide the page, not the error.
-			g.log.WarnContext(ctx, "tasks/list not filtered: task lookup failed; answered empty", "server", info.path, "err", err)
-			recs = nil
-		}
-		kept := list.Tasks[:0:0]
-		for i, raw := range list.Tasks {
-			if rec := recs[ids[i]]; rec != nil && ownedBy(rec, p) && g.permits(p, creatingRequest(rec)) == nil {
-				kept = append(kept, raw)
-			}
-		}
-		if len(kept) == len(list.Tasks) {
-			return nil
-		}
-		list.Tasks = kept
-		if list.Tasks == nil {
-			list.Tasks = []jsontext.Value{}
-		}
-		out, err := jsonv2.Marshal(list)
+		mine := listSpec{member: "tasks", key: "taskId", keep: func(id string) bool {
+			rec := recs[id]
+			return rec != nil && ownedBy(rec, p) && g.permits(p, creatingRequest(rec)) == nil
+		}}
+		out, err := mine.apply(result)
 		if err != nil {
 			return jsontext.Value(`{"tasks":[]}`)
 		}

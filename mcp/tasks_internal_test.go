@@ -186,6 +186,10 @@ func testTaskBinding(t *testing.T, tg *taskGate) {
 	for _, m := range []Message{
 		{Kind: KindRequest, Method: "tools/call", Params: Params{Name: "slow_report"}},
 		{Kind: KindRequest, Method: "tools/list"},
+		// Only tools/call creates a task a caller may later read: the result of a list
+		// made a task would escape the list's filter.
+		{Kind: KindRequest, Method: "tools/list", Params: Params{Task: true}},
+		{Kind: KindRequest, Method: "resources/read", Params: Params{URI: "crm://a", Task: true}},
 		taskReq("tasks/get", "t-1"),
 		{Kind: KindNotification, Method: "notifications/progress", Params: Params{Task: true}},
 	} {
@@ -301,6 +305,18 @@ func testTaskListFilter(t *testing.T, tg *taskGate) {
 	}
 	if got := list(alice, `{"tasks":{"taskId":"b-1"}}`); got != `{"tasks":[]}` {
 		t.Errorf("an unreadable list became %s, want an empty one", got)
+	}
+	// A second list in another case, or an entry with its taskId twice, is never shown: a
+	// case-insensitive or last-wins client would read bob's task there.
+	for answer, want := range map[string]string{
+		`{"tasks":[{"taskId":"a-1"}],"Tasks":[{"taskId":"b-1"}]}`:      `{"tasks":[{"taskId":"a-1"}]}`,
+		`{"tasks":[{"taskId":"a-1","taskId":"b-1"},{"taskId":"a-1"}]}`: `{"tasks":[{"taskId":"a-1"}]}`,
+		`{"tasks":[{"taskId":"a-1","TaskId":"b-1"}]}`:                  `{"tasks":[]}`,
+		`{"tasks":[{"taskId":"a-1"}],"tasks":[{"taskId":"b-1"}]}`:      `{"tasks":[]}`,
+	} {
+		if got := list(alice, answer); got != want {
+			t.Errorf("%s became %s, want %s", answer, got, want)
+		}
 	}
 }
 
