@@ -45,11 +45,12 @@ func (g *Gateway) listFilter(msg Message, p *principal) resultEdit {
 	default:
 		return nil
 	}
+	method := msg.Method // not msg: a closure holding msg would put it on the heap on every call
 	return func(ctx context.Context, result jsontext.Value) jsontext.Value {
 		out, err := f.apply(result)
 		if err != nil {
 			// What cannot be read cannot be shown in part: an empty list, never the whole.
-			g.log.WarnContext(ctx, "a list answer could not be filtered; sent empty", "method", msg.Method, "err", err)
+			g.log.WarnContext(ctx, "a list answer could not be filtered; sent empty", "method", method, "err", err)
 			return jsontext.Value(`{"` + f.member + `":[]}`)
 		}
 		return out

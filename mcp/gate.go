@@ -212,12 +212,19 @@ func (g *Gateway) authorize(ctx context.Context, msg Message, info *serverInfo, 
 // read is decided by its tool or URI too, since a scope may grant those for some only.
 func (g *Gateway) permits(p *principal, msg Message) *refusal {
 	ok, wouldGrant := g.policy.Check(msg, p.Scopes)
+	template := ok && msg.Method == "completion/complete" && msg.Params.RefType == "ref/resource"
+	if template {
+		ok, wouldGrant = g.policy.CheckTemplate(msg.Params.RefURI, p.Scopes)
+	}
 	if ok {
 		return nil
 	}
 	what := msg.Method
 	if target, targeted := targetOf(msg); targeted {
 		what += " of " + strconv.Quote(httpx.Truncate(target, 200))
+	}
+	if template {
+		what += " of the resource template " + strconv.Quote(httpx.Truncate(msg.Params.RefURI, 200))
 	}
 	if wouldGrant == "" {
 		// No scope would help, so no insufficient_scope: a client would step up in vain. An

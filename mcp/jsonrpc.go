@@ -71,6 +71,9 @@ type Params struct {
 	Task bool
 	// Arguments is tools/call's raw arguments value; nil when absent.
 	Arguments jsontext.Value
+	// RefType and RefURI are completion/complete's params.ref.type and .uri: a resource
+	// template's arguments are completed under what reading its resources needs.
+	RefType, RefURI string
 }
 
 // RPCError is a JSON-RPC error object.
@@ -267,6 +270,16 @@ func parseParams(dec *jsontext.Decoder, p *Params) *RPCError {
 			dst = &p.TaskID
 		case "task":
 			p.Task = dec.PeekKind() == '{'
+		case "ref":
+			if dec.PeekKind() == '{' {
+				if rpcErr := parseRef(dec, p); rpcErr != nil {
+					if rpcErr == errParse {
+						return errParse
+					}
+					shapeErr = firstErr(shapeErr, rpcErr)
+				}
+				continue
+			}
 		case "arguments":
 			v, err := dec.ReadValue()
 			if err != nil {
@@ -297,8 +310,48 @@ func parseParams(dec *jsontext.Decoder, p *Params) *RPCError {
 	return shapeErr
 }
 
+// parseRef reads completion/complete's ref object: its type and uri, refusing case
+// variants of them.
+func parseRef(dec *jsontext.Decoder, p *Params) *RPCError {
+	if _, err := dec.ReadToken(); err != nil { // '{'
+		return errParse
+	}
+	var shapeErr *RPCError
+	for dec.PeekKind() != '}' {
+		name, err := dec.ReadToken()
+		if err != nil {
+			return errParse
+		}
+		key := name.String()
+		var dst *string
+		switch {
+		case key == "type":
+			dst = &p.RefType
+		case key == "uri":
+			dst = &p.RefURI
+		case strings.EqualFold(key, "type") || strings.EqualFold(key, "uri"):
+			shapeErr = firstErr(shapeErr, invalidRequest(`params.ref member "`+httpx.Truncate(key, 32)+`" differs from a member name the gateway reads only in case.`))
+		}
+		v, err := dec.ReadValue()
+		if err != nil {
+			return errParse
+		}
+		if dst != nil && v.Kind() == '"' {
+			s, err := jsontext.AppendUnquote(nil, v)
+			if err != nil {
+				return errParse
+			}
+			*dst = string(s)
+		}
+	}
+	if _, err := dec.ReadToken(); err != nil { // '}'
+		return errParse
+	}
+	return shapeErr
+}
+
 func isParamsMemberFold(key string) bool {
-	for _, k := range [...]string{"name", "uri", "taskId", "task", "arguments"} {
+	for _, k := range [...]string{"name", "uri", "taskId", "task", "arguments", "ref"} {
 		if strings.EqualFold(key, k) {
 			return true
 		}

@@ -158,6 +158,10 @@ func TestParseMessageParams(t *testing.T) {
 		{`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","Name":"get-sum"}}`, Params{}, CodeInvalidRequest},
 		{`{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"URI":"x"}}`, Params{}, CodeInvalidRequest},
 		{`{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"taskid":"t"}}`, Params{}, CodeInvalidRequest},
+		{`{"jsonrpc":"2.0","id":1,"method":"completion/complete","params":{"ref":{"type":"ref/resource","uri":"crm://a/{id}"},"argument":{"name":"id","value":"x"}}}`,
+			Params{RefType: "ref/resource", RefURI: "crm://a/{id}"}, 0},
+		{`{"jsonrpc":"2.0","id":1,"method":"completion/complete","params":{"ref":{"type":"ref/resource","URI":"crm://b/{id}","uri":"crm://a/{id}"}}}`, Params{}, CodeInvalidRequest},
+		{`{"jsonrpc":"2.0","id":1,"method":"completion/complete","params":{"Ref":{"type":"ref/resource"}}}`, Params{}, CodeInvalidRequest},
 		{`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","name":"b"}}`, Params{}, CodeParseError},
 		{`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a"`, Params{}, CodeParseError},
 	} {
@@ -168,7 +172,7 @@ func TestParseMessageParams(t *testing.T) {
 		}
 		if code != tc.code || m.Params.Name != tc.want.Name || m.Params.URI != tc.want.URI ||
 			m.Params.TaskID != tc.want.TaskID || m.Params.Task != tc.want.Task ||
-			!bytes.Equal(m.Params.Arguments, tc.want.Arguments) {
+			!bytes.Equal(m.Params.Arguments, tc.want.Arguments) || m.Params.RefType != tc.want.RefType || m.Params.RefURI != tc.want.RefURI {
 			t.Errorf("%s: got %+v code %d, want %+v code %d", tc.body, m.Params, code, tc.want, tc.code)
 		}
 	}

@@ -194,6 +194,25 @@ func (p *Policy) Check(m Message, have []string) (ok bool, wouldGrant string) {
 	return false, wouldGrant
 }
 
+// CheckTemplate decides completing an argument of the resource template uri
+// (completion/complete with a ref/resource): it needs what reading the template's resources
+// needs, so a token limited to some URI prefixes cannot learn names from templates outside
+// them. Like Check, it returns a scope that would allow it, or "".
+func (p *Policy) CheckTemplate(uri string, have []string) (ok bool, wouldGrant string) {
+	for _, gr := range p.grants["resources/read"] {
+		if gr.only != nil && !templateUnder(gr.only.resources, uri) {
+			continue
+		}
+		if slices.Contains(have, gr.scope) {
+			return true, ""
+		}
+		if wouldGrant == "" {
+			wouldGrant = gr.scope
+		}
+	}
+	return false, wouldGrant
+}
+
 // targetOf returns what a message's grant may be limited to: the tool of a tools/call, the
 // URI of a resource read or subscription.
 func targetOf(m Message) (string, bool) {

@@ -226,3 +226,35 @@ func TestPolicyCheckAllocatesNothing(t *testing.T) {
 		t.Errorf("%v allocations per request, want 0", n)
 	}
 }
+
+// Completing an argument of a resource template needs what reading the template's
+// resources needs: a token limited to some URI prefixes learns no names from templates
+// outside them, and one that may read no resource at all completes none.
+func TestPermitsTemplateCompletion(t *testing.T) {
+	g := &Gateway{policy: NewPolicy(limitedRegistry(t))}
+	complete := func(refType, uri string) Message {
+		return Message{Kind: KindRequest, Method: "completion/complete", ID: []byte("1"), Params: Params{RefType: refType, RefURI: uri}}
+	}
+	for _, tc := range []struct {
+		have   []string
+		msg    Message
+		status int    // 0: allowed
+		scope  string // the scope a 403 names
+	}{
+		{[]string{"mcp:prompts:read", "crm:read"}, complete("ref/resource", "crm://contacts/{id}"), 0, ""},
+		{[]string{"mcp:prompts:read", "crm:read"}, complete("ref/resource", "crm://deals/{id}"), 403, "mcp:resources:read"},
+		{[]string{"mcp:prompts:read", "crm:read"}, complete("ref/resource", "crm://contacts/../deals/{id}"), 403, "mcp:resources:read"},
+		{[]string{"mcp:prompts:read", "mcp:resources:read"}, complete("ref/resource", "crm://deals/{id}"), 0, ""},
+		{[]string{"mcp:prompts:read"}, complete("ref/resource", "crm://contacts/{id}"), 403, "mcp:resources:read"},
+		{[]string{"mcp:prompts:read"}, complete("ref/prompt", ""), 0, ""},
+		{[]string{"crm:read"}, complete("ref/resource", "crm://contacts/{id}"), 403, "mcp:prompts:read"},
+	} {
+		rf := g.permits(&principal{Scopes: tc.have}, tc.msg)
+		switch {
+		case tc.status == 0 && rf != nil:
+			t.Errorf("%v %s %s: refused: %s", tc.have, tc.msg.Params.RefType, tc.msg.Params.RefURI, rf.desc)
+		case tc.status != 0 && (rf == nil || rf.status != tc.status || rf.scope != tc.scope):
+			t.Errorf("%v %s %s: %+v, want %d naming %s", tc.have, tc.msg.Params.RefType, tc.msg.Params.RefURI, rf, tc.status, tc.scope)
+		}
+	}
+}

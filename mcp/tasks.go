@@ -212,6 +212,9 @@ type createTaskResult struct {
 // answer itself is passed on unchanged. An upstream that ignored params.task answered the
 // request's plain result: nothing to record.
 func (g *Gateway) taskRecorder(msg Message, info *serverInfo, p *principal) resultEdit {
+	// The closure holds what it needs of msg, not msg: that would put msg on the heap for
+	// every request editFor sees.
+	method, name, uri := msg.Method, msg.Params.Name, msg.Params.URI
 	return func(ctx context.Context, result jsontext.Value) jsontext.Value {
 		var created createTaskResult
 		if err := jsonv2.Unmarshal(result, &created); err != nil || created.Task == nil || created.Task.TaskID == nil {
@@ -219,11 +222,11 @@ func (g *Gateway) taskRecorder(msg Message, info *serverInfo, p *principal) resu
 		}
 		now := g.tasks.now()
 		rec := &storage.GatewayTask{ServerID: info.srv.ID, TaskID: *created.Task.TaskID,
-			ClientID: p.Claims.ClientID, Subject: p.Claims.Subject, Method: msg.Method, Name: msg.Params.Name,
-			URI: msg.Params.URI, CreatedAt: now, ExpiresAt: now.Add(recordFor(created.Task.TTL))}
+			ClientID: p.Claims.ClientID, Subject: p.Claims.Subject, Method: method, Name: name,
+			URI: uri, CreatedAt: now, ExpiresAt: now.Add(recordFor(created.Task.TTL))}
 		// Recorded even when the client has gone: it may resume the stream and poll.
 		ok, err := g.tasks.store.RecordTask(context.WithoutCancel(ctx), rec)
-		attrs := []any{"server", info.path, "method", msg.Method, "client_id", p.Claims.ClientID, "sub", p.Claims.Subject}
+		attrs := []any{"server", info.path, "method", method, "client_id", p.Claims.ClientID, "sub", p.Claims.Subject}
 		switch {
 		case err != nil:
 			// The caller holds a task ID the gate will answer "not found" for; the upstream
