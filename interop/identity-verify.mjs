@@ -1,6 +1,7 @@
 // Runs the README's TypeScript check of an identity assertion ("Who is calling: identity
 // assertions for upstreams"), read from the README itself so the two cannot drift apart.
-// The example URLs are replaced by ISSUER and AUDIENCE; req is a request whose
+// The example URLs are replaced by ISSUER and AUDIENCE (so the server the snippet trusts,
+// https://conexor.example.com/mcp/acme/crm, becomes ISSUER's acme/crm); req is a request whose
 // x-conexor-identity header is ASSERTION. Prints the payload as JSON, or exits 1 with the
 // error jose gave.
 import { readFileSync } from 'node:fs';

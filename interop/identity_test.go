@@ -22,8 +22,9 @@ import (
 // assertions on; a go-sdk client's tool call through the running gateway reaches a go-sdk
 // upstream with the assertion, and the README's TypeScript check (jose, run by
 // identity-verify.mjs from the README's own text) accepts it against the live JWKS with the
-// caller's claims. The same check refuses it for another audience, and refuses an access
-// token (typ at+jwt) passed off as an assertion.
+// caller's claims. The same check refuses it for another audience, refuses an access
+// token (typ at+jwt) passed off as an assertion, and refuses the assertions of evil/crm, a
+// server of another org pointed at the same upstream URL: the snippet trusts acme/crm only.
 func TestIdentityAssertionTypeScript(t *testing.T) {
 	node, err := exec.LookPath("node")
 	_, modErr := os.Stat("node_modules/jose/package.json")
@@ -51,33 +52,40 @@ func TestIdentityAssertionTypeScript(t *testing.T) {
 	upstreamURL := upstream.URL + "/mcp"
 
 	s := startServer(t)
-	s.cli("servers", "create", "acme/crm", "--name", "CRM", "--upstream", upstreamURL, "--identity-header", "X-Conexor-Identity")
-	id, secret := s.createClient("--server", "acme/crm", "--name", "identity M2M", "--scopes", "mcp:tools:read mcp:tools:execute")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cc := &clientcredentials.Config{ClientID: id, ClientSecret: secret, TokenURL: s.URL + "/api/oauth/token",
-		EndpointParams: map[string][]string{"resource": {s.MCPURL("acme/crm")}}}
-	tok, err := cc.Token(ctx)
-	if err != nil {
-		t.Fatal(err)
+	// call creates the server at path with upstreamURL and identity assertions on, calls a
+	// tool through it with a client-credentials token, and returns the client, the token and
+	// the assertion the upstream got last.
+	call := func(path string) (id string, tok *oauth2.Token, assertion string) {
+		t.Helper()
+		s.cli("servers", "create", path, "--name", path, "--upstream", upstreamURL, "--identity-header", "X-Conexor-Identity")
+		id, secret := s.createClient("--server", path, "--name", "identity M2M", "--scopes", "mcp:tools:read mcp:tools:execute")
+		cc := &clientcredentials.Config{ClientID: id, ClientSecret: secret, TokenURL: s.URL + "/api/oauth/token",
+			EndpointParams: map[string][]string{"resource": {s.MCPURL(path)}}}
+		tok, err := cc.Token(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		client := sdk.NewClient(&sdk.Implementation{Name: "identity-interop", Version: "0"}, nil)
+		cs, err := client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: s.MCPURL(path),
+			HTTPClient: oauth2.NewClient(ctx, oauth2.StaticTokenSource(tok)), MaxRetries: -1}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cs.Close()
+		if _, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "whoami"}); err != nil {
+			t.Fatalf("tools/call through %s: %v", path, err)
+		}
+		mu.Lock()
+		got := append([]string(nil), assertions...)
+		mu.Unlock()
+		if len(got) == 0 || got[len(got)-1] == "" {
+			t.Fatalf("the upstream got no identity assertion through %s: %q", path, got)
+		}
+		return id, tok, got[len(got)-1]
 	}
-	client := sdk.NewClient(&sdk.Implementation{Name: "identity-interop", Version: "0"}, nil)
-	cs, err := client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: s.MCPURL("acme/crm"),
-		HTTPClient: oauth2.NewClient(ctx, oauth2.StaticTokenSource(tok)), MaxRetries: -1}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
-	if _, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "whoami"}); err != nil {
-		t.Fatalf("tools/call through the gateway: %v", err)
-	}
-	mu.Lock()
-	got := append([]string(nil), assertions...)
-	mu.Unlock()
-	if len(got) == 0 || got[len(got)-1] == "" {
-		t.Fatalf("the upstream got no identity assertion: %q", got)
-	}
-	assertion := got[len(got)-1]
+	id, tok, assertion := call("acme/crm")
 
 	verify := func(assertion, audience string) (map[string]any, string, error) {
 		cmd := exec.CommandContext(ctx, node, "identity-verify.mjs")
@@ -96,7 +104,7 @@ func TestIdentityAssertionTypeScript(t *testing.T) {
 		t.Fatalf("the README's TypeScript check refused the assertion the upstream got: %v\n%s", err, stderr)
 	}
 	for k, want := range map[string]any{"iss": s.URL, "aud": upstreamURL, "sub": id, "client_id": id, "org": "acme",
-		"scope": "mcp:tools:read mcp:tools:execute"} {
+		"resource": s.MCPURL("acme/crm"), "scope": "mcp:tools:read mcp:tools:execute"} {
 		if payload[k] != want {
 			t.Errorf("claim %s = %#v, want %#v", k, payload[k], want)
 		}
@@ -112,5 +120,16 @@ func TestIdentityAssertionTypeScript(t *testing.T) {
 	}
 	if _, stderr, err := verify(tok.AccessToken, upstreamURL); err == nil || !strings.Contains(stderr, "typ") {
 		t.Errorf("an access token as the assertion: err %v, stderr %q; want the typ check to refuse it", err, stderr)
+	}
+
+	// Another org's server pointed at the same upstream: its assertion is genuine and
+	// addressed to this upstream, and the README's check refuses it for its resource.
+	_, _, evil := call("evil/crm")
+	if evil == assertion {
+		t.Fatal("evil/crm's call carried acme/crm's assertion")
+	}
+	if payload, stderr, err := verify(evil, upstreamURL); err == nil || !strings.Contains(stderr, "is not acme/crm") {
+		t.Errorf("evil/crm's assertion at acme/crm's upstream: err %v, payload %v, stderr %q; want the resource check to refuse it",
+			err, payload, stderr)
 	}
 }

@@ -11,7 +11,7 @@ import (
 // Asserter signs identity assertions, the JWTs that tell an upstream who is calling
 // without giving it the caller's token. *provider.Provider is one (AssertIdentity).
 type Asserter interface {
-	AssertIdentity(upstream, org string, caller *provider.Claims) (provider.SignedAssertion, error)
+	AssertIdentity(upstream, org, server string, caller *provider.Claims) (provider.SignedAssertion, error)
 }
 
 // maxCachedAssertions bounds the assertion cache: one entry per token and server that
@@ -69,7 +69,7 @@ func (ids *identities) assertion(call *upstreamCall) (string, error) {
 	}
 	// Signed outside the lock: two requests that miss together both sign, which costs
 	// less than making every other caller wait for one signature.
-	a, err := ids.asserter.AssertIdentity(srv.Upstream, srv.OrgSlug, call.principal.Claims)
+	a, err := ids.asserter.AssertIdentity(srv.Upstream, srv.OrgSlug, srv.Slug, call.principal.Claims)
 	if err != nil {
 		return "", &errNoIdentity{err}
 	}

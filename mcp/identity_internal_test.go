@@ -14,7 +14,7 @@ type countingAsserter struct {
 	signed int
 }
 
-func (a *countingAsserter) AssertIdentity(upstream, org string, caller *provider.Claims) (provider.SignedAssertion, error) {
+func (a *countingAsserter) AssertIdentity(upstream, org, server string, caller *provider.Claims) (provider.SignedAssertion, error) {
 	a.signed++
 	iat := a.now()
 	return provider.SignedAssertion{Token: upstream + "|" + caller.Subject + "|" + iat.String(), IssuedAt: iat,

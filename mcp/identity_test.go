@@ -28,11 +28,12 @@ const identityHeader = "X-Conexor-Identity"
 
 // verifyAsREADME is the README's Go check of an identity assertion ("Who is calling"),
 // line for line: TestREADMEGoSnippet fails when the two differ.
-func verifyAsREADME(r *http.Request, jwks jose.JSONWebKeySet, issuer, upstream string) (jwt.Claims, map[string]any, bool) {
+func verifyAsREADME(r *http.Request, jwks jose.JSONWebKeySet, issuer, upstream, resource string) (jwt.Claims, map[string]any, bool) {
 	tok, err := jwt.ParseSigned(r.Header.Get("X-Conexor-Identity"), []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
 	std, caller := jwt.Claims{}, map[string]any{} // caller["client_id"], ["org"], ["scope"], ["act"]
 	ok := err == nil && tok.Headers[0].ExtraHeaders["typ"] == "conexor-identity+jwt" && tok.Claims(jwks, &std, &caller) == nil &&
-		std.Validate(jwt.Expected{Issuer: issuer, AnyAudience: jwt.Audience{upstream}}) == nil // std.Subject is who calls
+		std.Validate(jwt.Expected{Issuer: issuer, AnyAudience: jwt.Audience{upstream}}) == nil &&
+		caller["resource"] == resource // sent through the server you trust; std.Subject is who calls
 	return std, caller, ok
 }
 
@@ -81,6 +82,9 @@ type identityUpstream struct {
 	*httptest.Server
 	jwks   func() jose.JSONWebKeySet
 	issuer string
+	// trusted is the Conexor server the upstream at path expects its calls through (the
+	// README check's resource).
+	trusted func(path string) string
 
 	mu   sync.Mutex
 	got  []identitySeen
@@ -107,7 +111,7 @@ func newIdentityUpstream(t *testing.T) *identityUpstream {
 	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := identitySeen{path: r.URL.Path, assertion: r.Header.Get(identityHeader)}
 		if s.assertion != "" {
-			s.std, s.caller, s.ok = verifyAsREADME(r, u.jwks(), u.issuer, u.URL+r.URL.Path)
+			s.std, s.caller, s.ok = verifyAsREADME(r, u.jwks(), u.issuer, u.URL+r.URL.Path, u.trusted(r.URL.Path))
 		}
 		u.mu.Lock()
 		u.got = append(u.got, s)
@@ -133,7 +137,9 @@ func (u *identityUpstream) seen() []identitySeen {
 // claims of the caller: the client for client credentials (no act), the user with act for
 // an authorization-code token. It is reused while more than half its lifetime remains and
 // renewed after. A server without one sends none, the caller's Authorization never goes
-// upstream, and the assertion is refused as a bearer token by the gate.
+// upstream, and the assertion is refused as a bearer token by the gate. Another org's server
+// pointed at the same upstream URL with assertions on gets assertions the README's check
+// refuses: their resource names that server, not the acme/crm the upstream trusts.
 func TestIdentityAssertion(t *testing.T) { testIdentityAssertion(t, testenv.Options{}) }
 
 // TestIdentityAssertionPostgres is TestIdentityAssertion on Postgres.
@@ -147,8 +153,10 @@ func testIdentityAssertion(t *testing.T, opts testenv.Options) {
 	e := testenv.New(t, opts)
 	up := newIdentityUpstream(t)
 	up.jwks, up.issuer = e.JWKS, e.URL
+	up.trusted = func(path string) string { return e.ResourceURL("acme", strings.TrimPrefix(path, "/")) }
 	ctx := context.Background()
-	for path, identity := range map[string]string{"acme/crm": "x-conexor-identity", "acme/plain": ""} {
+	// evil/crm is pointed at acme/crm's upstream URL (up.URL+"/crm"), as its org's admin may.
+	for path, identity := range map[string]string{"acme/crm": "x-conexor-identity", "acme/plain": "", "evil/crm": "X-Conexor-Identity"} {
 		srv := e.CreateServer(path)
 		upstream := up.URL + "/" + srv.Slug
 		if _, err := e.Provider.UpdateServer(ctx, srv.OrgSlug, srv.Slug, provider.ServerChange{Upstream: &upstream, IdentityHeader: &identity}); err != nil {
@@ -228,6 +236,31 @@ func testIdentityAssertion(t *testing.T, opts testenv.Options) {
 			t.Errorf("a server without an identity header sent one to %s", s.path)
 		}
 	}
+	// Another org's server with the same upstream URL: a genuine assertion, addressed to the
+	// same upstream by the same issuer, and refused by the README's check for its resource.
+	evilID, evilSecret := e.CreateServerClient("evil/crm", scopes...)
+	cs4 := connect(t, e, e.URL+"/mcp/evil/crm", e.Token(evilID, evilSecret), legacyProtocol)
+	if _, err := cs4.CallTool(ctx, &sdk.CallToolParams{Name: "whoami"}); err != nil {
+		t.Fatal(err)
+	}
+	got = up.seen()
+	if len(got) == 0 {
+		t.Fatal("evil/crm's call never reached the upstream")
+	}
+	for _, s := range got {
+		if s.path != "/crm" || s.assertion == "" {
+			t.Fatalf("evil/crm's request reached %s with assertion %q, want /crm with one", s.path, s.assertion)
+		}
+		if s.ok {
+			t.Errorf("the README's check accepted an assertion from evil/crm at acme/crm's upstream: %v", s.caller)
+		}
+		if !s.std.Audience.Contains(crmUpstream) || s.std.Issuer != e.URL || s.caller["org"] != "evil" ||
+			s.caller["resource"] != e.ResourceURL("evil", "crm") {
+			t.Errorf("evil/crm's assertion: iss %q aud %v org %v resource %v, want this issuer, %s, evil and evil/crm's URL",
+				s.std.Issuer, s.std.Audience, s.caller["org"], s.caller["resource"], crmUpstream)
+		}
+	}
+
 	up.mu.Lock()
 	defer up.mu.Unlock()
 	for _, a := range up.auth {
@@ -245,7 +278,8 @@ func checkIdentity(t *testing.T, e *testenv.Env, s identitySeen, upstream, sub, 
 		t.Errorf("assertion header typ %q kid %q, want %s and a kid", j.Typ, j.Header.KeyID, provider.IdentityAssertionType)
 	}
 	c := j.Claims
-	want := map[string]string{"iss": e.URL, "aud": upstream, "sub": sub, "client_id": clientID, "org": "acme", "scope": scope}
+	want := map[string]string{"iss": e.URL, "aud": upstream, "sub": sub, "client_id": clientID, "org": "acme",
+		"resource": e.ResourceURL("acme", "crm"), "scope": scope}
 	for k, v := range want {
 		if c[k] != v {
 			t.Errorf("claim %s = %#v, want %q", k, c[k], v)

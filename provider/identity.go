@@ -39,6 +39,15 @@ type IdentityClaims struct {
 	ClientID string `json:"client_id"`
 	// Org is the slug of the server's organization.
 	Org string `json:"org"`
+	// Resource is the canonical URL of the Conexor server the call went through
+	// (issuer/mcp/{org}/{server}: the access tokens' audience, RFC 8707). The audience
+	// alone proves nothing to an upstream: anyone who administers a server on this Conexor
+	// can point it at any upstream URL and turn assertions on, so aud and iss would match
+	// for every org's server. Only one server has this URL (slugs never change or come
+	// back), and the upstream checks it against the server it trusts. Named after the
+	// RFC 8707 resource indicator and the RFC 9728 metadata member that carry the same
+	// value, so it reads as what the dashboard and MCP clients call the server's URL.
+	Resource string `json:"resource"`
 	// Scope is the access token's granted scopes, space-separated.
 	Scope string `json:"scope"`
 	// Act (RFC 8693 section 4.1) names the client acting for the user; absent when the
@@ -66,10 +75,10 @@ type SignedAssertion struct {
 var ErrAssertionKey = errors.New("identity assertions need a published signing key (signing_algorithm ES256 or RS256, not HS256)")
 
 // AssertIdentity signs an identity assertion saying that the holder of the access token
-// with claims caller is calling upstream, a server of org. It expires
+// with claims caller is calling upstream through the server org/server. It expires
 // IdentityAssertionLifetime after issue, or with the access token if that is sooner: the
 // upstream must not believe in a caller longer than Conexor does.
-func (p *Provider) AssertIdentity(upstream, org string, caller *Claims) (SignedAssertion, error) {
+func (p *Provider) AssertIdentity(upstream, org, server string, caller *Claims) (SignedAssertion, error) {
 	iat := p.now().UTC().Truncate(time.Second)
 	exp := iat.Add(IdentityAssertionLifetime)
 	if tokenExp := time.Unix(caller.Expiry, 0); caller.Expiry != 0 && tokenExp.Before(exp) {
@@ -77,7 +86,7 @@ func (p *Provider) AssertIdentity(upstream, org string, caller *Claims) (SignedA
 	}
 	c := IdentityClaims{
 		Issuer: p.cfg.Issuer, Audience: upstream, Subject: caller.Subject, ClientID: caller.ClientID, Org: org,
-		Scope: caller.Scope, IssuedAt: iat.Unix(), Expiry: exp.Unix(), JTI: secret.RandomToken(16),
+		Resource: p.ResourceURL(org, server), Scope: caller.Scope, IssuedAt: iat.Unix(), Expiry: exp.Unix(), JTI: secret.RandomToken(16),
 	}
 	if caller.Subject != caller.ClientID {
 		c.Act = &Actor{Subject: caller.ClientID}
