@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
@@ -164,6 +165,48 @@ func testResumedStreamIsFiltered(t *testing.T, opts testenv.Options) {
 			}
 			if !strings.Contains(answer, tc.visible) || strings.Contains(answer, tc.hidden) {
 				t.Errorf("GET with Last-Event-ID replayed %s, want it filtered (without %s)", answer, tc.hidden)
+			}
+		})
+	}
+}
+
+// TestUncheckedAnswerIsBadGateway: through the gate, a JSON answer that must be edited but
+// is to another id, or compressed, is the gateway's 502 JSON-RPC error with the request's
+// id as the client wrote it; the upstream's result never reaches the client.
+func TestUncheckedAnswerIsBadGateway(t *testing.T) {
+	upstream := &rawUpstream{}
+	var encoding atomic.Value
+	encoding.Store("")
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if enc := encoding.Load().(string); enc != "" {
+			w.Header().Set("Content-Encoding", enc)
+		}
+		upstream.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	e, token := proxiedEnv(t, ts.URL+"/mcp")
+	base := relayGateway(t, e, nil, nil, func(string, []byte) []byte { return []byte(`{"edited":true}`) })
+	const request = `{"jsonrpc":"2.0","id":"\u0031","method":"ping"}`
+	for _, tc := range []struct{ name, body, enc string }{
+		{"another id", `{"jsonrpc":"2.0","id":2,"result":{"secret":true}}`, ""},
+		{"compressed", `{"jsonrpc":"2.0","id":"1","result":{"secret":true}}`, "gzip"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			upstream.set("application/json", tc.body)
+			encoding.Store(tc.enc)
+			req, _ := http.NewRequest(http.MethodPost, base+"/mcp/acme/proxied", strings.NewReader(request))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			req.Header.Set("Authorization", "Bearer "+token)
+			resp, err := e.Client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			got := readAll(t, resp.Body)
+			want := `{"jsonrpc":"2.0","id":"\u0031","error":{"code":-32006,"message":"The upstream MCP server's answer could not be checked."}}`
+			if resp.StatusCode != http.StatusBadGateway || strings.TrimSpace(got) != want {
+				t.Errorf("status %d, body %s; want 502 %s", resp.StatusCode, got, want)
 			}
 		})
 	}
