@@ -34,6 +34,10 @@ type demoWriter struct {
 	ed     *responseEditor // nil: nothing to edit
 	held   *bytes.Buffer   // the JSON answer, held for the edit
 	events *eventStream    // the SSE answer, passed on event by event
+	// refused: a successful answer that must be edited could not be (too large, not the
+	// response, compressed); it is dropped and finish answers refusal in its place, since
+	// the edit may be a filter of what the token may see.
+	refused string
 }
 
 func (w *demoWriter) WriteHeader(code int) {
@@ -48,7 +52,13 @@ func (w *demoWriter) WriteHeader(code int) {
 			return
 		}
 	}
-	if w.ed != nil && code >= 200 && code < 300 && w.Header().Get("Content-Encoding") == "" {
+	if w.ed != nil && code >= 200 && code < 300 && !plainEncoding(w.Header()) {
+		if mt := mediaType(w.Header()); mt == "application/json" || mt == "text/event-stream" {
+			w.refuse("demo answer compressed; not relayed unedited", msgUnchecked)
+			return
+		}
+	}
+	if w.ed != nil && code >= 200 && code < 300 && plainEncoding(w.Header()) {
 		switch mediaType(w.Header()) {
 		case "application/json":
 			w.held = heldBuffers.Get().(*bytes.Buffer)
@@ -66,6 +76,8 @@ func (w *demoWriter) Write(b []byte) (int, error) {
 		w.WriteHeader(http.StatusOK)
 	}
 	switch {
+	case w.refused != "":
+		return len(b), nil
 	case w.convert:
 		if room := maxBackendErrorText + 1 - w.text.Len(); room > 0 {
 			w.text.Write(b[:min(room, len(b))])
@@ -75,14 +87,9 @@ func (w *demoWriter) Write(b []byte) (int, error) {
 		if w.held.Len()+len(b) <= maxEditedBody {
 			return w.held.Write(b)
 		}
-		w.ed.log.WarnContext(w.ed.ctx, "demo answer larger than the gateway edits; relayed unchanged", "limit", maxEditedBody)
-		held := w.held
-		w.held = nil
-		w.ResponseWriter.WriteHeader(w.status)
-		if _, err := w.ResponseWriter.Write(held.Bytes()); err != nil {
-			return 0, err
-		}
-		return w.ResponseWriter.Write(b)
+		w.held = nil // too big to pool
+		w.refuse("demo answer larger than the gateway edits; not relayed unedited", msgTooLarge)
+		return len(b), nil
 	case w.events != nil:
 		if out := w.events.write(nil, b); len(out) > 0 {
 			if _, err := w.ResponseWriter.Write(out); err != nil {
@@ -97,7 +104,7 @@ func (w *demoWriter) Write(b []byte) (int, error) {
 // Flush keeps SSE responses streaming; a held-back error or JSON answer has nothing to
 // flush yet.
 func (w *demoWriter) Flush() {
-	if w.convert || w.held != nil {
+	if w.convert || w.held != nil || w.refused != "" {
 		return
 	}
 	if w.status == 0 {
@@ -108,24 +115,39 @@ func (w *demoWriter) Flush() {
 
 func (w *demoWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// refuse drops the answer being written; finish answers msg in its place.
+func (w *demoWriter) refuse(logMsg, msg string) {
+	w.ed.log.WarnContext(w.ed.ctx, logMsg)
+	w.refused = msg
+}
+
 // finish writes the held-back error, if any, and reports whether the backend answered
 // with success (2xx).
 func (w *demoWriter) finish() (ok bool) {
+	var out []byte // the held JSON answer, edited
+	if w.held != nil {
+		var matched bool
+		if out, matched = w.ed.apply(w.held.Bytes()); !matched {
+			w.refuse("demo answer is not the response to the request; not relayed unedited", msgUnchecked)
+			w.releaseHeld()
+		}
+	}
 	switch {
+	case w.refused != "":
+		h := w.Header()
+		h.Del("Content-Length")
+		h.Del("Content-Encoding")
+		writeRPCError(w.ResponseWriter, http.StatusBadGateway, w.id, CodeUnavailable, w.refused)
+		return false
 	case w.convert:
 		h := w.Header()
 		h.Del("Content-Length")
 		writeRPCError(w.ResponseWriter, w.status, w.id, backendErrorCode(w.status, w.text.String()), backendErrorText(w.text.String(), w.status))
 	case w.held != nil:
-		out, _ := w.ed.apply(w.held.Bytes())
 		w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 		w.ResponseWriter.WriteHeader(w.status)
 		_, _ = w.ResponseWriter.Write(out) // a client gone is nobody's failure
-		if w.held.Cap() <= 64<<10 {
-			w.held.Reset()
-			heldBuffers.Put(w.held)
-		}
-		w.held = nil
+		w.releaseHeld()
 	case w.events != nil:
 		if rest := w.events.rest(); len(rest) > 0 {
 			_, _ = w.ResponseWriter.Write(rest)
@@ -171,4 +193,13 @@ func backendErrorText(text string, status int) string {
 		text = http.StatusText(status)
 	}
 	return text
+}
+
+// releaseHeld returns the held buffer to the pool, unless it grew big.
+func (w *demoWriter) releaseHeld() {
+	if w.held.Cap() <= 64<<10 {
+		w.held.Reset()
+		heldBuffers.Put(w.held)
+	}
+	w.held = nil
 }

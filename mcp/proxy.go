@@ -323,10 +323,13 @@ func (p *proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 		us     *errUpstreamStatus
 		cut    *errAnswerCut
 		noID   *errNoIdentity
+		unch   *errUnchecked
 	)
 	switch {
 	case errors.As(err, &us):
 		msg = "The upstream MCP server gave an answer the gateway does not relay."
+	case errors.As(err, &unch):
+		msg, logMsg = msgUnchecked, "upstream answer could not be edited; not relayed"
 	case errors.As(err, &cut):
 		msg, logMsg = msgAnswerCut, "upstream answer cut short"
 	case errors.Is(err, netguard.ErrRefusedAddress):

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -27,12 +28,19 @@ const (
 )
 
 // responseEditor finds, in the backend's messages, the response to the request in flight
-// and applies the request's edit to its result.
+// and applies the request's edit to its result. On a stream with no request in flight (a
+// GET stream, which replays earlier streams' events to a client resuming with
+// Last-Event-ID, answers included) it edits every response, whatever its id.
 type responseEditor struct {
-	ctx  context.Context
-	id   jsontext.Value // the request's id, canonical (RFC 8785) so "1" and "1.0"-style spellings compare
-	edit resultEdit     // nil: the response is only looked for, never changed
-	log  *slog.Logger
+	ctx context.Context
+	// id is the request's id, canonical (RFC 8785) so "1" and "1.0"-style spellings
+	// compare; nil: any id (newReplayEditor).
+	id jsontext.Value
+	// rawID is the id as the client sent it: the gateway's own errors echo it, since a
+	// client matches the answer to its request by the id it wrote.
+	rawID jsontext.Value
+	edit  resultEdit // nil: the response is only looked for, never changed
+	log   *slog.Logger
 }
 
 // newResponseEditor returns the editor of the response to msg, or nil when msg is no
@@ -45,8 +53,20 @@ func newResponseEditor(ctx context.Context, msg Message, edit resultEdit, log *s
 	if err := id.Canonicalize(); err != nil {
 		return nil
 	}
-	return &responseEditor{ctx: ctx, id: id, edit: edit, log: log}
+	return &responseEditor{ctx: ctx, id: id, rawID: msg.ID, edit: edit, log: log}
 }
+
+// newReplayEditor returns the editor of a stream without a request in flight (GET): edit
+// applies to every response on it, whatever its id; nil when there is no edit.
+func newReplayEditor(ctx context.Context, edit resultEdit, log *slog.Logger) *responseEditor {
+	if edit == nil {
+		return nil
+	}
+	return &responseEditor{ctx: ctx, edit: edit, log: log}
+}
+
+// anyID reports whether the editor edits every response (a GET stream's).
+func (e *responseEditor) anyID() bool { return e.id == nil }
 
 // apply returns msg with the edit applied if msg is the response to the request, and
 // whether it is. An error response, or a message that is not the response, is returned as
@@ -73,7 +93,8 @@ func (e *responseEditor) apply(msg []byte) (out []byte, matched bool) {
 }
 
 // responseTo reports whether msg is a JSON-RPC response (result or error) whose id is want
-// (canonical), and where the result's value is in msg (start < 0 for an error). Only the
+// (canonical; nil: any id, or none), and where the result's value is in msg (start < 0 for
+// an error). Only the
 // result's bytes are ever replaced, so jsonrpc, id and any other member stay as the backend
 // wrote them. Anything unreadable is not the response.
 //
@@ -95,7 +116,8 @@ func responseTo(msg []byte, want jsontext.Value) (matched bool, start, end int) 
 	if _, err := dec.ReadToken(); err != nil {
 		return false, -1, -1
 	}
-	var idOK, answer, seenID bool
+	idOK := want == nil
+	var answer, seenID bool
 	for dec.PeekKind() != '}' {
 		name, err := dec.ReadToken()
 		if err != nil {
@@ -111,7 +133,9 @@ func responseTo(msg []byte, want jsontext.Value) (matched bool, start, end int) 
 			if err != nil {
 				return false, -1, -1
 			}
-			idOK = sameID(v, want)
+			if want != nil {
+				idOK = sameID(v, want)
+			}
 		case "result":
 			if answer {
 				return false, -1, -1
@@ -164,8 +188,11 @@ func sameID(v, want jsontext.Value) bool {
 // edited message; its other fields (event, id, retry) and every other event pass as they
 // came, byte for byte. Lines end in LF or CRLF (what every MCP SDK writes).
 type eventStream struct {
-	ed *responseEditor // nil: no request awaits an answer (a GET stream); events are not read
-	// pending: the response to ed's request has not come by yet.
+	// ed is nil when no request awaits an answer and nothing edits (a GET stream of a token
+	// that sees everything): events are not read. On a GET stream with an edit it is an
+	// any-id editor, applied to every response.
+	ed *responseEditor
+	// pending: the response to ed's request has not come by yet (never on a GET stream).
 	pending bool
 	// partial holds the event being received; scanned is how much of it has been searched
 	// for line ends, lineStart where its last line starts.
@@ -176,11 +203,11 @@ type eventStream struct {
 	// done: the answer could not be edited, so an error was sent in its place and the rest
 	// of the stream is dropped.
 	done bool
-	log *slog.Logger
+	log  *slog.Logger
 }
 
 func newEventStream(ed *responseEditor, log *slog.Logger) *eventStream {
-	return &eventStream{ed: ed, pending: ed != nil, log: log}
+	return &eventStream{ed: ed, pending: ed != nil && !ed.anyID(), log: log}
 }
 
 // write appends to out every event that p completes (edited where it is the response),
@@ -219,7 +246,14 @@ func (s *eventStream) write(out, p []byte) []byte {
 		// token may see): fail closed, never relay it unfiltered.
 		s.log.WarnContext(s.ctxOrBackground(), "upstream event larger than the gateway edits; answered with an error", "limit", maxEditedBody)
 		s.done, s.pending, s.partial = true, false, nil
-		return append(out, errorEvent(s.ed.id, msgTooLarge)...)
+		return append(out, errorEvent(s.ed.rawID, msgTooLarge)...)
+	}
+	if len(s.partial) > maxEditedBody && s.ed != nil && s.ed.anyID() && s.ed.edit != nil {
+		// A GET stream whose responses must be edited: the event may be a replayed
+		// answer, and no id is known to answer with an error. End the stream.
+		s.log.WarnContext(s.ctxOrBackground(), "upstream event larger than the gateway edits on a replaying stream; stream ended", "limit", maxEditedBody)
+		s.done, s.partial = true, nil
+		return out
 	}
 	if len(s.partial) > maxEditedBody {
 		// Held whole, an event this big would cost the gateway its size again per
@@ -250,7 +284,8 @@ func (s *eventStream) ctxOrBackground() context.Context {
 
 // event appends one complete event (ending in its blank line) to out.
 func (s *eventStream) event(out, ev []byte) []byte {
-	if !s.pending {
+	replay := s.ed != nil && s.ed.anyID()
+	if !s.pending && !replay {
 		return append(out, ev...)
 	}
 	data, ok := eventData(ev)
@@ -261,7 +296,9 @@ func (s *eventStream) event(out, ev []byte) []byte {
 	if !matched {
 		return append(out, ev...)
 	}
-	s.pending = false
+	if !replay {
+		s.pending = false // only the first response to the id is the answer
+	}
 	if len(edited) == len(data) && bytes.Equal(edited, data) {
 		return append(out, ev...)
 	}
@@ -407,15 +444,16 @@ func (r *relayedBody) broken(err error) error {
 		r.p.logFailure(r.ctx, r.call, r.method, "upstream answer cut short", err)
 		return errSilent // headers and part of the body are out: abort the response
 	}
-	if r.stream.ed != nil && !r.stream.pending {
-		return io.EOF // the answer came; the rest of the stream is no one's loss
-	}
-	r.call.failed = true
-	if r.stream.ed == nil {
+	if r.stream.ed == nil || r.stream.ed.anyID() {
 		// A GET stream: the client reconnects (with Last-Event-ID) if it wants more.
+		r.call.failed = true
 		r.p.logFailure(r.ctx, r.call, r.method, "upstream event stream broke", err)
 		return io.EOF
 	}
+	if !r.stream.pending {
+		return io.EOF // the answer came; the rest of the stream is no one's loss
+	}
+	r.call.failed = true
 	r.p.logFailure(r.ctx, r.call, r.method, "upstream stream broke before answering", err)
 	r.out = append(r.out, errorEvent(r.call.id, msgStreamBroke)...)
 	return io.EOF
@@ -431,7 +469,9 @@ func (e *errAnswerCut) Unwrap() error { return e.err }
 
 // relay sets resp's body up for the client: SSE answers event by event, JSON answers to a
 // request with an edit read whole and edited, any other body as it comes. The response to
-// a request without an edit is relayed byte for byte.
+// a request without an edit is relayed byte for byte. An answer that must be edited and
+// cannot be read (compressed) is the gateway's 502: an edit may be a filter of what the
+// token may see, so such an answer never reaches the client unedited.
 func (p *proxy) relay(resp *http.Response, call *upstreamCall) error {
 	if resp.Body == nil || resp.Body == http.NoBody {
 		return nil
@@ -440,8 +480,15 @@ func (p *proxy) relay(resp *http.Response, call *upstreamCall) error {
 	rb := &relayedBody{body: resp.Body, p: p, call: call, ctx: ctx, method: resp.Request.Method}
 	ok2xx := resp.StatusCode >= 200 && resp.StatusCode < 300
 	// A compressed answer (never asked for: no Accept-Encoding is forwarded) is not read.
-	plain := resp.Header.Get("Content-Encoding") == ""
-	switch mt := mediaType(resp.Header); {
+	plain := plainEncoding(resp.Header)
+	mt := mediaType(resp.Header)
+	if ok2xx && !plain && (mt == "text/event-stream" || mt == "application/json") && (call.edit != nil || p.testEdit != nil) {
+		if ed := p.editor(ctx, call); ed != nil && ed.edit != nil {
+			resp.Body.Close()
+			return &errUnchecked{"upstream answer with Content-Encoding " + strconv.Quote(resp.Header.Get("Content-Encoding")) + " cannot be edited"}
+		}
+	}
+	switch {
 	case ok2xx && plain && mt == "text/event-stream":
 		// Read even without an edit: only the events tell whether the request got its
 		// answer before a break, and a client must never get half an event.
@@ -457,8 +504,25 @@ func (p *proxy) relay(resp *http.Response, call *upstreamCall) error {
 	return nil
 }
 
+// plainEncoding reports whether the body is as written: no Content-Encoding, or identity.
+func plainEncoding(h http.Header) bool {
+	ce := strings.TrimSpace(h.Get("Content-Encoding"))
+	return ce == "" || strings.EqualFold(ce, "identity")
+}
+
+// msgUnchecked answers a request whose answer had to be edited and could not be.
+const msgUnchecked = "The upstream MCP server's answer could not be checked."
+
+// errUnchecked reports an answer that must be edited and cannot be: compressed, or not the
+// response to the request (another id, or unreadable).
+type errUnchecked struct{ why string }
+
+func (e *errUnchecked) Error() string { return e.why }
+
 // relayJSON reads a JSON answer whole and applies the edit. An answer cut short becomes the
-// gateway's own 502 (nothing has been sent yet); one past maxEditedBody streams unchanged.
+// gateway's own 502 (nothing has been sent yet); so does one past maxEditedBody, and one
+// that is not the response to the request: the edit may be a filter of what the token may
+// see, so an answer is never relayed unedited.
 func (p *proxy) relayJSON(resp *http.Response, call *upstreamCall, ed *responseEditor) error {
 	body := resp.Body
 	buf, err := io.ReadAll(io.LimitReader(body, maxEditedBody+1))
@@ -473,16 +537,24 @@ func (p *proxy) relayJSON(resp *http.Response, call *upstreamCall, ed *responseE
 		return &errUpstreamStatus{fmt.Sprintf("upstream answer larger than the %d bytes the gateway edits", maxEditedBody)}
 	}
 	body.Close()
-	out, _ := ed.apply(buf)
+	out, matched := ed.apply(buf)
+	if !matched && !ed.anyID() {
+		return &errUnchecked{"upstream JSON answer is not the response to the request (another id, or unreadable)"}
+	}
 	resp.Body = io.NopCloser(bytes.NewReader(out))
 	resp.ContentLength = int64(len(out))
 	resp.Header.Set("Content-Length", strconv.Itoa(len(out)))
 	return nil
 }
 
-// editor is the response editor of call's request (nil for GET, DELETE, notifications and
-// responses), with the test hook's edit after the gate's.
+// editor is the response editor of call's request, with the test hook's edit after the
+// gate's (nil for notifications and responses). A GET (or DELETE) carries no message: its
+// editor, if the gate gave it an edit (replayEdit), edits every response on the stream, as
+// a resumed stream replays earlier requests' answers.
 func (p *proxy) editor(ctx context.Context, call *upstreamCall) *responseEditor {
+	if call.msg.Kind == 0 {
+		return newReplayEditor(ctx, call.edit, p.log)
+	}
 	return newResponseEditor(ctx, call.msg, p.withTestEdit(call.msg, call.edit), p.log)
 }
 
