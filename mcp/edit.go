@@ -3,6 +3,7 @@ package mcp
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"slices"
 	"strings"
 
@@ -19,10 +20,10 @@ type resultEdit func(ctx context.Context, result jsontext.Value) jsontext.Value
 
 // editFor returns the edits of msg's response for principal p, or nil when nothing in the
 // response concerns the gate (the common case: the response then streams through as it is).
-// A GET or DELETE has no message (Kind 0): its stream gets replayEdit, for the answers a
-// resumed stream replays.
-func (g *Gateway) editFor(msg Message, info *serverInfo, p *principal) resultEdit {
-	if msg.Kind == 0 {
+// A GET has no message (Kind 0): its stream gets replayEdit, for the answers a resumed
+// stream replays. A DELETE's answer is read by nobody but for its status: no edit.
+func (g *Gateway) editFor(r *http.Request, msg Message, info *serverInfo, p *principal) resultEdit {
+	if r.Method == http.MethodGet {
 		return g.replayEdit(info, p)
 	}
 	if msg.Kind != KindRequest {

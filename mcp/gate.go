@@ -140,7 +140,7 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
 	g.audit.CountMCP(info.path, p.Claims.ClientID, true)
-	g.metrics.Requests.WithLabelValues(info.path, method, g.forward(w, r, info, p, msg, g.editFor(msg, info, p))).Inc()
+	g.metrics.Requests.WithLabelValues(info.path, method, g.forward(w, r, info, p, msg, g.editFor(r, msg, info, p))).Inc()
 }
 
 // readMessage reads a POST body (capped) and the one JSON-RPC message in it. On refusal

@@ -105,7 +105,8 @@ func (g *Gateway) checkParamHeaders(r *http.Request, info *serverInfo, msg Messa
 	}
 	var bindings []headerBinding
 	if msg.Kind == KindRequest && msg.Method == "tools/call" {
-		bindings = g.toolHeaders.lookup(toolHeadersKey(info), msg.Params.Name)
+		server, upstream := toolHeadersKey(info)
+		bindings = g.toolHeaders.lookup(server, upstream, msg.Params.Name)
 	}
 	var args map[string]jsontext.Value
 	for _, k := range names {
@@ -208,60 +209,74 @@ type headerBinding struct {
 }
 
 // toolHeadersKey names a server's bindings: its ID (a server deleted and created again at
-// the same path starts afresh) and upstream (a new upstream has its own tools).
-func toolHeadersKey(info *serverInfo) string {
+// the same path starts afresh) and upstream (a new upstream has its own tools, and the
+// bindings learnt from the old one are dropped).
+func toolHeadersKey(info *serverInfo) (server, upstream string) {
 	if info.upstream == nil {
-		return info.srv.ID
+		return info.srv.ID, ""
 	}
-	return info.srv.ID + " " + info.upstream.String()
+	return info.srv.ID, info.upstream.String()
 }
 
 // maxToolsWithHeaders bounds what one server's tools/list answers can make the gate keep.
 const maxToolsWithHeaders = 4096
 
-// toolHeaderCache holds, per server and upstream, the tools whose input schemas bind
-// arguments to headers. Tools without bindings are not kept: for them, as for tools never
-// seen, every Mcp-Param-* header is dropped. The bindings are the server's, not a caller's:
-// an upstream that shows different schemas of one tool to different callers gets the
-// headers checked against the latest list the gate relayed.
+// toolHeaderCache holds, per server, the tools whose input schemas bind arguments to
+// headers, as its current upstream listed them: at most one upstream's tools per server, so
+// the cache is bounded by the servers there are. Tools without bindings are not kept: for
+// them, as for tools never seen, every Mcp-Param-* header is dropped. The bindings are the
+// server's, not a caller's: an upstream that shows different schemas of one tool to
+// different callers gets the headers checked against the latest list the gate relayed.
 type toolHeaderCache struct {
 	mu      sync.RWMutex
-	servers map[string]map[string][]headerBinding
+	servers map[string]*serverTools
 }
 
-func (c *toolHeaderCache) lookup(server, tool string) []headerBinding {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return c.servers[server][tool]
+type serverTools struct {
+	upstream string
+	tools    map[string][]headerBinding
 }
 
-func (c *toolHeaderCache) has(server string) bool {
+func (c *toolHeaderCache) get(server, upstream string) map[string][]headerBinding {
+	if st := c.servers[server]; st != nil && st.upstream == upstream {
+		return st.tools
+	}
+	return nil
+}
+
+func (c *toolHeaderCache) lookup(server, upstream, tool string) []headerBinding {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return len(c.servers[server]) > 0
+	return c.get(server, upstream)[tool]
+}
+
+func (c *toolHeaderCache) has(server, upstream string) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.get(server, upstream)) > 0
 }
 
 // learn records the bindings of the tools on one page of a tools/list answer; a tool that
-// no longer binds anything is forgotten.
-func (c *toolHeaderCache) learn(server string, tools []listedTool) {
+// no longer binds anything is forgotten, and so is all a previous upstream listed.
+func (c *toolHeaderCache) learn(server, upstream string, tools []listedTool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.servers == nil {
-		c.servers = map[string]map[string][]headerBinding{}
+		c.servers = map[string]*serverTools{}
 	}
-	m := c.servers[server]
+	st := c.servers[server]
+	if st == nil || st.upstream != upstream {
+		st = &serverTools{upstream: upstream, tools: map[string][]headerBinding{}}
+		c.servers[server] = st
+	}
 	for _, t := range tools {
 		b := t.InputSchema.bindings(nil, nil)
 		if len(b) == 0 {
-			delete(m, t.Name)
+			delete(st.tools, t.Name)
 			continue
 		}
-		if m == nil {
-			m = map[string][]headerBinding{}
-			c.servers[server] = m
-		}
-		if _, known := m[t.Name]; known || len(m) < maxToolsWithHeaders {
-			m[t.Name] = b
+		if _, known := st.tools[t.Name]; known || len(st.tools) < maxToolsWithHeaders {
+			st.tools[t.Name] = b
 		}
 	}
 }
@@ -324,16 +339,16 @@ func (g *Gateway) toolHeadersEdit(msg Message, info *serverInfo) resultEdit {
 		// answers then stream without being read.
 		return nil
 	}
-	key := toolHeadersKey(info)
+	server, upstream := toolHeadersKey(info)
 	return func(_ context.Context, result jsontext.Value) jsontext.Value {
-		if !bytes.Contains(result, xMCPHeader) && !g.toolHeaders.has(key) {
+		if !bytes.Contains(result, xMCPHeader) && !g.toolHeaders.has(server, upstream) {
 			return nil
 		}
 		var page struct {
 			Tools []listedTool `json:"tools"`
 		}
 		if err := jsonv2.Unmarshal(result, &page); err == nil {
-			g.toolHeaders.learn(key, page.Tools)
+			g.toolHeaders.learn(server, upstream, page.Tools)
 		}
 		return nil
 	}

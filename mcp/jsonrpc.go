@@ -178,8 +178,9 @@ func parseMessage(dec *jsontext.Decoder) (Message, *RPCError) {
 			// with a fraction or an exponent, or past what a double holds exactly, is
 			// refused: a backend may answer it under another spelling (the go-sdk answers
 			// 1.5 as 1), and the gate finds the answer to edit by its id.
-			switch {
-			case v.Kind() == '"', v.Kind() == '0' && safeInteger(v):
+			// (Checked for requests below: a response echoes an id the upstream chose.)
+			switch v.Kind() {
+			case '"', '0':
 				m.ID = v.Clone()
 			default:
 				shapeErr = firstErr(shapeErr, invalidRequest(`"id" must be a string or an integer.`))
@@ -237,6 +238,9 @@ func parseMessage(dec *jsontext.Decoder) (Message, *RPCError) {
 		}
 		m.Kind = KindNotification
 		if m.ID != nil {
+			if m.ID.Kind() == '0' && !safeInteger(m.ID) {
+				return Message{ID: m.ID}, invalidRequest(`"id" must be a string or an integer.`)
+			}
 			m.Kind = KindRequest
 		}
 	case hasResult && m.ID != nil:

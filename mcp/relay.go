@@ -3,6 +3,7 @@ package mcp
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -482,10 +483,13 @@ func (p *proxy) relay(resp *http.Response, call *upstreamCall) error {
 	// A compressed answer (never asked for: no Accept-Encoding is forwarded) is not read.
 	plain := plainEncoding(resp.Header)
 	mt := mediaType(resp.Header)
-	if ok2xx && !plain && (mt == "text/event-stream" || mt == "application/json") && (call.edit != nil || p.testEdit != nil) {
+	if ok2xx && (call.edit != nil || p.testEdit != nil) && !(plain && (mt == "text/event-stream" || mt == "application/json")) {
+		// An answer that must be edited and would not be read (compressed, or of a type
+		// the relay does not parse but a lenient client might): never relayed unedited.
 		if ed := p.editor(ctx, call); ed != nil && ed.edit != nil {
 			resp.Body.Close()
-			return &errUnchecked{"upstream answer with Content-Encoding " + strconv.Quote(resp.Header.Get("Content-Encoding")) + " cannot be edited"}
+			return &errUnchecked{"upstream answer with Content-Type " + strconv.Quote(resp.Header.Get("Content-Type")) +
+				" and Content-Encoding " + strconv.Quote(resp.Header.Get("Content-Encoding")) + " cannot be edited"}
 		}
 	}
 	switch {
@@ -601,7 +605,9 @@ func mediaType(h http.Header) string {
 	if ct == "" {
 		return ""
 	}
-	if mt, _, err := mime.ParseMediaType(ct); err == nil {
+	// A bad parameter still leaves the type (Go returns it with ErrInvalidMediaParameter),
+	// and a client reads the body by that type: so does the relay.
+	if mt, _, err := mime.ParseMediaType(ct); err == nil || errors.Is(err, mime.ErrInvalidMediaParameter) {
 		return mt
 	}
 	return ""

@@ -187,12 +187,12 @@ func TestUncheckedAnswerIsBadGateway(t *testing.T) {
 	e, token := proxiedEnv(t, ts.URL+"/mcp")
 	base := relayGateway(t, e, nil, nil, func(string, []byte) []byte { return []byte(`{"edited":true}`) })
 	const request = `{"jsonrpc":"2.0","id":"\u0031","method":"ping"}`
-	for _, tc := range []struct{ name, body, enc string }{
-		{"another id", `{"jsonrpc":"2.0","id":2,"result":{"secret":true}}`, ""},
-		{"compressed", `{"jsonrpc":"2.0","id":"1","result":{"secret":true}}`, "gzip"},
+	for _, tc := range []struct{ name, ct, body, enc string }{
+		{"another id", "application/json", `{"jsonrpc":"2.0","id":2,"result":{"secret":true}}`, ""},
+		{"compressed", "application/json", `{"jsonrpc":"2.0","id":"1","result":{"secret":true}}`, "gzip"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			upstream.set("application/json", tc.body)
+			upstream.set(tc.ct, tc.body)
 			encoding.Store(tc.enc)
 			req, _ := http.NewRequest(http.MethodPost, base+"/mcp/acme/proxied", strings.NewReader(request))
 			req.Header.Set("Content-Type", "application/json")
@@ -209,5 +209,33 @@ func TestUncheckedAnswerIsBadGateway(t *testing.T) {
 				t.Errorf("status %d, body %s; want 502 %s", resp.StatusCode, got, want)
 			}
 		})
+	}
+}
+
+// A JSON answer whose Content-Type has a bad parameter is still JSON to a lenient client
+// (the TypeScript SDK tests includes("application/json")), so the relay reads and edits it
+// as JSON; an answer of another type is refused. Either way the upstream's own result never
+// reaches the client.
+func TestOddContentTypesAreEditedOrRefused(t *testing.T) {
+	upstream := &rawUpstream{}
+	ts := httptest.NewServer(upstream)
+	t.Cleanup(ts.Close)
+	e, token := proxiedEnv(t, ts.URL+"/mcp")
+	base := relayGateway(t, e, nil, nil, func(string, []byte) []byte { return []byte(`{"edited":true}`) })
+	for ct, wantStatus := range map[string]int{"application/json; v": http.StatusOK, "text/plain": http.StatusBadGateway} {
+		upstream.set(ct, `{"jsonrpc":"2.0","id":1,"result":{"secret":true}}`)
+		req, _ := http.NewRequest(http.MethodPost, base+"/mcp/acme/proxied", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := e.Client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := readAll(t, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != wantStatus || strings.Contains(got, "secret") {
+			t.Errorf("%s: status %d, body %s; want %d and never the upstream's result", ct, resp.StatusCode, got, wantStatus)
+		}
 	}
 }
