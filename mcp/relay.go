@@ -167,6 +167,12 @@ func responseTo(msg []byte, want jsontext.Value) (matched bool, start, end int) 
 	if !idOK || !answer {
 		return false, -1, -1
 	}
+	if _, err := dec.ReadToken(); err != nil { // the closing '}'
+		return false, -1, -1
+	}
+	if _, err := dec.ReadToken(); err != io.EOF {
+		return false, -1, -1 // more after the message: not one message
+	}
 	return true, start, end
 }
 
@@ -293,8 +299,23 @@ func (s *eventStream) event(out, ev []byte) []byte {
 	if !ok {
 		return append(out, ev...)
 	}
+	if s.ed.edit != nil && hasBareCR(ev) {
+		// A client ends a line at a lone CR as at LF (WHATWG), the relay only at LF: the
+		// client could read an event in it the relay did not see. Dropped.
+		s.log.WarnContext(s.ctxOrBackground(), "upstream event with a bare CR on an edited stream; dropped")
+		return out
+	}
 	edited, matched := s.ed.apply(data)
 	if !matched {
+		if s.ed.edit != nil && len(bytes.TrimSpace(data)) > 0 { // an empty one primes a resumable stream
+			if _, rpcErr := ParseMessage(data); rpcErr != nil {
+				// Not one well-formed message (duplicate members, a bare CR splitting it
+				// for a client as it does not for the relay): a client could read an
+				// answer in it that the edit never saw. Dropped.
+				s.log.WarnContext(s.ctxOrBackground(), "upstream event unreadable on an edited stream; dropped", "reason", rpcErr.Message)
+				return out
+			}
+		}
 		return append(out, ev...)
 	}
 	if !replay {
@@ -323,6 +344,21 @@ func (s *eventStream) event(out, ev []byte) []byte {
 		}
 	}
 	return append(out, '\n')
+}
+
+// hasBareCR reports whether ev holds a CR that is not the start of a CRLF.
+func hasBareCR(ev []byte) bool {
+	for i := bytes.IndexByte(ev, '\r'); i >= 0; {
+		if i+1 >= len(ev) || ev[i+1] != '\n' {
+			return true
+		}
+		j := bytes.IndexByte(ev[i+1:], '\r')
+		if j < 0 {
+			return false
+		}
+		i += 1 + j
+	}
+	return false
 }
 
 // eventData joins an event's data lines as an SSE client does (LF between them, one space

@@ -163,3 +163,21 @@ func TestRelayJSONTooLargeFailsClosed(t *testing.T) {
 		t.Fatalf("relayJSON of a %d-byte answer: %v, want errUpstreamStatus", len(body), err)
 	}
 }
+
+// On a stream whose answer must be edited, an event the relay cannot read as one message is
+// dropped, not passed on: a client might read an unedited answer in it. Well-formed events
+// that are not the answer pass as they came.
+func TestEventStreamDropsUnreadableEvents(t *testing.T) {
+	s := newEventStream(editorFor(t, "7", wrapEdit), slog.New(slog.DiscardHandler))
+	in := "data: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{},\"result\":{\"all\":1}}\n\n" + // duplicate result
+		"data: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"a\":1}}\r\rdata: x\n\n" + // a bare CR splits it for a client
+		"data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\n\n"
+	out := string(s.write(nil, []byte(in)))
+	if out != "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\n\n" {
+		t.Fatalf("out = %q, want only the notification", out)
+	}
+	plain := newEventStream(editorFor(t, "7", nil), slog.New(slog.DiscardHandler))
+	if out := string(plain.write(nil, []byte(in))); out != in {
+		t.Fatalf("without an edit the stream changed: %q", out)
+	}
+}
