@@ -74,8 +74,13 @@ func rpcErrorCode(t *testing.T, r *testenv.Response) int {
 // them to (learnt from the tools/list answer the gate relayed), and a header the gate
 // cannot check is dropped.
 func TestRoutingHeadersMatchBody(t *testing.T) {
+	t.Run("SQLite", func(t *testing.T) { testRoutingHeadersMatchBody(t, false) })
+	t.Run("Postgres", func(t *testing.T) { testRoutingHeadersMatchBody(t, true) })
+}
+
+func testRoutingHeadersMatchBody(t *testing.T, postgres bool) {
 	up, rec := headerUpstream(t)
-	e, token := proxiedEnv(t, up.URL)
+	e, token := proxiedEnvOn(t, up.URL, postgres)
 	const echo = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hello","opts":{"loud":true}}}}`
 	lastCall := func() http.Header {
 		reqs := rec.all()

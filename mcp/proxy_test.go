@@ -89,7 +89,13 @@ func newUpstream(t *testing.T, firstSeen <-chan struct{}) (*httptest.Server, *se
 // headers carrying an API key, and returns a token for it.
 func proxiedEnv(t *testing.T, upstreamURL string) (*testenv.Env, string) {
 	t.Helper()
-	e := testenv.New(t, testenv.Options{Configure: func(c *config.Config) {
+	return proxiedEnvOn(t, upstreamURL, false)
+}
+
+// proxiedEnvOn is proxiedEnv on SQLite, or on Postgres.
+func proxiedEnvOn(t *testing.T, upstreamURL string, postgres bool) (*testenv.Env, string) {
+	t.Helper()
+	e := testenv.New(t, testenv.Options{Postgres: postgres, Configure: func(c *config.Config) {
 		c.Upstreams = map[string]config.Upstream{"acme/proxied": {Headers: map[string]string{"X-Api-Key": "upstream-secret"}}}
 		c.APIPrivateUpstreams = true // the tests that PATCH the upstream point it at loopback
 	}})
