@@ -80,6 +80,9 @@ func (rv *revocations) revoked(ctx context.Context, sigHash string) (bool, error
 			return false, err
 		}
 	case age > revocationRefreshAfter:
+		// Answered from the set as it is, read before the refresh starts: a refresh that
+		// wins the race to the map would make the answer depend on scheduling.
+		_, ok := rv.set.Load(sigHash)
 		if rv.refreshing.CompareAndSwap(false, true) {
 			go func() {
 				defer rv.refreshing.Store(false)
@@ -90,6 +93,7 @@ func (rv *revocations) revoked(ctx context.Context, sigHash string) (bool, error
 				}
 			}()
 		}
+		return ok, nil
 	}
 	_, ok := rv.set.Load(sigHash)
 	return ok, nil
