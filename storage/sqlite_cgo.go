@@ -11,6 +11,9 @@ import (
 	"gorm.io/gorm"
 )
 
+// sqliteDriverName is go-sqlite3's database/sql driver.
+const sqliteDriverName = "sqlite3"
+
 // sqliteDialector opens the embedded SQLite file at path through go-sqlite3, which needs cgo;
 // sqlite_nocgo.go is the build without it.
 func sqliteDialector(path, synchronous string, busy time.Duration) gorm.Dialector {

@@ -15,6 +15,9 @@ import (
 // the same GORM dialect, so a CGO_ENABLED=0 build (every release binary) runs whole. The
 // pragmas are sqlite_cgo.go's, in modernc's DSN syntax.
 
+// sqliteDriverName is modernc.org/sqlite's database/sql driver.
+const sqliteDriverName = "sqlite"
+
 // sqliteDialector opens the embedded SQLite file at path through modernc.org/sqlite.
 func sqliteDialector(path, synchronous string, busy time.Duration) gorm.Dialector {
 	return pureGoDialector{sqlite.Dialector{DriverName: "sqlite", DSN: sqliteDSN(path, synchronous, busy)}}

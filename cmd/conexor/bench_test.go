@@ -1,0 +1,28 @@
+package main
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/conexor/conexor/internal/testenv"
+)
+
+// bench token --floor drives the server, then both floors with the same load, and reports
+// the server's throughput as a fraction of each, all without errors.
+func TestBenchTokenFloor(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	out := mustRun(t, "", "bench", "token", "--url", e.URL, "--client-id", e.ClientID, "--client-secret", e.ClientSecret,
+		"--duration", "300ms", "--concurrency", "4", "--floor")
+	if n := strings.Count(out, "(0 errors, 0.00%)"); n != 3 {
+		t.Errorf("%d runs without errors, want 3 (server and two floors):\n%s", n, out)
+	}
+	for _, want := range []string{"floor (parse, HMAC, ES256):", "floor + one SQLite insert per token:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
+	}
+	if ratios := regexp.MustCompile(`server / floor: \d+% of the throughput, p99 \S+ against \S+`).FindAllString(out, -1); len(ratios) != 2 {
+		t.Errorf("%d ratio lines, want 2:\n%s", len(ratios), out)
+	}
+}
