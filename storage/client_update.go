@@ -17,5 +17,6 @@ func (s *Store) UpdateClient(ctx context.Context, c *Client) error {
 	if res.RowsAffected == 0 {
 		return ErrNotFound
 	}
+	s.clientChanged(ctx, c.ID)
 	return s.notify(ctx, TopicClients)
 }

@@ -55,6 +55,7 @@ func (s *Store) CreateServer(ctx context.Context, srv *Server) error {
 	if err := conflict(s.conn(ctx).Create(srv).Error); err != nil {
 		return err
 	}
+	s.serversChanged(ctx)
 	return s.notify(ctx, TopicServers)
 }
 
@@ -96,6 +97,7 @@ func (s *Store) UpdateServer(ctx context.Context, srv *Server) error {
 	if err != nil {
 		return err
 	}
+	s.serversChanged(ctx)
 	return s.notify(ctx, TopicServers)
 }
 

@@ -38,6 +38,8 @@ type Store struct {
 	ready readyCache
 	// lastFailure is when (Unix nanoseconds) a call last failed as unavailable (shouldPing).
 	lastFailure atomic.Int64
+	// clients caches clients across requests (clientcache.go).
+	clients *clientCache
 }
 
 // Option configures a Store at Open.
@@ -51,7 +53,7 @@ func WithClock(now func() time.Time) Option {
 // Open connects to databaseURL (sqlite://PATH, sqlite://:memory: or postgres://...) and
 // returns a Store. It does not migrate; call Migrate.
 func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, error) {
-	s := &Store{now: time.Now, timeout: DefaultTimeout}
+	s := &Store{now: time.Now, timeout: DefaultTimeout, clients: newClientCache()}
 	for _, o := range opts {
 		o(s)
 	}
@@ -213,6 +215,7 @@ func (s *Store) Close() error {
 		return err
 	}
 	s.closed.Store(true)
+	s.clients.forgetAll() // a closed store answers nothing, not even from its cache
 	return sqlDB.Close()
 }
 
@@ -247,13 +250,46 @@ func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
 		cancel()
 		return ctx, s.unavailable(tx.Error)
 	}
-	return context.WithValue(context.WithValue(bounded, txKey{}, tx), txCancelKey{}, cancel), nil
+	txCtx := context.WithValue(context.WithValue(bounded, txKey{}, tx), txCancelKey{}, cancel)
+	return context.WithValue(txCtx, txEndKey{}, &txEnd{}), nil
 }
 
-// endTX releases the deadline BeginTX set.
+// endTX releases the deadline BeginTX set and runs what afterTx deferred to the end.
 func endTX(ctx context.Context) {
 	if cancel, ok := ctx.Value(txCancelKey{}).(context.CancelFunc); ok {
 		cancel()
+	}
+	if end, ok := ctx.Value(txEndKey{}).(*txEnd); ok {
+		end.run()
+	}
+}
+
+// txEndKey carries the functions to run when a transaction ends (afterTx).
+type txEndKey struct{}
+
+type txEnd struct {
+	mu  sync.Mutex
+	fns []func()
+}
+
+func (e *txEnd) run() {
+	e.mu.Lock()
+	fns := e.fns
+	e.fns = nil
+	e.mu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
+}
+
+// afterTx runs fn when the transaction in ctx ends, committed or rolled back (once its
+// Commit or Rollback has reached the database, before it returns); outside a transaction it
+// does nothing. For caches that must not keep what was read before a change committed.
+func afterTx(ctx context.Context, fn func()) {
+	if end, ok := ctx.Value(txEndKey{}).(*txEnd); ok {
+		end.mu.Lock()
+		end.fns = append(end.fns, fn)
+		end.mu.Unlock()
 	}
 }
 

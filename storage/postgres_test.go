@@ -43,6 +43,30 @@ func TestPostgres(t *testing.T) {
 	})
 }
 
+// twoPostgres opens two stores on one fresh schema, as two replicas are.
+func twoPostgres(t *testing.T) (a, b *storage.Store) {
+	t.Helper()
+	a, schemaDSN := openPostgres(t)
+	b, err := storage.Open(context.Background(), schemaDSN)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return a, b
+}
+
+// TestPostgresShared runs the cases of two stores on one schema, and those of the change
+// notifications between them.
+func TestPostgresShared(t *testing.T) {
+	pgtest.Schema(t)
+	storagetest.RunSharedTests(t, twoPostgres)
+	storagetest.RunNotifiedTests(t, twoPostgres)
+}
+
 // TestPostgresOnlyHashesStored reads the token tables through a second connection to prove
 // no raw token signature is written.
 func TestPostgresOnlyHashesStored(t *testing.T) {

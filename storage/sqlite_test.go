@@ -39,6 +39,15 @@ func TestSQLiteFile(t *testing.T) {
 	})
 }
 
+// TestSQLiteShared runs the cases of two stores on one SQLite file, as the server and
+// `conexor clients revoke` are.
+func TestSQLiteShared(t *testing.T) {
+	storagetest.RunSharedTests(t, func(t *testing.T) (a, b *storage.Store) {
+		url := "sqlite://" + filepath.Join(t.TempDir(), "c.db")
+		return openSQLite(t, url), openSQLite(t, url)
+	})
+}
+
 // TestSQLiteMemory runs the conformance suite against in-memory SQLite (one connection).
 func TestSQLiteMemory(t *testing.T) {
 	storagetest.RunTests(t, func(t *testing.T) *storage.Store {

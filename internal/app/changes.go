@@ -18,10 +18,14 @@ func (a *App) listenForChanges(ctx context.Context) {
 	}()
 }
 
-// changed routes one notification to its caches. Clients have none to refresh: a client is
-// read from the database by every request (storage.WithClientCache lasts one request), so a
-// revoked or edited client is refused or used as edited at once, at every replica.
+// changed routes one notification to its caches. The store's clients are dropped whole on
+// any client or server change (a client carries its server's path) and when notifications
+// may have been lost; their polling bound (storage's clientFreshFor) holds meanwhile.
 func (a *App) changed(topic storage.Topic) {
+	switch topic {
+	case storage.TopicClients, storage.TopicServers, storage.TopicResync:
+		a.Store.ForgetClients()
+	}
 	switch topic {
 	case storage.TopicKeys, storage.TopicResync:
 		a.Provider.Keys().Changed()

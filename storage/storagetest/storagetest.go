@@ -70,6 +70,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) *storage.Store) {
 		{"HostileKeys", testHostileKeys},
 		{"PurgeExpired", testPurgeExpired},
 		{"ClientCache", testClientCache},
+		{"ClientCacheSingleLoad", testClientCacheSingleLoad},
 		{"Unavailable", testUnavailable},
 		{"Dashboard", testDashboard},
 		{"UsageCounters", testUsageCounters},
