@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/conexor/conexor/internal/testenv"
 	"github.com/conexor/conexor/provider"
@@ -97,11 +98,13 @@ func TestClientSecretStorage(t *testing.T) {
 	}
 }
 
-// TestRotateSecret: after rotation the old secret is refused and the new one works.
+// TestRotateSecret: after rotation the old secret is refused and the new one works, at
+// once: the store's cached clients never expire here, so only invalidation can refuse it.
 func TestRotateSecret(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	e := testenv.New(t, testenv.Options{})
+	storage.WithClientFreshness(time.Hour)(e.Store)
 	id, old := e.CreateServerClient("acme/sales-api", "mcp:tools:read")
 	e.Token(id, old)
 
