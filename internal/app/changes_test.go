@@ -16,6 +16,7 @@ import (
 	"github.com/conexor/conexor/internal/testenv"
 	"github.com/conexor/conexor/internal/urls"
 	"github.com/conexor/conexor/provider"
+	"github.com/conexor/conexor/storage"
 )
 
 // twoReplicas starts two Conexors on one fresh Postgres schema with one secret and one
@@ -122,11 +123,13 @@ func TestKeyRotationPropagatesToReplicas(t *testing.T) {
 	}
 }
 
-// TestClientAndServerChangesPropagateToReplicas: a client revoked at A can get no token at B
-// and its token in use at B is refused at once; a server disabled at A is refused by B's
-// gate well within the server cache's one-second bound.
+// TestClientAndServerChangesPropagateToReplicas: a client revoked at A, which B has cached,
+// can get no token at B once A's notification arrived (B's cached clients never expire
+// here: only the notification can do it), and its token in use at B is refused; a server
+// disabled at A is refused by B's gate well within the server cache's one-second bound.
 func TestClientAndServerChangesPropagateToReplicas(t *testing.T) {
 	a, b := twoReplicas(t)
+	storage.WithClientFreshness(time.Hour)(b.Store)
 	ctx := context.Background()
 	id, secret := a.CreateServerClient(app.DemoOrg+"/"+app.DemoServer, "mcp:tools:read")
 	tok := b.Token(id, secret)
@@ -136,11 +139,16 @@ func TestClientAndServerChangesPropagateToReplicas(t *testing.T) {
 	if err := a.Provider.RevokeClient(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	r := b.PostForm(urls.Token, url.Values{"grant_type": {"client_credentials"}}, &testenv.Auth{ID: id, Secret: secret})
+	var r *testenv.Response
+	took := waitFor(t, 10*time.Second, "B refuses a token to the client revoked at A", func() bool {
+		r = b.PostForm(urls.Token, url.Values{"grant_type": {"client_credentials"}}, &testenv.Auth{ID: id, Secret: secret})
+		return r.StatusCode != http.StatusOK
+	})
 	if r.StatusCode != http.StatusUnauthorized || r.JSON(t)["error"] != "invalid_client" {
 		t.Fatalf("token for a revoked client at B: status %d: %s", r.StatusCode, r.Body)
 	}
-	took := waitFor(t, time.Second, "B refuses the revoked client's token", func() bool {
+	t.Logf("client revocation propagation to B's token endpoint %s", took.Round(time.Microsecond))
+	took = waitFor(t, time.Second, "B refuses the revoked client's token", func() bool {
 		return toolsList(t, b, tok) == http.StatusUnauthorized
 	})
 	t.Logf("client revocation propagation %s", took.Round(time.Microsecond))
