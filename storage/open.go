@@ -38,6 +38,8 @@ type Store struct {
 	ready readyCache
 	// lastFailure is when (Unix nanoseconds) a call last failed as unavailable (shouldPing).
 	lastFailure atomic.Int64
+	// inserter batches access-token inserts made outside a transaction (groupcommit.go).
+	inserter *inserter
 }
 
 // Option configures a Store at Open.
@@ -51,7 +53,7 @@ func WithClock(now func() time.Time) Option {
 // Open connects to databaseURL (sqlite://PATH, sqlite://:memory: or postgres://...) and
 // returns a Store. It does not migrate; call Migrate.
 func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, error) {
-	s := &Store{now: time.Now, timeout: DefaultTimeout}
+	s := &Store{now: time.Now, timeout: DefaultTimeout, inserter: newInserter()}
 	for _, o := range opts {
 		o(s)
 	}
@@ -206,12 +208,13 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.unavailable(sqlDB.PingContext(ctx))
 }
 
-// Close releases the connection pool.
+// Close releases the connection pool, once the access-token writer finished its batch.
 func (s *Store) Close() error {
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return err
 	}
+	s.stopInserter()
 	s.closed.Store(true)
 	return sqlDB.Close()
 }
