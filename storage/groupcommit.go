@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"gorm.io/gorm"
 )
@@ -54,6 +55,8 @@ type inserter struct {
 	stopped chan struct{}
 	start   sync.Once
 	halt    sync.Once
+	// waiting counts the requests handing a row over, not yet taken by the writer.
+	waiting atomic.Int64
 }
 
 func newInserter() *inserter {
@@ -67,11 +70,15 @@ func (s *Store) insertAccessToken(ctx context.Context, row accessTokenRow) error
 	w := s.inserter
 	w.start.Do(func() { go s.writeAccessTokens() })
 	p := &pendingInsert{ctx: ctx, row: row, size: rowSize(&row.Row), done: make(chan error, 1)}
+	w.waiting.Add(1)
 	select {
 	case w.in <- p:
+		w.waiting.Add(-1)
 	case <-w.stop:
+		w.waiting.Add(-1)
 		return s.unavailable(errInserterStopped)
 	case <-ctx.Done():
+		w.waiting.Add(-1)
 		return s.unavailable(fmt.Errorf("storage: access token not written: %w", ctx.Err()))
 	}
 	select {
@@ -81,6 +88,11 @@ func (s *Store) insertAccessToken(ctx context.Context, row accessTokenRow) error
 		return s.unavailable(fmt.Errorf("storage: access token not known to be committed: %w", ctx.Err()))
 	}
 }
+
+// InsertsWaiting is how many access-token inserts wait for the writer to take them, behind
+// the batch it is committing: the next batch's size, if no more arrive. A diagnostic (and
+// what tests wait for to know a batch has formed).
+func (s *Store) InsertsWaiting() int { return int(s.inserter.waiting.Load()) }
 
 // stopInserter ends the writer once its current batch is done; Close calls it before it
 // closes the pool. Requests still waiting to hand over a row get ErrUnavailable.
