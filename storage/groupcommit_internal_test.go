@@ -180,7 +180,7 @@ func TestAccessTokenInsertColumns(t *testing.T) {
 	if cols != want {
 		t.Errorf("accessTokenInsert columns\n got %s\nwant %s", cols, want)
 	}
-	if n := len(rowArgs(&tokenRow{})); n != len(stmt.Schema.DBNames) || strings.Count(accessTokenInsert, "?") != n {
+	if n := len(rowArgs(&tokenRow{})); n != len(stmt.Schema.DBNames) || n != tokenColumns || strings.Count(accessTokenInsert, "?") != n {
 		t.Errorf("rowArgs has %d values, accessTokenInsert %d placeholders, tokenRow %d columns", n, strings.Count(accessTokenInsert, "?"), len(stmt.Schema.DBNames))
 	}
 }
