@@ -18,8 +18,8 @@ import (
 // transaction, and on SQLite every such insert is a commit of its own: the one writer lock
 // and the WAL append are paid per token, which bounds the token endpoint by the database's
 // commit rate. The inserter instead hands every row that is waiting to one writer goroutine,
-// which inserts them with one multi-row INSERT in one transaction, so N concurrent requests
-// pay one commit. Each request returns only once its own row is committed (nothing answered
+// which inserts them atomically (one transaction on SQLite, one multi-row INSERT on
+// Postgres: see insertBatch), so N concurrent requests pay one commit. Each request returns only once its own row is committed (nothing answered
 // 200 can be lost), with the error of its own row only.
 //
 // Batches form by themselves, without timers: the writer takes the first row as soon as it
@@ -40,8 +40,9 @@ const (
 	tokenColumns  = 16
 )
 
-// errInserterStopped is what a row gets when the store is closed before the writer took it.
-var errInserterStopped = errors.New("storage: store closed before the token was written")
+// errInserterStopped is what a row gets when the store is closed before the writer took it:
+// unavailable already, as Close marks the store closed only once the writer has stopped.
+var errInserterStopped = fmt.Errorf("%w: store closed before the token was written", ErrUnavailable)
 
 // pendingInsert is one request's row, and where its result goes.
 type pendingInsert struct {
@@ -82,7 +83,7 @@ func (s *Store) insertAccessToken(ctx context.Context, row accessTokenRow) error
 		w.waiting.Add(-1)
 	case <-w.stop:
 		w.waiting.Add(-1)
-		return s.unavailable(errInserterStopped)
+		return errInserterStopped
 	case <-ctx.Done():
 		w.waiting.Add(-1)
 		return s.unavailable(fmt.Errorf("storage: access token not written: %w", ctx.Err()))
@@ -263,7 +264,9 @@ func (s *Store) insertError(err error) error {
 // request whose row it wrote, as GORM's callback does for every other statement.
 func (s *Store) observed(ctx context.Context) { s.observedSQL(ctx, accessTokenInsert) }
 
-// observedSQL reports one executed statement, query, to OnStatement's functions.
+// observedSQL reports one executed statement, query, to OnStatement's functions. A
+// Postgres batch is one statement for many requests, reported once under the batch's own
+// context.
 func (s *Store) observedSQL(ctx context.Context, query string) {
 	fns := s.observers.Load()
 	if fns == nil {
