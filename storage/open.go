@@ -40,6 +40,8 @@ type Store struct {
 	lastFailure atomic.Int64
 	// clients caches clients across requests (clientcache.go).
 	clients *clientCache
+	// inserter batches access-token inserts made outside a transaction (groupcommit.go).
+	inserter *inserter
 }
 
 // Option configures a Store at Open.
@@ -53,7 +55,7 @@ func WithClock(now func() time.Time) Option {
 // Open connects to databaseURL (sqlite://PATH, sqlite://:memory: or postgres://...) and
 // returns a Store. It does not migrate; call Migrate.
 func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, error) {
-	s := &Store{now: time.Now, timeout: DefaultTimeout, clients: newClientCache()}
+	s := &Store{now: time.Now, timeout: DefaultTimeout, clients: newClientCache(), inserter: newInserter()}
 	for _, o := range opts {
 		o(s)
 	}
@@ -208,12 +210,13 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.unavailable(sqlDB.PingContext(ctx))
 }
 
-// Close releases the connection pool.
+// Close releases the connection pool, once the access-token writer finished its batch.
 func (s *Store) Close() error {
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return err
 	}
+	s.stopInserter()
 	s.closed.Store(true)
 	s.clients.forgetAll() // a closed store answers nothing, not even from its cache
 	return sqlDB.Close()

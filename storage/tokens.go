@@ -198,11 +198,16 @@ func (s *Store) tokenUsed(ctx context.Context, model any, signature string) (boo
 	return n > 0, err
 }
 
-// CreateAccessTokenSession implements oauth2.AccessTokenStorage.
+// CreateAccessTokenSession implements oauth2.AccessTokenStorage. Outside a transaction (the
+// client-credentials grant) the row is group-committed with the other requests' rows
+// (groupcommit.go); inside one (code exchange, refresh) it stays in that transaction.
 func (s *Store) CreateAccessTokenSession(ctx context.Context, signature string, r fosite.Requester) error {
 	row, err := s.rowFromRequest(signature, r, fosite.AccessToken)
 	if err != nil {
 		return err
+	}
+	if ctx.Value(txKey{}) == nil && ctx.Value(longKey{}) == nil {
+		return s.insertAccessToken(ctx, accessTokenRow{row})
 	}
 	return s.conn(ctx).Create(&accessTokenRow{row}).Error
 }

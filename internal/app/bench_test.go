@@ -3,35 +3,77 @@ package app_test
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
-	"runtime"
+	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
+	"github.com/conexor/conexor/bench/floor"
 	"github.com/conexor/conexor/internal/app"
 	"github.com/conexor/conexor/internal/testenv"
+	"github.com/conexor/conexor/storage"
 )
 
-// The token benchmarks drive the real router over loopback HTTP, 32 concurrent clients per
-// CPU; every request must succeed, and tokens/s is reported beside ns/op:
+// The token benchmarks drive the real router over loopback HTTP from benchClients concurrent
+// clients (what `conexor bench` uses); every request must succeed. Beside ns/op they report
+// tokens/s and statements/op, the SQL statements the store ran per request (all of them,
+// background work included, counted with Store.OnStatement while the timer runs).
+// BenchmarkTokenFloor drives bench/floor, the least a token endpoint must do, with the same
+// load and client in the same run, so Conexor is compared with the floor of that run:
 //
 //	go test -run '^$' -bench Token -benchtime 5s ./internal/app
 //
 // The authorization-code and refresh benchmarks run on SQLite and, when
 // CONEXOR_TEST_POSTGRES_DSN is set, on Postgres.
 
-const benchParallelism = 32
+const benchClients = 64
 
-// BenchmarkTokenClientCredentials issues client-credentials JWTs on SQLite.
+// BenchmarkTokenClientCredentials issues client-credentials JWTs on SQLite and, when
+// CONEXOR_TEST_POSTGRES_DSN is set, on Postgres.
 func BenchmarkTokenClientCredentials(b *testing.B) {
-	e := testenv.New(b, testenv.Options{})
 	body := url.Values{"grant_type": {"client_credentials"}, "scope": {"mcp:tools:read mcp:tools:execute"}}.Encode()
-	runTokenBench(b, e, func(*tokenWorker) (string, bool) { return body, true }, nil)
+	forEachDatabase(b, func(b *testing.B, e *testenv.Env) {
+		runTokenBench(b, envTarget(b, e), func(*tokenWorker) (string, bool) { return body, true }, nil)
+	})
+}
+
+// BenchmarkTokenFloor is bench/floor's client-credentials endpoint (parse, HMAC secret
+// check, ES256) with its one SQLite insert per token, and without storage.
+func BenchmarkTokenFloor(b *testing.B) {
+	body := url.Values{"grant_type": {"client_credentials"}, "scope": {"mcp:tools:read mcp:tools:execute"}}.Encode()
+	for _, withInsert := range []bool{true, false} {
+		name := "sqlite-insert"
+		if !withInsert {
+			name = "no-storage"
+		}
+		b.Run(name, func(b *testing.B) {
+			var db *sql.DB
+			if withInsert {
+				var err error
+				if db, err = storage.OpenSQLiteDB(filepath.Join(b.TempDir(), "floor.db")); err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { _ = db.Close() })
+			}
+			const id, secret = "floor-client", "floor-secret-0123456789abcdef"
+			f, err := floor.New(id, secret, db)
+			if err != nil {
+				b.Fatal(err)
+			}
+			srv := httptest.NewServer(f)
+			b.Cleanup(srv.Close)
+			runTokenBench(b, benchTarget{url: srv.URL, clientID: id, clientSecret: secret},
+				func(*tokenWorker) (string, bool) { return body, true }, nil)
+		})
+	}
 }
 
 // BenchmarkTokenAuthorizationCode exchanges authorization codes (with PKCE) of the seeded
@@ -43,7 +85,7 @@ func BenchmarkTokenAuthorizationCode(b *testing.B) {
 			codes <- benchCode(b, e)
 		}
 		close(codes)
-		runTokenBench(b, e, func(*tokenWorker) (string, bool) {
+		runTokenBench(b, envTarget(b, e), func(*tokenWorker) (string, bool) {
 			code, ok := <-codes
 			return url.Values{"grant_type": {"authorization_code"}, "code": {code}, "client_id": {e.PublicClientID},
 				"redirect_uri": {app.DemoRedirectURI}, "code_verifier": {benchVerifier}}.Encode(), ok
@@ -55,14 +97,13 @@ func BenchmarkTokenAuthorizationCode(b *testing.B) {
 // from its own refresh token (obtained before the timer starts) and follows the rotation.
 func BenchmarkTokenRefresh(b *testing.B) {
 	forEachDatabase(b, func(b *testing.B, e *testenv.Env) {
-		workers := benchParallelism * runtime.GOMAXPROCS(0)
-		start := make(chan string, workers)
-		for range workers {
+		start := make(chan string, benchClients)
+		for range benchClients {
 			resp := postToken(b, e, url.Values{"grant_type": {"authorization_code"}, "code": {benchCode(b, e)},
 				"client_id": {e.PublicClientID}, "redirect_uri": {app.DemoRedirectURI}, "code_verifier": {benchVerifier}})
 			start <- resp.RefreshToken
 		}
-		runTokenBench(b, e, func(w *tokenWorker) (string, bool) {
+		runTokenBench(b, envTarget(b, e), func(w *tokenWorker) (string, bool) {
 			if w.refresh == "" {
 				w.refresh = <-start
 			}
@@ -87,10 +128,31 @@ type tokenResponse struct {
 	RefreshToken string `json:"refresh_token"`
 }
 
+// benchTarget is the token endpoint a benchmark drives, its client, and the statements the
+// server runs (nil for the floor, which counts none).
+type benchTarget struct {
+	url, clientID, clientSecret string
+	statements                  *atomic.Int64
+	counting                    *atomic.Bool
+}
+
+// envTarget is e's token endpoint and seeded client, with the store's statements counted
+// while counting is set.
+func envTarget(b *testing.B, e *testenv.Env) benchTarget {
+	t := benchTarget{url: e.TokenURL(), clientID: e.ClientID, clientSecret: e.ClientSecret,
+		statements: new(atomic.Int64), counting: new(atomic.Bool)}
+	e.Store.OnStatement(func(storage.Statement) {
+		if t.counting.Load() {
+			t.statements.Add(1)
+		}
+	})
+	return t
+}
+
 // runTokenBench posts the bodies next returns (until it reports false) to the token endpoint
-// from benchParallelism goroutines per CPU, hands each successful response to done, and fails
-// the benchmark if any request failed.
-func runTokenBench(b *testing.B, e *testenv.Env, next func(*tokenWorker) (string, bool), done func(*tokenWorker, tokenResponse)) {
+// from benchClients goroutines, hands each successful response to done, and fails the
+// benchmark if any request failed.
+func runTokenBench(b *testing.B, target benchTarget, next func(*tokenWorker) (string, bool), done func(*tokenWorker, tokenResponse)) {
 	tr := &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 512}
 	b.Cleanup(tr.CloseIdleConnections)
 	client := &http.Client{Transport: tr}
@@ -100,48 +162,63 @@ func runTokenBench(b *testing.B, e *testenv.Env, next func(*tokenWorker) (string
 		failed.Add(1)
 		firstFailure.CompareAndSwap(nil, msg)
 	}
+	var issued atomic.Int64
+	var wg sync.WaitGroup
 
-	b.SetParallelism(benchParallelism)
 	b.ReportAllocs()
 	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		var w tokenWorker
-		for pb.Next() {
-			body, ok := next(&w)
-			if !ok {
-				fail("benchmark ran out of prepared grants")
-				continue
+	if target.counting != nil {
+		target.counting.Store(true)
+	}
+	for range benchClients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var w tokenWorker
+			for issued.Add(1) <= int64(b.N) {
+				body, ok := next(&w)
+				if !ok {
+					fail("benchmark ran out of prepared grants")
+					continue
+				}
+				req, err := http.NewRequest(http.MethodPost, target.url, strings.NewReader(body))
+				if err != nil {
+					panic(err)
+				}
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				if strings.Contains(body, "client_credentials") {
+					req.SetBasicAuth(target.clientID, target.clientSecret)
+				}
+				resp, err := client.Do(req)
+				if err != nil {
+					fail(err.Error())
+					continue
+				}
+				got, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				var out tokenResponse
+				if resp.StatusCode != http.StatusOK || json.Unmarshal(got, &out) != nil || !strings.HasPrefix(out.AccessToken, "ey") {
+					fail(resp.Status + " " + string(got))
+					continue
+				}
+				if done != nil {
+					done(&w, out)
+				}
 			}
-			req, err := http.NewRequest(http.MethodPost, e.TokenURL(), strings.NewReader(body))
-			if err != nil {
-				panic(err)
-			}
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			if strings.Contains(body, "client_credentials") {
-				req.SetBasicAuth(e.ClientID, e.ClientSecret)
-			}
-			resp, err := client.Do(req)
-			if err != nil {
-				fail(err.Error())
-				continue
-			}
-			got, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			var out tokenResponse
-			if resp.StatusCode != http.StatusOK || json.Unmarshal(got, &out) != nil || !strings.HasPrefix(out.AccessToken, "ey") {
-				fail(resp.Status + " " + string(got))
-				continue
-			}
-			if done != nil {
-				done(&w, out)
-			}
-		}
-	})
+		}()
+	}
+	wg.Wait()
 	b.StopTimer()
+	if target.counting != nil {
+		target.counting.Store(false)
+	}
 	if n := failed.Load(); n > 0 {
 		b.Fatalf("%d of %d token requests failed; first: %v", n, b.N, firstFailure.Load())
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+	if target.statements != nil {
+		b.ReportMetric(float64(target.statements.Load())/float64(b.N), "statements/op")
+	}
 }
 
 const benchVerifier = "bench-verifier-bench-verifier-bench-verifier-0123456789"

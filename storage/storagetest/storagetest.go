@@ -58,6 +58,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) *storage.Store) {
 		{"RevokeRacesRefresh", testRevokeRacesRefresh},
 		{"ConcurrentReadWriteTx", testConcurrentReadWriteTx},
 		{"ConcurrentCreateBurst", testConcurrentCreateBurst},
+		{"GroupCommit", testGroupCommit},
 		{"Orgs", testOrgs},
 		{"Servers", testServers},
 		{"Users", testUsers},
