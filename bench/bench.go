@@ -360,33 +360,47 @@ func RunToken(ctx context.Context, o TokenOptions) (Result, error) {
 	if o.Scope != "" {
 		form.Set("scope", o.Scope)
 	}
-	if !o.BasicAuth {
-		form.Set("client_id", o.ClientID)
-		form.Set("client_secret", o.ClientSecret)
-	}
-	body := form.Encode()
-	// RFC 6749 section 2.3.1: Basic credentials are form-urlencoded first.
-	basicUser, basicPass := url.QueryEscape(o.ClientID), url.QueryEscape(o.ClientSecret)
-
+	creds := clientAuth{id: o.ClientID, secret: o.ClientSecret, basic: o.BasicAuth}
+	body := creds.form(form).Encode()
 	return RunHTTP(ctx, HTTPOptions{
 		Concurrency: o.Concurrency,
 		Duration:    o.Duration,
 		MaxRequests: o.MaxRequests,
 		HTTPClient:  o.HTTPClient,
-		NewRequest: func() (*http.Request, error) {
-			req, err := http.NewRequest(http.MethodPost, o.TokenURL, strings.NewReader(body))
-			if err != nil {
-				return nil, err
-			}
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("Accept", "application/json")
-			if o.BasicAuth {
-				req.SetBasicAuth(basicUser, basicPass)
-			}
-			return req, nil
-		},
-		Check: CheckTokenResponse,
+		NewRequest:  func() (*http.Request, error) { return creds.post(o.TokenURL, body) },
+		Check:       CheckTokenResponse,
 	})
+}
+
+// clientAuth is how a confidential client authenticates its requests: in the form
+// (client_secret_post) or with HTTP Basic (client_secret_basic).
+type clientAuth struct {
+	id, secret string
+	basic      bool
+}
+
+// form adds the credentials to form unless they travel in a header.
+func (c clientAuth) form(form url.Values) url.Values {
+	if !c.basic {
+		form.Set("client_id", c.id)
+		form.Set("client_secret", c.secret)
+	}
+	return form
+}
+
+// post builds a form POST of body to target.
+func (c clientAuth) post(target, body string) (*http.Request, error) {
+	req, err := http.NewRequest(http.MethodPost, target, strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if c.basic {
+		// RFC 6749 section 2.3.1: Basic credentials are form-urlencoded first.
+		req.SetBasicAuth(url.QueryEscape(c.id), url.QueryEscape(c.secret))
+	}
+	return req, nil
 }
 
 // CheckTokenResponse accepts a 200 response whose JSON body carries a

@@ -416,3 +416,134 @@ func TestResultString(t *testing.T) {
 		t.Errorf("report is not multi-line:\n%s", s)
 	}
 }
+
+// fakeIntrospectServer issues tokens tok-1, tok-2, ... at /token and answers /introspect
+// with active true for the tokens it issued (except inactive ones), counting each token's
+// introspections and checking the caller's credentials.
+type fakeIntrospectServer struct {
+	*httptest.Server
+	issued   atomic.Int64
+	mu       sync.Mutex
+	seen     map[string]int
+	inactive string
+}
+
+func newFakeIntrospectServer(t *testing.T, inactive string) *fakeIntrospectServer {
+	t.Helper()
+	f := &fakeIntrospectServer{seen: map[string]int{}, inactive: inactive}
+	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		id, secret, basic := r.BasicAuth()
+		if basic {
+			id, _ = url.QueryUnescape(id)
+			secret, _ = url.QueryUnescape(secret)
+		} else {
+			id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if id != "client id" || secret != "s3cr&t:" {
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, `{"error":"invalid_client"}`)
+			return
+		}
+		switch r.URL.Path {
+		case "/token":
+			fmt.Fprintf(w, `{"access_token":"tok-%d","token_type":"bearer"}`, f.issued.Add(1))
+		case "/introspect":
+			tok := r.PostForm.Get("token")
+			f.mu.Lock()
+			f.seen[tok]++
+			f.mu.Unlock()
+			var n int64
+			if _, err := fmt.Sscanf(tok, "tok-%d", &n); err != nil || n < 1 || n > f.issued.Load() || tok == f.inactive {
+				fmt.Fprint(w, `{"active":false}`)
+				return
+			}
+			fmt.Fprint(w, `{"active":true,"client_id":"client id"}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(f.Close)
+	return f
+}
+
+func (f *fakeIntrospectServer) options(tokens int, basic bool) IntrospectOptions {
+	return IntrospectOptions{TokenURL: f.URL + "/token", IntrospectURL: f.URL + "/introspect",
+		ClientID: "client id", ClientSecret: "s3cr&t:", Tokens: tokens, Concurrency: 4, Duration: testDuration, BasicAuth: basic}
+}
+
+// RunIntrospect obtains its tokens first, then introspects every one of them, round robin,
+// with either way of authenticating.
+func TestRunIntrospectRoundRobin(t *testing.T) {
+	for _, basic := range []bool{false, true} {
+		f := newFakeIntrospectServer(t, "")
+		res, err := RunIntrospect(context.Background(), f.options(5, basic))
+		if err != nil {
+			t.Fatalf("basic=%v: %v", basic, err)
+		}
+		if res.Errors != 0 || res.Requests < 5 || res.StatusCounts[http.StatusOK] != res.Requests {
+			t.Errorf("basic=%v: %d requests, %d errors, status %v (%s)", basic, res.Requests, res.Errors, res.StatusCounts, res.FirstError)
+		}
+		if n := f.issued.Load(); n != 5 {
+			t.Errorf("basic=%v: %d tokens obtained, want 5", basic, n)
+		}
+		f.mu.Lock()
+		for i := 1; i <= 5; i++ {
+			// Round robin: no token is introspected more than once ahead of another
+			// (give or take the requests in flight when the run ended).
+			tok := fmt.Sprintf("tok-%d", i)
+			if got, lo := f.seen[tok], res.Requests/5-4; got < lo || got == 0 {
+				t.Errorf("basic=%v: %s introspected %d times of %d, want about a fifth", basic, tok, got, res.Requests)
+			}
+		}
+		f.mu.Unlock()
+	}
+	// The default is DefaultIntrospectTokens.
+	f := newFakeIntrospectServer(t, "")
+	o := f.options(0, false)
+	o.MaxRequests = 10
+	if _, err := RunIntrospect(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.issued.Load(); n != DefaultIntrospectTokens {
+		t.Errorf("%d tokens obtained, want %d", n, DefaultIntrospectTokens)
+	}
+}
+
+// An answer that is not "active":true is an error, even with status 200.
+func TestRunIntrospectCountsInactive(t *testing.T) {
+	f := newFakeIntrospectServer(t, "tok-2")
+	res, err := RunIntrospect(context.Background(), f.options(4, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Errors == 0 || res.Errors > res.Requests/4+4 || !strings.Contains(res.FirstError, "not active") {
+		t.Errorf("%d errors of %d requests (first: %q), want about a quarter, not active", res.Errors, res.Requests, res.FirstError)
+	}
+	if res.StatusCounts[http.StatusOK] != res.Requests {
+		t.Errorf("status %v: every answer was a 200", res.StatusCounts)
+	}
+}
+
+// Wrong credentials fail at the first token, before any load.
+func TestRunIntrospectWrongCredentials(t *testing.T) {
+	f := newFakeIntrospectServer(t, "")
+	o := f.options(3, false)
+	o.ClientSecret = "wrong"
+	_, err := RunIntrospect(context.Background(), o)
+	if err == nil || !strings.Contains(err.Error(), "obtaining token 1 of 3") || !strings.Contains(err.Error(), "invalid_client") {
+		t.Errorf("err = %v, want the first token's invalid_client", err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.seen) != 0 {
+		t.Errorf("introspected %v without tokens", f.seen)
+	}
+	if _, err := RunIntrospect(context.Background(), IntrospectOptions{TokenURL: f.URL}); err == nil {
+		t.Error("no IntrospectURL accepted")
+	}
+}

@@ -259,12 +259,7 @@ func (w *revocationWriter) WriteHeader(code int) {
 	if !w.wroteHeader {
 		w.wroteHeader = true
 		if code == http.StatusOK {
-			ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), revocationQueryTimeout)
-			if err := w.g.revoked.refresh(ctx); err != nil {
-				// The periodic refresh will still pick it up within its bound.
-				w.g.log.WarnContext(w.ctx, "re-read revocations after a revocation", "err", err)
-			}
-			cancel()
+			w.g.AccessTokensRevoked(w.ctx)
 		}
 	}
 	w.ResponseWriter.WriteHeader(code)

@@ -59,6 +59,14 @@ type authenticator struct {
 }
 
 func (a *authenticator) authenticate(ctx context.Context, token, audience string) (*principal, *refusal) {
+	return a.check(ctx, token, func(c *provider.Claims) *refusal { return checkAudience(c, audience) })
+}
+
+// check is authenticate with the audience rule given by the caller: the gate's one
+// audience per request, or none at all for introspection, whose ownership rule is the
+// provider's. The rule runs where the gate has always checked the audience (after expiry,
+// before the store and the revocation set), so the gate's refusals keep their order.
+func (a *authenticator) check(ctx context.Context, token string, audienceOK func(*provider.Claims) *refusal) (*principal, *refusal) {
 	key := sha256.Sum256([]byte(token))
 	if v, ok := a.cache.Load(key); ok {
 		p := v.(*principal)
@@ -66,7 +74,7 @@ func (a *authenticator) authenticate(ctx context.Context, token, audience string
 			a.forget(key)
 			return nil, invalidToken("The access token has expired.", "expired (cached)")
 		}
-		if rf := checkAudience(p.Claims, audience); rf != nil {
+		if rf := audienceOK(p.Claims); rf != nil {
 			return nil, rf
 		}
 		if rf := a.checkRevoked(ctx, token, p.sigHash); rf != nil {
@@ -82,7 +90,7 @@ func (a *authenticator) authenticate(ctx context.Context, token, audience string
 	if err != nil {
 		return nil, verifyRefusal(err)
 	}
-	if rf := checkAudience(claims, audience); rf != nil {
+	if rf := audienceOK(claims); rf != nil {
 		return nil, rf
 	}
 	sig := a.verifier.AccessTokenSignature(token)

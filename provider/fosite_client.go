@@ -65,3 +65,10 @@ func (s fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, e
 	}
 	return s.p.fositeClient(storageClient(c)), nil
 }
+
+// RevokeAccessToken implements oauth2.TokenRevocationStorage, marking the request (see
+// withRevokedHere) for fosite's revocations of a replayed code's tokens.
+func (s fositeStore) RevokeAccessToken(ctx context.Context, requestID string) error {
+	markRevokedHere(ctx)
+	return s.Store.RevokeAccessToken(ctx, requestID)
+}

@@ -64,6 +64,7 @@ func (s reuseRevocations) RevokeRefreshToken(ctx context.Context, requestID stri
 
 // RevokeAccessToken implements oauth2.TokenRevocationStorage.
 func (s reuseRevocations) RevokeAccessToken(ctx context.Context, requestID string) error {
+	markRevokedHere(ctx)
 	return s.Store.RevokeAccessTokenForReuse(ctx, requestID)
 }
 

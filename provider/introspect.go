@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync/atomic"
 
 	"github.com/ory/fosite"
 
@@ -74,9 +75,62 @@ func (p *Provider) IntrospectHandler(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, out)
 }
 
+// LiveAccessTokens answers whether an access token is live (signature, typ, issuer, expiry,
+// known to the store, not revoked) from memory where it can: the MCP gate's verified-claims
+// cache and revocation set (*mcp.Gateway). Introspection then costs no query for a token
+// already seen, where fosite's path reads the token row and its client and verifies the
+// signature on every call. How stale a revocation can be is the implementation's bound
+// (the gate's: none for revocations through this process, 750 ms for others).
+type LiveAccessTokens interface {
+	// LiveAccessToken returns the token's claims and true when it is live, false when it
+	// is not (malformed, forged, expired, unknown, revoked), and an error wrapping
+	// storage.ErrUnavailable only when it cannot tell now.
+	LiveAccessToken(ctx context.Context, token string) (Claims, bool, error)
+	// AccessTokensRevoked says this process has just revoked access tokens (committed)
+	// outside the revocation endpoints, which the app wraps for the same purpose: it
+	// returns once LiveAccessToken honours them (or, failing that, logs; its own bound
+	// holds then).
+	AccessTokensRevoked(ctx context.Context)
+}
+
+// revokedHereKey marks a token request during which fosite revoked access tokens: a used
+// authorization code proven replayed, a refresh token reused (the whole grant is revoked).
+// The answer then waits until introspection honours the revocation (TokenHandler), as the
+// answer of the revocation endpoint does.
+type revokedHereKey struct{}
+
+func withRevokedHere(ctx context.Context) (context.Context, *atomic.Bool) {
+	b := new(atomic.Bool)
+	return context.WithValue(ctx, revokedHereKey{}, b), b
+}
+
+// markRevokedHere records a revocation in a request marked by withRevokedHere.
+func markRevokedHere(ctx context.Context) {
+	if b, ok := ctx.Value(revokedHereKey{}).(*atomic.Bool); ok {
+		b.Store(true)
+	}
+}
+
+// afterRevokedHere lets p.live catch up with the revocations of a marked request.
+func (p *Provider) afterRevokedHere(ctx context.Context, revoked *atomic.Bool) {
+	if revoked.Load() && p.live != nil {
+		p.live.AccessTokensRevoked(ctx)
+	}
+}
+
+// IntrospectFrom makes introspection of access tokens (JWTs) ask live instead of fosite
+// (refresh tokens keep fosite's path). Call it while wiring, before serving; without it
+// every introspection goes through fosite.
+func (p *Provider) IntrospectFrom(live LiveAccessTokens) { p.live = live }
+
 // introspect answers for token; the error is storage.ErrUnavailable's, every other failure
 // is an inactive token.
 func (p *Provider) introspect(ctx context.Context, caller fosite.Client, token, hint string) (introspection, error) {
+	if p.live != nil && isJWT(token) {
+		// Whatever the hint says: RFC 7662 section 2.1 lets the server look further than
+		// the hint, and a JWT is never a refresh token here (those are opaque).
+		return p.introspectLive(ctx, caller, token)
+	}
 	use := fosite.AccessToken
 	if hint == "refresh_token" {
 		use = fosite.RefreshToken
@@ -88,7 +142,7 @@ func (p *Provider) introspect(ctx context.Context, caller fosite.Client, token, 
 	if err != nil {
 		return introspection{Active: false}, nil
 	}
-	if !p.mayIntrospect(caller, ar) {
+	if !p.mayIntrospect(caller, ar.GetClient().GetID(), ar.GetGrantedAudience()) {
 		p.log.InfoContext(ctx, "introspection of a foreign token answered inactive", "client_id", caller.GetID(), "token_client_id", ar.GetClient().GetID())
 		return introspection{Active: false}, nil
 	}
@@ -115,13 +169,47 @@ func (p *Provider) introspect(ctx context.Context, caller fosite.Client, token, 
 	return out, nil
 }
 
+// introspectLive answers for an access token from p.live. The answer is the one fosite's
+// path gives: the JWT's claims are those of the stored request (GenerateAccessToken builds
+// them from it: client, granted scopes and audience, the session's subject or else the
+// client), and fosite's path took sub, exp, iat and jti from the JWT already.
+func (p *Provider) introspectLive(ctx context.Context, caller fosite.Client, token string) (introspection, error) {
+	c, live, err := p.live.LiveAccessToken(ctx, token)
+	if err != nil {
+		return introspection{}, err
+	}
+	if !live {
+		return introspection{Active: false}, nil
+	}
+	if !p.mayIntrospect(caller, c.ClientID, c.Audience) {
+		p.log.InfoContext(ctx, "introspection of a foreign token answered inactive", "client_id", caller.GetID(), "token_client_id", c.ClientID)
+		return introspection{Active: false}, nil
+	}
+	return introspection{
+		Active:    true,
+		Scope:     c.Scope,
+		ClientID:  c.ClientID,
+		Sub:       c.Subject,
+		Aud:       c.Audience,
+		Iss:       p.cfg.Issuer,
+		Exp:       c.Expiry,
+		Iat:       c.IssuedAt,
+		JTI:       c.JTI,
+		TokenType: "Bearer",
+		TokenUse:  "access_token",
+	}, nil
+}
+
+// isJWT: a compact JWS has three segments; fosite's refresh tokens have two.
+func isJWT(token string) bool { return strings.Count(token, ".") == 2 }
+
 // mayIntrospect: a client may see tokens issued to itself, or tokens whose audience is the
 // MCP server the client belongs to (a resource server checking the tokens it receives).
-func (p *Provider) mayIntrospect(caller fosite.Client, ar fosite.Requester) bool {
-	if ar.GetClient().GetID() == caller.GetID() {
+func (p *Provider) mayIntrospect(caller fosite.Client, tokenClientID string, audience []string) bool {
+	if tokenClientID == caller.GetID() {
 		return true
 	}
-	for _, a := range ar.GetGrantedAudience() {
+	for _, a := range audience {
 		if ExactScopeStrategy(caller.GetAudience(), a) {
 			return true
 		}

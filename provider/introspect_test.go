@@ -117,10 +117,18 @@ func testIntrospection(t *testing.T, opts testenv.Options) {
 		if got := e.Introspect(peerID, peerSecret, its)["active"]; got != true {
 			t.Fatalf("before revocation active = %v", got)
 		}
+		// Straight through the store, as `conexor clients revoke` does from another
+		// process: this process learns of it from the revocation set, within its bound
+		// (750 ms; at once on Postgres when the notification arrives). A revocation
+		// through this process's endpoints is seen at once (TestRevocation).
 		if err := e.Store.RevokeClient(context.Background(), id); err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff(inactive, e.Introspect(peerID, peerSecret, its)); diff != "" {
+		got := e.Introspect(peerID, peerSecret, its)
+		for deadline := time.Now().Add(10 * time.Second); got["active"] != false && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			got = e.Introspect(peerID, peerSecret, its)
+		}
+		if diff := cmp.Diff(inactive, got); diff != "" {
 			t.Errorf("token of a revoked client (-want +got):\n%s", diff)
 		}
 	})
@@ -190,3 +198,83 @@ func TestIntrospectionExpiry(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestIntrospectionHints: token_type_hint only says where to look first (RFC 7662 section
+// 2.1). An access token is found with the hint refresh_token, a refresh token with the hint
+// access_token, and each answers as its own kind.
+func TestIntrospectionHints(t *testing.T) {
+	t.Parallel()
+	e := testenv.New(t, testenv.Options{})
+	const redirect = "http://127.0.0.1:9999/callback"
+	id := registerPublic(t, e, redirect)
+	r := exchangeCode(t, e, id, nil, redirect)
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("code exchange: %d %s", r.StatusCode, r.Body)
+	}
+	access, refresh := jsonField(t, string(r.Body), "access_token"), jsonField(t, string(r.Body), "refresh_token")
+	// A public client cannot introspect; the server's own client may (the audience).
+	peerID, peerSecret := e.CreateServerClient("acme/sales-api", "mcp:tools:read")
+	introspect := func(token, hint string) map[string]any {
+		t.Helper()
+		form := url.Values{"token": {token}}
+		if hint != "" {
+			form.Set("token_type_hint", hint)
+		}
+		r := e.PostForm("/api/oauth/introspect", form, &testenv.Auth{ID: peerID, Secret: peerSecret})
+		if r.StatusCode != http.StatusOK {
+			t.Fatalf("introspect: %d %s", r.StatusCode, r.Body)
+		}
+		return r.JSON(t)
+	}
+	for _, hint := range []string{"", "access_token", "refresh_token", "something_else"} {
+		got := introspect(access, hint)
+		if got["active"] != true || got["token_use"] != "access_token" || got["token_type"] != "Bearer" || got["client_id"] != id ||
+			got["aud"] != e.ResourceURL("acme", "sales-api") || got["scope"] != "mcp:tools:read mcp:tools:execute" {
+			t.Errorf("access token, hint %q: %v", hint, got)
+		}
+		got = introspect(refresh, hint)
+		if got["active"] != true || got["token_use"] != "refresh_token" || got["client_id"] != id || got["token_type"] != nil {
+			t.Errorf("refresh token, hint %q: %v", hint, got)
+		}
+	}
+}
+
+// TestIntrospectionAfterReuse: a refresh token presented twice revokes its whole grant at the
+// token endpoint, not the revocation endpoint; the access tokens it had issued are inactive
+// at once, although introspection had seen (and cached) them live.
+func TestIntrospectionAfterReuse(t *testing.T) {
+	t.Parallel()
+	forEachDatabase(t, func(t *testing.T, opts testenv.Options) {
+		e := testenv.New(t, opts)
+		const redirect = "http://127.0.0.1:9999/callback"
+		id := registerPublic(t, e, redirect)
+		r := exchangeCode(t, e, id, nil, redirect)
+		if r.StatusCode != http.StatusOK {
+			t.Fatalf("code exchange: %d %s", r.StatusCode, r.Body)
+		}
+		first, refresh := jsonField(t, string(r.Body), "access_token"), jsonField(t, string(r.Body), "refresh_token")
+		peerID, peerSecret := e.CreateServerClient("acme/sales-api", "mcp:tools:read")
+		refreshWith := func(rt string) *testenv.Response {
+			return e.PostForm("/api/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {id}}, nil)
+		}
+		r = refreshWith(refresh)
+		if r.StatusCode != http.StatusOK {
+			t.Fatalf("refresh: %d %s", r.StatusCode, r.Body)
+		}
+		second := jsonField(t, string(r.Body), "access_token")
+		// Twice each: the second answer is the cache's, which loads the revocation set.
+		for _, tok := range []string{first, second, first, second} {
+			if got := e.Introspect(peerID, peerSecret, tok)["active"]; got != true {
+				t.Fatalf("before reuse: active = %v", got)
+			}
+		}
+		if r := refreshWith(refresh); r.StatusCode != http.StatusBadRequest {
+			t.Fatalf("reuse: %d %s, want 400", r.StatusCode, r.Body)
+		}
+		for name, tok := range map[string]string{"first": first, "second": second} {
+			if diff := cmp.Diff(inactive, e.Introspect(peerID, peerSecret, tok)); diff != "" {
+				t.Errorf("%s access token after reuse (-want +got):\n%s", name, diff)
+			}
+		}
+	})
+}

@@ -85,6 +85,7 @@ type Provider struct {
 	limits   Limiter          // registration and client-authentication budgets (limits.go)
 	cimd     *clientDocuments // client ID metadata documents (cimd.go)
 	audit    *audit.Recorder
+	live     LiveAccessTokens // introspection's source for access tokens (IntrospectFrom); nil: fosite
 }
 
 // New composes fosite from an explicit list of grants (never ComposeAllEnabled, which turns

@@ -51,13 +51,13 @@ type tokenResponse struct {
 // The request's client is loaded once (storage.WithClientCache), however often fosite and
 // the stored code or token name it.
 func (p *Provider) TokenHandler(w http.ResponseWriter, r *http.Request) {
-	r = r.WithContext(storage.WithClientCache(r.Context()))
+	ctx, revokedHere := withRevokedHere(storage.WithClientCache(r.Context()))
+	r = r.WithContext(ctx)
 	grant, resource, err := p.parseTokenRequest(w, r)
 	if err != nil {
 		p.refuseToken(w, r, grant, err)
 		return
 	}
-	ctx := r.Context()
 	rules := grants[grant]
 	if rules.prepare != nil {
 		rules.prepare(r.PostForm, resource)
@@ -76,6 +76,7 @@ func (p *Provider) TokenHandler(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		resp, err = p.oauth.NewAccessResponse(ctx, ar)
 	}
+	p.afterRevokedHere(ctx, revokedHere)
 	if err != nil {
 		p.refuseToken(w, r, grant, err)
 		return

@@ -57,8 +57,44 @@ func newBenchCmd(_ *globals) *cobra.Command {
 		"without and with one SQLite insert per token) and report the server's throughput as a fraction of it")
 	_ = token.MarkFlagRequired("client-id")
 	_ = token.MarkFlagRequired("client-secret")
-	cmd.AddCommand(token)
+	cmd.AddCommand(token, newBenchIntrospectCmd())
 	return cmd
+}
+
+// newBenchIntrospectCmd is `conexor bench introspect`: the client's own tokens, introspected
+// round robin by that client.
+func newBenchIntrospectCmd() *cobra.Command {
+	var (
+		o      bench.IntrospectOptions
+		target string
+	)
+	introspect := &cobra.Command{
+		Use:   "introspect --client-id ID --client-secret SECRET",
+		Short: "Obtain N access tokens (client credentials), then introspect them round robin with N concurrent clients for T seconds",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.TokenURL = urls.Endpoint(target, urls.Token)
+			o.IntrospectURL = urls.Endpoint(target, urls.Introspect)
+			res, err := bench.RunIntrospect(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), res.String())
+			return nil
+		},
+	}
+	f := introspect.Flags()
+	f.StringVar(&target, "url", "http://localhost:8080", "server base URL")
+	f.StringVar(&o.ClientID, "client-id", "", "client ID (required; a confidential client: it obtains the tokens and introspects them)")
+	f.StringVar(&o.ClientSecret, "client-secret", "", "client secret (required; env CONEXOR_CLIENT_SECRET)")
+	f.StringVar(&o.Scope, "scope", "", "scope of the tokens (default: all of the client's)")
+	f.IntVar(&o.Tokens, "tokens", bench.DefaultIntrospectTokens, "access tokens to obtain and introspect round robin")
+	f.IntVar(&o.Concurrency, "concurrency", 64, "concurrent clients")
+	f.DurationVar(&o.Duration, "duration", 10*time.Second, "how long to run")
+	f.BoolVar(&o.BasicAuth, "basic", false, "authenticate with HTTP Basic instead of the form")
+	_ = introspect.MarkFlagRequired("client-id")
+	_ = introspect.MarkFlagRequired("client-secret")
+	return introspect
 }
 
 // runFloors drives the two floors (bench/floor) in this process with o's load, right after

@@ -26,3 +26,18 @@ func TestBenchTokenFloor(t *testing.T) {
 		t.Errorf("%d ratio lines, want 2:\n%s", len(ratios), out)
 	}
 }
+
+// bench introspect obtains its tokens from the server and has every introspection answered
+// active, and a wrong secret fails before any load.
+func TestBenchIntrospect(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	out := mustRun(t, "", "bench", "introspect", "--url", e.URL, "--client-id", e.ClientID, "--client-secret", e.ClientSecret,
+		"--tokens", "5", "--duration", "300ms", "--concurrency", "4")
+	if !strings.Contains(out, "(0 errors, 0.00%)") || !strings.Contains(out, "status:      200=") {
+		t.Errorf("want a run of 200s without errors:\n%s", out)
+	}
+	if _, _, err := run(t, "", "bench", "introspect", "--url", e.URL, "--client-id", e.ClientID, "--client-secret", "wrong",
+		"--tokens", "5", "--duration", "300ms"); err == nil || !strings.Contains(err.Error(), "obtaining token 1 of 5") {
+		t.Errorf("wrong secret: %v, want the first token refused", err)
+	}
+}

@@ -185,6 +185,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		store.Close()
 		return nil, err
 	}
+	// Introspection answers access tokens from the gate's verified-claims cache and
+	// revocation set (built just now, after the provider), as the gate does.
+	p.IntrospectFrom(a.gateway)
 	a.handler = a.routes()
 	bg, cancel := context.WithCancel(context.Background())
 	a.stopBG = cancel
