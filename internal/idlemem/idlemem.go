@@ -3,8 +3,8 @@
 //
 // Go's runtime keeps the heap a load grew to: garbage until the next collection, which an
 // idle server does not run for two minutes, and free pages that the background scavenger
-// returns over minutes. After 15 s of token load that is about 10 MB of a 25 MB anonymous
-// RSS (BENCHMARKS.md, "Memory"). One forced collection and scavenge when the load stops
+// returns over minutes. After 15 s of token load that is 6-7 MB of a 24 MB anonymous RSS
+// (BENCHMARKS.md, "Memory"). One forced collection and scavenge when the load stops
 // (debug.FreeOSMemory) returns it within seconds and costs one GC of a small heap.
 package idlemem
 
