@@ -4,13 +4,19 @@ import (
 	"fmt"
 	"net"
 	"runtime/debug"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/conexor/conexor/internal/app"
 	"github.com/conexor/conexor/internal/config"
+	"github.com/conexor/conexor/internal/idlemem"
 	"github.com/conexor/conexor/internal/urls"
 )
+
+// releaseInterval is how often serve checks whether a burst of requests has ended, so its
+// heap is handed back within two intervals of the burst's last collection.
+const releaseInterval = 3 * time.Second
 
 func newServeCmd(g *globals) *cobra.Command {
 	var pprofAddr string
@@ -54,6 +60,9 @@ func newServeCmd(g *globals) *cobra.Command {
 			// of garbage and idle heap that the runtime would keep for minutes: about a third
 			// of an idle server's memory. Hand it back once, now.
 			debug.FreeOSMemory()
+			// And again each time a burst of requests ends: after a load the heap it grew
+			// to would stay for minutes (internal/idlemem).
+			go idlemem.ReleaseAfterBursts(ctx, releaseInterval)
 			return a.Serve(ctx, ln)
 		},
 	}
