@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"runtime"
 	"slices"
@@ -43,6 +45,8 @@ const benchClients = 64
 //	proxied      the whole Conexor handler in front of direct as a server's upstream (the
 //	             proxy and its relay, over a second loopback connection): what an upstream
 //	             MCP server loses when it is called through Conexor
+//	hop          a bare httputil.ReverseProxy in front of direct, no gate: what the second
+//	             HTTP exchange itself costs on this machine, which proxied cannot avoid
 //
 // and returns their URLs and the token to send to each (none to direct).
 func benchTargets(b *testing.B) (urls, tokens map[string]string) {
@@ -76,6 +80,17 @@ func benchTargets(b *testing.B) (urls, tokens map[string]string) {
 	pid, psecret := e.CreateServerClient(benchProxiedPath, provider.ScopeToolsRead)
 	urls["proxied"] = e.URL + "/mcp/" + benchProxiedPath
 	tokens["proxied"] = e.Token(pid, psecret)
+	target, err := url.Parse(direct.URL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	hopTransport := http.DefaultTransport.(*http.Transport).Clone()
+	hopTransport.MaxIdleConnsPerHost = benchClients
+	b.Cleanup(hopTransport.CloseIdleConnections)
+	hop := httptest.NewServer(&httputil.ReverseProxy{Transport: hopTransport,
+		Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(target) }})
+	b.Cleanup(hop.Close)
+	urls["hop"] = hop.URL + salesPath
 
 	// The standalone gateways verify tokens of e's issuer and serve its servers; they only
 	// listen elsewhere (the path, not the host, names the server).
@@ -193,7 +208,7 @@ func benchOrder() []string {
 	if v := strings.TrimSpace(os.Getenv("CONEXOR_BENCH_TARGETS")); v != "" {
 		return strings.Split(v, ",")
 	}
-	return []string{"direct", "direct-auth", "gate", "app", "exact", "filtered", "proxied"}
+	return []string{"direct", "direct-auth", "gate", "app", "exact", "filtered", "hop", "proxied"}
 }
 
 func median(v []float64) float64 {
