@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"runtime"
 	"slices"
@@ -40,6 +42,11 @@ const benchClients = 64
 //	app          the whole Conexor handler (middleware, metrics, CORS, gate, demo)
 //	filtered     the gate again, with a token whose only tools scope is limited to some
 //	             tools (benchQueryScope): every answer is parsed and filtered
+//	proxied      the whole Conexor handler in front of direct as a server's upstream (the
+//	             proxy and its relay, over a second loopback connection): what an upstream
+//	             MCP server loses when it is called through Conexor
+//	hop          a bare httputil.ReverseProxy in front of direct, no gate: what the second
+//	             HTTP exchange itself costs on this machine, which proxied cannot avoid
 //
 // and returns their URLs and the token to send to each (none to direct).
 func benchTargets(b *testing.B) (urls, tokens map[string]string) {
@@ -63,6 +70,28 @@ func benchTargets(b *testing.B) (urls, tokens map[string]string) {
 	urls["direct"] = direct.URL + salesPath
 	urls["direct-auth"] = direct.URL + salesPath
 
+	// The demo behind direct is also an upstream of e, set by the operator (so loopback is
+	// allowed): the same server called directly and through Conexor.
+	srv := e.CreateServer(benchProxiedPath)
+	srv.Upstream = direct.URL + "/mcp"
+	if err := e.Store.UpdateServer(context.Background(), srv); err != nil {
+		b.Fatal(err)
+	}
+	pid, psecret := e.CreateServerClient(benchProxiedPath, provider.ScopeToolsRead)
+	urls["proxied"] = e.URL + "/mcp/" + benchProxiedPath
+	tokens["proxied"] = e.Token(pid, psecret)
+	target, err := url.Parse(direct.URL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	hopTransport := http.DefaultTransport.(*http.Transport).Clone()
+	hopTransport.MaxIdleConnsPerHost = benchClients
+	b.Cleanup(hopTransport.CloseIdleConnections)
+	hop := httptest.NewServer(&httputil.ReverseProxy{Transport: hopTransport,
+		Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(target) }})
+	b.Cleanup(hop.Close)
+	urls["hop"] = hop.URL + salesPath
+
 	// The standalone gateways verify tokens of e's issuer and serve its servers; they only
 	// listen elsewhere (the path, not the host, names the server).
 	for name, exact := range map[string]bool{"gate": false, "exact": true} {
@@ -81,6 +110,9 @@ func benchTargets(b *testing.B) (urls, tokens map[string]string) {
 	urls["filtered"] = urls["gate"]
 	return urls, tokens
 }
+
+// benchProxiedPath is the proxied target's server: direct as an upstream.
+const benchProxiedPath = "acme/bench-upstream"
 
 // benchQueryScope is the filtered target's scope: tools/call of list_tables and run_query
 // only, so its tools/list answers leave describe_table out.
@@ -123,11 +155,12 @@ func checkToolsListOf(target string) func(*http.Response, []byte) error {
 //	go test -run '^$' -bench GateOverhead -benchtime 1x ./mcp/
 //
 // CONEXOR_BENCH_SECONDS (default 3) sets the length of each round, CONEXOR_BENCH_ROUNDS
-// (default 3) the number of rounds.
+// (default 3) the number of rounds, CONEXOR_BENCH_TARGETS (default all) the targets, which
+// must include direct: every cost is against it (for proxied, the upstream called directly).
 func BenchmarkGateOverhead(b *testing.B) {
 	seconds, rounds := envInt("CONEXOR_BENCH_SECONDS", 3), envInt("CONEXOR_BENCH_ROUNDS", 3)
 	urls, tokens := benchTargets(b)
-	order := []string{"direct", "direct-auth", "gate", "app", "exact", "filtered"}
+	order := benchOrder()
 	rps := map[string][]float64{}
 	cpu := map[string]time.Duration{} // process CPU time (server and load generator) per target
 	reqs := map[string]int{}
@@ -168,6 +201,16 @@ func BenchmarkGateOverhead(b *testing.B) {
 	}
 }
 
+// benchOrder is the targets of benchTargets in the order each round runs them, or those
+// CONEXOR_BENCH_TARGETS names (comma-separated), so that a comparison of two targets can
+// run alone.
+func benchOrder() []string {
+	if v := strings.TrimSpace(os.Getenv("CONEXOR_BENCH_TARGETS")); v != "" {
+		return strings.Split(v, ",")
+	}
+	return []string{"direct", "direct-auth", "gate", "app", "exact", "filtered", "hop", "proxied"}
+}
+
 func median(v []float64) float64 {
 	if len(v) == 0 {
 		return 0
@@ -199,7 +242,7 @@ func processCPU() time.Duration {
 // allocations), for profiling: go test -run '^$' -bench ToolsList -cpuprofile cpu.out ./mcp/
 func BenchmarkToolsList(b *testing.B) {
 	urls, tokens := benchTargets(b)
-	for _, name := range []string{"direct", "direct-auth", "gate", "app", "exact", "filtered"} {
+	for _, name := range benchOrder() {
 		b.Run(name, func(b *testing.B) {
 			tr := http.DefaultTransport.(*http.Transport).Clone()
 			tr.MaxIdleConnsPerHost = 2 * benchClients
@@ -271,6 +314,53 @@ func BenchmarkGateInProcess(b *testing.B) {
 					req.Header.Set("Authorization", "Bearer "+token)
 					w := httptest.NewRecorder()
 					h.ServeHTTP(w, req)
+					if w.Code != http.StatusOK {
+						b.Errorf("status %d: %s", w.Code, w.Body)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkAppInProcess is the whole app's cost per request without HTTP: the same
+// authorized tools/list served by the gateway alone (router, gate, demo) and by the whole
+// Conexor handler (recovery, CORS, page headers, metrics, router, gate, demo), called
+// directly. The difference is the app's middleware; profile it with
+//
+//	go test -run '^$' -bench AppInProcess -cpuprofile cpu.out -memprofile mem.out ./mcp/
+func BenchmarkAppInProcess(b *testing.B) {
+	e := testenv.New(b, testenv.Options{})
+	token := e.Token(e.ClientID, e.ClientSecret, provider.ScopeToolsRead)
+	d, err := demo.New(demo.Options{DisableLocalhostProtection: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { d.Close() })
+	g, err := mcp.New(mcp.Options{Issuer: e.URL, Verifier: e.Provider, Servers: e.Store, Tokens: e.Store, Editor: e.Provider,
+		Scopes: e.Provider.Scopes(), Demo: d.Handler()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := mux.NewRouter()
+	r.SkipClean(true)
+	r.Handle("/mcp/{org}/{server}", g.Endpoints().MCP)
+	for _, t := range []struct {
+		name string
+		h    http.Handler
+	}{{"gate", r}, {"app", e.App.Handler()}} {
+		b.Run(t.name, func(b *testing.B) {
+			body := []byte(toolsList)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					req := httptest.NewRequest(http.MethodPost, e.URL+salesPath, bytes.NewReader(body))
+					req.Header.Set("Content-Type", "application/json")
+					req.Header.Set("Accept", "application/json, text/event-stream")
+					req.Header.Set("Authorization", "Bearer "+token)
+					w := httptest.NewRecorder()
+					t.h.ServeHTTP(w, req)
 					if w.Code != http.StatusOK {
 						b.Errorf("status %d: %s", w.Code, w.Body)
 						return

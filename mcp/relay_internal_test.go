@@ -181,3 +181,31 @@ func TestEventStreamDropsUnreadableEvents(t *testing.T) {
 		t.Fatalf("without an edit the stream changed: %q", out)
 	}
 }
+
+// TestIsCanonicalID: every id the fast path takes as canonical is exactly what RFC 8785
+// canonicalization makes of it, and the ids clients send take the fast path.
+func TestIsCanonicalID(t *testing.T) {
+	for _, tc := range []struct {
+		id   string
+		fast bool
+	}{
+		{`1`, true}, {`0`, true}, {`-7`, true}, {`123456789012345`, true}, {`"abc"`, true},
+		{`""`, true}, {`"a b-c_d:1/2"`, true},
+		{`-0`, false}, {`1234567890123456`, false}, {`12345678901234567890`, false}, {`1.0`, false},
+		{`1e2`, false}, {`1E2`, false}, {`0.5`, false}, {`-`, false}, {`"a\"b"`, false}, {`"a\\b"`, false},
+		{`"\u0041"`, false}, {`"é"`, false}, {`"a/b"`, true}, {`"\/"`, false}, {`null`, false},
+		{`true`, false}, {` 1`, false}, {`1 `, false}, {`{}`, false}, {`[1]`, false}, {`"`, false},
+	} {
+		v := jsontext.Value(tc.id)
+		if got := isCanonicalID(v); got != tc.fast {
+			t.Errorf("isCanonicalID(%s) = %v, want %v", tc.id, got, tc.fast)
+		}
+		if !isCanonicalID(v) {
+			continue
+		}
+		c := v.Clone()
+		if err := c.Canonicalize(); err != nil || string(c) != tc.id {
+			t.Errorf("%s is taken as canonical, but canonicalizes to %s (%v)", tc.id, c, err)
+		}
+	}
+}

@@ -54,6 +54,13 @@ func (a *App) routeTable(browser consent.Endpoints, dash dashboard.Endpoints, gw
 	get := []string{http.MethodGet, http.MethodHead}
 	post := []string{http.MethodPost}
 	return []route{
+		// The MCP endpoint (mcp) first: it takes most requests, and the router tries every
+		// line before it, one regular expression each. No other line matches a path under
+		// urls.MCPPrefix, so the order changes no answer. Its handler answers OPTIONS and
+		// wrong methods itself.
+		{path: urls.MCPRoute, handler: gw.MCP, cors: true, origin: mcp.RefuseOrigin},
+		{path: urls.MCPRoute + "/", handler: gw.MCP, cors: true, origin: mcp.RefuseOrigin}, // the same endpoint
+
 		// The authorization server (provider). The OAuth endpoints answer a wrong method
 		// with an RFC 6749 error; introspection is for resource servers, not browsers.
 		{path: urls.Token, handler: a.withinStorageTimeout(http.HandlerFunc(p.TokenHandler)), cors: true},
@@ -104,9 +111,7 @@ func (a *App) routeTable(browser consent.Endpoints, dash dashboard.Endpoints, gw
 		{path: urls.AccountApps, methods: get, handler: dash.Apps, page: true},
 		{path: urls.AccountAppsRevoke, methods: post, handler: a.gateway.AfterRevocation(dash.AppsRevoke), page: true},
 
-		// The MCP gateway (mcp). Its handlers answer OPTIONS and wrong methods themselves.
-		{path: urls.MCPRoute, handler: gw.MCP, cors: true, origin: mcp.RefuseOrigin},
-		{path: urls.MCPRoute + "/", handler: gw.MCP, cors: true, origin: mcp.RefuseOrigin}, // the same endpoint
+		// The rest of the MCP gateway (mcp); its handlers answer OPTIONS and wrong methods themselves.
 		{path: urls.PRMetadataRoute, handler: gw.Metadata, cors: true},
 		{path: urls.ServerAPIRoute, handler: gw.API, cors: true, origin: mcp.RefuseAPIOrigin},
 		{path: urls.MCPPrefix, prefix: true, handler: gw.NoServer, cors: true}, // a JSON-RPC 404

@@ -62,8 +62,24 @@ func (m *Metrics) Middleware(next http.Handler) http.Handler {
 				route = t
 			}
 		}
-		m.duration.WithLabelValues(route, r.Method, strconv.Itoa(sw.status)).Observe(time.Since(start).Seconds())
+		m.duration.WithLabelValues(route, r.Method, statusLabel(sw.status)).Observe(time.Since(start).Seconds())
 	})
+}
+
+// statusLabels are the code labels of the statuses HTTP defines (100-599), made once:
+// strconv.Itoa allocates for numbers of three digits.
+var statusLabels = func() (l [600]string) {
+	for i := 100; i < len(l); i++ {
+		l[i] = strconv.Itoa(i)
+	}
+	return l
+}()
+
+func statusLabel(code int) string {
+	if code >= 100 && code < len(statusLabels) {
+		return statusLabels[code]
+	}
+	return strconv.Itoa(code)
 }
 
 type statusWriter struct {
