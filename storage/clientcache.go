@@ -136,7 +136,9 @@ func (cc *clientCache) put(c *Client, gen uint64, loadedAt time.Time) {
 		return // changed while it was read: the row may predate the change
 	}
 	if old, ok := cc.entries[id]; ok {
+		// Out of the map as well as out of the count: shrink below must not count it twice.
 		cc.bytes -= old.size
+		delete(cc.entries, id)
 	}
 	if len(cc.entries) >= clientCacheMaxEntries || cc.bytes+size > clientCacheMaxBytes {
 		cc.shrink()

@@ -70,7 +70,7 @@ func newBenchIntrospectCmd() *cobra.Command {
 	)
 	introspect := &cobra.Command{
 		Use:   "introspect --client-id ID --client-secret SECRET",
-		Short: "Obtain N access tokens (client credentials), then introspect them round robin with N concurrent clients for T seconds",
+		Short: "Obtain N access tokens (client credentials), then introspect them round robin with C concurrent clients for T seconds",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.TokenURL = urls.Endpoint(target, urls.Token)
