@@ -303,24 +303,7 @@ func BenchmarkGateInProcess(b *testing.B) {
 	r.SkipClean(true)
 	r.Handle("/mcp/{org}/{server}", g.Endpoints().MCP)
 	for name, h := range map[string]http.Handler{"backend-only": noop, "gate": r} {
-		b.Run(name, func(b *testing.B) {
-			body := []byte(toolsList)
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					req := httptest.NewRequest(http.MethodPost, e.URL+salesPath, bytes.NewReader(body))
-					req.Header.Set("Content-Type", "application/json")
-					req.Header.Set("Accept", "application/json, text/event-stream")
-					req.Header.Set("Authorization", "Bearer "+token)
-					w := httptest.NewRecorder()
-					h.ServeHTTP(w, req)
-					if w.Code != http.StatusOK {
-						b.Errorf("status %d: %s", w.Code, w.Body)
-						return
-					}
-				}
-			})
-		})
+		b.Run(name, func(b *testing.B) { benchInProcess(b, h, e.URL+salesPath, token) })
 	}
 }
 
@@ -350,23 +333,27 @@ func BenchmarkAppInProcess(b *testing.B) {
 		name string
 		h    http.Handler
 	}{{"gate", r}, {"app", e.App.Handler()}} {
-		b.Run(t.name, func(b *testing.B) {
-			body := []byte(toolsList)
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					req := httptest.NewRequest(http.MethodPost, e.URL+salesPath, bytes.NewReader(body))
-					req.Header.Set("Content-Type", "application/json")
-					req.Header.Set("Accept", "application/json, text/event-stream")
-					req.Header.Set("Authorization", "Bearer "+token)
-					w := httptest.NewRecorder()
-					t.h.ServeHTTP(w, req)
-					if w.Code != http.StatusOK {
-						b.Errorf("status %d: %s", w.Code, w.Body)
-						return
-					}
-				}
-			})
-		})
+		b.Run(t.name, func(b *testing.B) { benchInProcess(b, t.h, e.URL+salesPath, token) })
 	}
+}
+
+// benchInProcess calls h with an authorized tools/list from parallel goroutines, without
+// HTTP, and fails on any answer but 200.
+func benchInProcess(b *testing.B, h http.Handler, target, token string) {
+	body := []byte(toolsList)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := httptest.NewRequest(http.MethodPost, target, bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			req.Header.Set("Authorization", "Bearer "+token)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code != http.StatusOK {
+				b.Errorf("status %d: %s", w.Code, w.Body)
+				return
+			}
+		}
+	})
 }
