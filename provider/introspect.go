@@ -158,8 +158,11 @@ func (p *Provider) introspect(ctx context.Context, caller fosite.Client, token, 
 	}
 	if tu == fosite.AccessToken {
 		out.TokenType, out.TokenUse = "Bearer", "access_token"
+		// The stored row keeps no scopes (storage's slimAccessToken): they, like the rest,
+		// come from the token fosite has just validated.
 		if c, err := p.strategy.VerifyAccessToken(ctx, token); err == nil {
 			out.Exp, out.Iat, out.JTI, out.Sub = c.Expiry, c.IssuedAt, c.JTI, c.Subject
+			out.Scope = c.Scope
 		}
 	} else {
 		out.TokenUse = "refresh_token"

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -90,9 +91,14 @@ func (p *Provider) TokenHandler(w http.ResponseWriter, r *http.Request) {
 	out.RefreshToken, _ = resp.GetExtra("refresh_token").(string)
 	p.metrics.Issued.WithLabelValues(grant).Inc()
 	p.countToken(ar)
-	p.log.InfoContext(ctx, "token issued", "grant_type", grant, "client_id", ar.GetClient().GetID(),
-		"sub", ar.GetSession().GetSubject(), "aud", strings.Join(ar.GetGrantedAudience(), " "), "scope", out.Scope,
-		"request_id", ar.GetID(), "refresh_token", out.RefreshToken != "")
+	// One line per token is DEBUG: at thousands of tokens a second an INFO line each would
+	// be gigabytes of log an hour that nobody reads. What is issued is counted per client
+	// and hour (countToken, the dashboard's activity) and in the metrics; refusals stay INFO.
+	if p.log.Enabled(ctx, slog.LevelDebug) {
+		p.log.DebugContext(ctx, "token issued", "grant_type", grant, "client_id", ar.GetClient().GetID(),
+			"sub", ar.GetSession().GetSubject(), "aud", strings.Join(ar.GetGrantedAudience(), " "), "scope", out.Scope,
+			"request_id", ar.GetID(), "refresh_token", out.RefreshToken != "")
+	}
 	httpx.WriteJSON(w, http.StatusOK, out)
 }
 

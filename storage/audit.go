@@ -182,15 +182,12 @@ func (s *Store) AuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, e
 // audit_retention setting) and returns how many rows went.
 func (s *Store) PurgeAudit(ctx context.Context, before time.Time) (int64, error) {
 	var total int64
-	for _, q := range []struct {
-		model any
-		where string
-	}{{&AuditEvent{}, "at < ?"}, {&UsageCount{}, "hour < ?"}} {
-		res := s.conn(ctx).Where(q.where, before.UTC()).Delete(q.model)
-		if res.Error != nil {
-			return total, res.Error
+	for _, p := range []purgeTarget{{"audit_events", "at < ?"}, {"usage_counters", "hour < ?"}} {
+		n, err := s.deleteInBatches(ctx, p.table, p.where, before.UTC())
+		total += n
+		if err != nil {
+			return total, err
 		}
-		total += res.RowsAffected
 	}
 	return total, nil
 }

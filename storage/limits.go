@@ -143,6 +143,5 @@ func (s *Store) peekTokens(ctx context.Context, steps []limit.Step, now time.Tim
 // It goes through s.conn so that, run under LongRunning (the background purge), it uses the
 // pinned connection whose statement_timeout follows the purge's deadline.
 func (s *Store) PurgeLimits(ctx context.Context, now time.Time) (int64, error) {
-	res := s.conn(ctx).Where("full_ms < ?", now.UnixMilli()).Delete(&limitBucket{})
-	return res.RowsAffected, res.Error
+	return s.deleteInBatches(ctx, "limit_buckets", "full_ms < ?", now.UnixMilli())
 }

@@ -208,6 +208,6 @@ func allModels() []any {
 		&HTTPSession{}, &ClientDocument{}, &AuditEvent{}, &UsageCount{},
 		&PasswordReset{}, &limitBucket{},
 		&authorizeCodeRow{}, &accessTokenRow{}, &refreshTokenRow{}, &pkceRow{},
-		&GatewayTask{},
+		&GatewayTask{}, &lease{},
 	}
 }

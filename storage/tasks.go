@@ -79,6 +79,5 @@ func (s *Store) GatewayTasks(ctx context.Context, serverID string, taskIDs []str
 
 // PurgeTasks deletes the task records that expired before before, and counts them.
 func (s *Store) PurgeTasks(ctx context.Context, before time.Time) (int64, error) {
-	res := s.conn(ctx).Where("expires_at < ?", before.UTC()).Delete(&GatewayTask{})
-	return res.RowsAffected, res.Error
+	return s.deleteInBatches(ctx, "gateway_tasks", "expires_at < ?", before.UTC())
 }

@@ -193,7 +193,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	a.stopBG = cancel
 	go p.Keys().Run(bg, 30*time.Second)
 	a.listenForChanges(bg)
-	go tick.Every(bg, 10*time.Minute, a.purge)
+	if cfg.PurgeInterval > 0 {
+		go tick.Every(bg, cfg.PurgeInterval, a.purge)
+	}
 	a.auditDone = make(chan struct{})
 	go func() { a.Audit.Run(bg); close(a.auditDone) }()
 	return a, nil
@@ -210,45 +212,6 @@ func upstreamHeaders(ups map[string]config.Upstream) map[string]http.Header {
 		out[path] = h
 	}
 	return out
-}
-
-// purgeTimeout bounds one purge pass. Deleting a backlog of expired rows from big tables may
-// take far longer than storage_timeout, which is meant for requests; the pass gets its own
-// deadline so that it still ends if the database stops answering.
-const purgeTimeout = 5 * time.Minute
-
-// purge deletes expired tokens and sessions, keeping a day of them so late replays are
-// still recognised as replays.
-func (a *App) purge(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, purgeTimeout)
-	defer cancel()
-	_ = a.Store.LongRunning(ctx, func(ctx context.Context) error { a.purgePass(ctx); return nil })
-}
-
-// purgePass is one pass of purge, its statements allowed purgeTimeout.
-func (a *App) purgePass(ctx context.Context) {
-	n, err := a.Store.PurgeExpired(ctx, a.Store.Now().Add(-24*time.Hour))
-	if err != nil && ctx.Err() == nil {
-		a.log.Warn("purge expired tokens and sessions", "err", err)
-	} else if n > 0 {
-		a.log.Info("purged expired tokens and sessions", "rows", n)
-	}
-	n, err = a.Store.PurgeAudit(ctx, a.Store.Now().Add(-a.cfg.AuditRetention))
-	if err != nil && ctx.Err() == nil {
-		a.log.Warn("purge old audit events", "err", err)
-	} else if n > 0 {
-		a.log.Info("purged audit events and usage counters past audit_retention", "rows", n)
-	}
-	if n, err := a.Store.PurgeLimits(ctx, a.Store.Now()); err != nil && ctx.Err() == nil {
-		a.log.Warn("purge full limit buckets", "err", err)
-	} else if n > 0 {
-		a.log.Info("purged full limit buckets", "rows", n)
-	}
-	if n, err := a.Store.PurgeTasks(ctx, a.Store.Now()); err != nil && ctx.Err() == nil {
-		a.log.Warn("purge expired MCP task records", "err", err)
-	} else if n > 0 {
-		a.log.Info("purged expired MCP task records", "rows", n)
-	}
 }
 
 // Handler is the whole HTTP surface.

@@ -40,6 +40,14 @@ type Config struct {
 	SigningAlg string
 	// AuditRetention is how long audit events and hourly usage counters are kept.
 	AuditRetention time.Duration
+	// PurgeInterval is how often expired rows are deleted (0: never, for deployments
+	// where another job purges). One replica purges at a time.
+	PurgeInterval time.Duration
+	// ExpiredRetention is how long expired codes, tokens and sessions are kept after they
+	// expire, so that a late replay of a used code or refresh token is still recognised as
+	// a replay (and its family revoked) rather than refused as unknown. 0 deletes them at
+	// the first purge after they expire.
+	ExpiredRetention time.Duration
 	// StorageTimeout bounds every database call a request makes: past it the request
 	// answers 503 with Retry-After instead of waiting on a database that does not answer.
 	StorageTimeout time.Duration
@@ -94,6 +102,8 @@ func Defaults() Config {
 		SigningAlg:       provider.AlgES256,
 		KeyPublishDelay:  2 * time.Minute,
 		AuditRetention:   90 * 24 * time.Hour,
+		PurgeInterval:    10 * time.Minute,
+		ExpiredRetention: 24 * time.Hour,
 		StorageTimeout:   3 * time.Second,
 		LogLevel:         "info",
 		LogFormat:        "text",
@@ -165,6 +175,12 @@ func (c *Config) Validate() error {
 	}
 	if c.AuditRetention < 24*time.Hour {
 		add("audit_retention %s must be at least 24h (the activity chart shows 7 days; 168h or more keeps it whole)", c.AuditRetention)
+	}
+	if c.PurgeInterval != 0 && (c.PurgeInterval < time.Second || c.PurgeInterval > 24*time.Hour) {
+		add("purge_interval %s must be 0 (never purge) or between 1s and 24h", c.PurgeInterval)
+	}
+	if c.ExpiredRetention < 0 || c.ExpiredRetention > 30*24*time.Hour {
+		add("expired_retention %s must be between 0 and 720h (30 days)", c.ExpiredRetention)
 	}
 	if c.StorageTimeout < 100*time.Millisecond || c.StorageTimeout > time.Minute {
 		add("storage_timeout %s must be between 100ms and 1m", c.StorageTimeout)

@@ -26,6 +26,7 @@ func TestDefaultsAreValid(t *testing.T) {
 		Issuer: "http://localhost:8080", Addr: ":8080", DatabaseURL: "sqlite://conexor.db",
 		AccessTokenTTL: time.Hour, RefreshTokenTTL: 30 * 24 * time.Hour, AuthorizeCodeTTL: 10 * time.Minute,
 		SigningAlg: "ES256", KeyPublishDelay: 2 * time.Minute, AuditRetention: 90 * 24 * time.Hour, StorageTimeout: 3 * time.Second,
+		PurgeInterval: 10 * time.Minute, ExpiredRetention: 24 * time.Hour,
 		LogLevel: "info", LogFormat: "text",
 	}
 	if diff := cmp.Diff(want, cfg); diff != "" {
@@ -304,5 +305,28 @@ func TestEnsureSecret(t *testing.T) {
 	short.DatabaseURL = "sqlite://" + filepath.Join(dir, "short.db")
 	if _, err := config.EnsureSecret(&short, true); err == nil || !strings.Contains(err.Error(), "fewer than 32 bytes") {
 		t.Errorf("short secret file: %v", err)
+	}
+}
+
+// TestPurgeSettingsValidated: the purge settings are checked like the others.
+func TestPurgeSettingsValidated(t *testing.T) {
+	for _, tc := range []struct {
+		interval, retention time.Duration
+		ok                  bool
+	}{
+		{10 * time.Minute, 24 * time.Hour, true},
+		{0, 0, true}, // never purge; keep nothing past expiry
+		{5 * time.Second, 0, true},
+		{500 * time.Millisecond, time.Hour, false},
+		{25 * time.Hour, time.Hour, false},
+		{time.Minute, -time.Second, false},
+		{time.Minute, 31 * 24 * time.Hour, false},
+	} {
+		c := config.Defaults()
+		c.PurgeInterval, c.ExpiredRetention = tc.interval, tc.retention
+		err := c.Validate()
+		if (err == nil) != tc.ok {
+			t.Errorf("purge_interval %s, expired_retention %s: Validate = %v, want ok %v", tc.interval, tc.retention, err, tc.ok)
+		}
 	}
 }

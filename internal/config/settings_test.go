@@ -33,6 +33,8 @@ var samples = map[string]struct {
 	"signing_alg":           {"RS256", "RS256", func(c config.Config) any { return c.SigningAlg }, "RS256"},
 	"key_publish_delay":     {"0s", "0s", func(c config.Config) any { return c.KeyPublishDelay }, time.Duration(0)},
 	"audit_retention":       {"720h", "720h", func(c config.Config) any { return c.AuditRetention }, 720 * time.Hour},
+	"purge_interval":        {"5s", "5s", func(c config.Config) any { return c.PurgeInterval }, 5 * time.Second},
+	"expired_retention":     {"0s", "0s", func(c config.Config) any { return c.ExpiredRetention }, time.Duration(0)},
 	"storage_timeout":       {"5s", "5s", func(c config.Config) any { return c.StorageTimeout }, 5 * time.Second},
 	"redis_url":             {"redis://127.0.0.1:6379/1", "redis://127.0.0.1:6379/1", func(c config.Config) any { return c.RedisURL }, "redis://127.0.0.1:6379/1"},
 	"allowed_origins":       {"https://a.example", "[https://a.example]", func(c config.Config) any { return c.AllowedOrigins }, []string{"https://a.example"}},

@@ -34,7 +34,7 @@ func testTransactional(t *testing.T, e *Env) {
 	noErr(t, "CreateAccessTokenSession(tx)", s.CreateAccessTokenSession(txCtx, Sig("tx-rollback"), req))
 	got, err := s.GetAccessTokenSession(txCtx, Sig("tx-rollback"), &fosite.DefaultSession{})
 	noErr(t, "GetAccessTokenSession inside tx", err)
-	if diff := requestDiff(req, got); diff != "" {
+	if diff := accessTokenDiff(req, got); diff != "" {
 		t.Fatalf("read inside tx (-want +got):\n%s", diff)
 	}
 	_, err = s.GetClient(txCtx, e.Client.ID)

@@ -97,7 +97,7 @@ func groupCommit(t *testing.T, e *Env, prefix string, bad bool) {
 		noErr(t, fmt.Sprintf("CreateAccessTokenSession %d in a batch with a duplicate", i), err)
 		got, err := s.GetAccessTokenSession(ctx, sigs[i], &fosite.DefaultSession{})
 		noErr(t, fmt.Sprintf("GetAccessTokenSession %d", i), err)
-		if diff := requestDiff(reqs[i], got); diff != "" {
+		if diff := accessTokenDiff(reqs[i], got); diff != "" {
 			t.Errorf("token %d read back (-want +got):\n%s", i, diff)
 		}
 	}

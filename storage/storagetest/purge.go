@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -140,4 +141,73 @@ func testPurgeExpired(t *testing.T, e *Env) {
 	if n != 0 {
 		t.Errorf("PurgeExpired(again) = %d rows, want 0", n)
 	}
+}
+
+// testPurgeBatches: a backlog larger than one batch is purged whole, a batch at a time, and
+// the count is the rows deleted; live rows among them stay.
+func testPurgeBatches(t *testing.T, e *Env) {
+	s, ctx := e.Store, e.Ctx
+	expired := e.Clock.Now().Add(-time.Hour)
+	backlog := 2*storage.PurgeBatch + 17
+	// One transaction for the whole backlog; the requests are built before it, since the
+	// in-memory database has a single connection.
+	reqs := make([]*fosite.Request, backlog+3)
+	for i := range reqs {
+		reqs[i] = e.NewRequest(t, fmt.Sprint("req-batch-", i), nil)
+		exp := expired
+		if i >= backlog {
+			exp = e.Clock.Now().Add(time.Hour)
+		}
+		reqs[i].Session.(*fosite.DefaultSession).ExpiresAt[fosite.AccessToken] = exp
+	}
+	txCtx, err := s.BeginTX(ctx)
+	noErr(t, "BeginTX", err)
+	for i, req := range reqs {
+		noErr(t, "CreateAccessTokenSession", s.CreateAccessTokenSession(txCtx, Sig(fmt.Sprint("batch-", i)), req))
+	}
+	noErr(t, "Commit", s.Commit(txCtx))
+
+	n, err := s.PurgeExpired(ctx, e.Clock.Now())
+	noErr(t, "PurgeExpired", err)
+	if n != int64(backlog) {
+		t.Fatalf("PurgeExpired = %d rows, want the %d expired ones (%d batches)", n, backlog, backlog/storage.PurgeBatch+1)
+	}
+	for i := backlog; i < backlog+3; i++ {
+		if _, err := s.GetAccessTokenSession(ctx, Sig(fmt.Sprint("batch-", i)), &fosite.DefaultSession{}); err != nil {
+			t.Errorf("live token %d lost in a batched purge: %v", i, errString(err))
+		}
+	}
+	_, err = s.GetAccessTokenSession(ctx, Sig("batch-0"), &fosite.DefaultSession{})
+	wantErr(t, "GetAccessTokenSession(purged)", err, fosite.ErrNotFound)
+}
+
+// testLease: one holder at a time; the holder renews, a released or expired lease goes to
+// the next one who asks.
+func testLease(t *testing.T, e *Env) {
+	s, ctx := e.Store, e.Ctx
+	try := func(holder string, want bool) {
+		t.Helper()
+		got, err := s.TryLease(ctx, "job", holder, time.Minute)
+		noErr(t, "TryLease "+holder, err)
+		if got != want {
+			t.Fatalf("TryLease(%s) = %v, want %v", holder, got, want)
+		}
+	}
+	try("a", true)
+	try("b", false)
+	try("a", true) // renewal
+	got, err := s.TryLease(ctx, "other-job", "b", time.Minute)
+	noErr(t, "TryLease other-job", err)
+	if !got {
+		t.Fatal("a lease on another name was refused")
+	}
+	noErr(t, "ReleaseLease by a non-holder", s.ReleaseLease(ctx, "job", "b"))
+	try("b", false)
+	noErr(t, "ReleaseLease", s.ReleaseLease(ctx, "job", "a"))
+	try("b", true)
+	// b's claim lapses when its minute is over, and a takes the job again.
+	try("a", false)
+	e.Clock.Advance(2 * time.Minute)
+	try("a", true)
+	try("b", false)
 }

@@ -70,6 +70,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) *storage.Store) {
 		{"ClientDocuments", testClientDocuments},
 		{"HostileKeys", testHostileKeys},
 		{"PurgeExpired", testPurgeExpired},
+		{"PurgeBatches", testPurgeBatches},
+		{"Lease", testLease},
 		{"ClientCache", testClientCache},
 		{"ClientCacheSingleLoad", testClientCacheSingleLoad},
 		{"Unavailable", testUnavailable},
@@ -225,6 +227,16 @@ func requestDiff(want, got fosite.Requester) string {
 		cmpopts.IgnoreFields(fosite.Request{}, "Lang"),
 		cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) }),
 	)
+}
+
+// accessTokenDiff compares an access token read back with the request it was created from,
+// as far as its slim row keeps it: the request ID, client, requested-at and granted
+// audience, with the session left as the reader gave it (an empty DefaultSession).
+func accessTokenDiff(want fosite.Requester, got fosite.Requester) string {
+	return requestDiff(&fosite.Request{
+		ID: want.GetID(), RequestedAt: want.GetRequestedAt(), Client: want.GetClient(),
+		GrantedAudience: want.GetGrantedAudience(), Session: &fosite.DefaultSession{},
+	}, got)
 }
 
 // wantErr fails t unless errors.Is(err, want).
