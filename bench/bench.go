@@ -36,7 +36,7 @@ type HTTPOptions struct {
 	// in flight. Zero means 1.
 	Concurrency int
 	// Duration is how long the run lasts. Requests still in flight when it
-	// ends are abandoned and not counted. Zero means no time bound other
+	// ends are abandoned and not counted (unless Drain). Zero means no time bound other
 	// than the context (MaxRequests still applies).
 	Duration time.Duration
 	// MaxRequests bounds the number of requests issued in total. Zero means
@@ -54,6 +54,12 @@ type HTTPOptions struct {
 	// keeps at least Concurrency idle connections per host is built for the
 	// run and its idle connections are closed at the end.
 	HTTPClient *http.Client
+	// Drain lets the requests in flight when Duration ends complete, and
+	// counts them, instead of abandoning them: a cancelled request closes its
+	// connection and the server sees it fail, which matters to runs that follow
+	// one another on the same HTTPClient (RunSoak's windows). Cancelling ctx
+	// still abandons them.
+	Drain bool
 }
 
 // Result summarises a run.
@@ -168,6 +174,11 @@ func RunHTTP(ctx context.Context, o HTTPOptions) (Result, error) {
 		runCtx, cancel = context.WithCancel(ctx)
 	}
 	defer cancel()
+	// The requests' context: the run's, unless those in flight at its end drain.
+	reqCtx := runCtx
+	if o.Drain {
+		reqCtx = ctx
+	}
 
 	// Preallocate room for the latencies each worker is likely to record.
 	perWorker := (maxReq + conc - 1) / conc
@@ -210,11 +221,11 @@ func RunHTTP(ctx context.Context, o HTTPOptions) (Result, error) {
 					cancel()
 					return
 				}
-				req = req.WithContext(runCtx)
+				req = req.WithContext(reqCtx)
 				t0 := time.Now()
 				resp, err := client.Do(req)
 				if err != nil {
-					if runCtx.Err() != nil {
+					if reqCtx.Err() != nil {
 						return // abandoned at the end of the run
 					}
 					t.latencies = append(t.latencies, time.Since(t0))
@@ -224,7 +235,7 @@ func RunHTTP(ctx context.Context, o HTTPOptions) (Result, error) {
 				}
 				buf, err = readBody(resp.Body, buf[:0])
 				lat := time.Since(t0)
-				if err != nil && runCtx.Err() != nil {
+				if err != nil && reqCtx.Err() != nil {
 					return
 				}
 				t.latencies = append(t.latencies, lat)
@@ -344,6 +355,8 @@ type TokenOptions struct {
 	// MaxRequests bounds the number of requests; zero means
 	// DefaultMaxRequests.
 	MaxRequests int
+	// Drain is HTTPOptions.Drain.
+	Drain bool
 }
 
 // RunToken drives o.TokenURL with client_credentials grants. A response
@@ -367,6 +380,7 @@ func RunToken(ctx context.Context, o TokenOptions) (Result, error) {
 		Duration:    o.Duration,
 		MaxRequests: o.MaxRequests,
 		HTTPClient:  o.HTTPClient,
+		Drain:       o.Drain,
 		NewRequest:  func() (*http.Request, error) { return creds.post(o.TokenURL, body) },
 		Check:       CheckTokenResponse,
 	})

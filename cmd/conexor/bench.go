@@ -57,7 +57,7 @@ func newBenchCmd(_ *globals) *cobra.Command {
 		"without and with one SQLite insert per token) and report the server's throughput as a fraction of it")
 	_ = token.MarkFlagRequired("client-id")
 	_ = token.MarkFlagRequired("client-secret")
-	cmd.AddCommand(token, newBenchIntrospectCmd())
+	cmd.AddCommand(token, newBenchIntrospectCmd(), newBenchSoakCmd())
 	return cmd
 }
 
@@ -95,6 +95,67 @@ func newBenchIntrospectCmd() *cobra.Command {
 	_ = introspect.MarkFlagRequired("client-id")
 	_ = introspect.MarkFlagRequired("client-secret")
 	return introspect
+}
+
+// newBenchSoakCmd is `conexor bench soak`: the token load of `bench token`, minute after
+// minute, with the database size and the server's RSS after each minute, printed as a
+// Markdown table as it goes (issue 15: purges under load, storage and memory that stay flat).
+func newBenchSoakCmd() *cobra.Command {
+	var (
+		o      bench.SoakOptions
+		target string
+	)
+	soak := &cobra.Command{
+		Use:   "soak --client-id ID --client-secret SECRET",
+		Short: "Drive the token endpoint (client credentials) with N concurrent clients for M windows, sampling database size and RSS after each",
+		Long: `Drive the token endpoint (client credentials) with N concurrent clients for M windows of
+a minute (--window), back to back over the same keep-alive connections. After each window it
+prints a Markdown table row: tokens/s, p99 and max latency and errors of that window, the
+database size (--database-url: a SQLite file with its -wal and -shm, or the tables of the
+Postgres schema its search_path names) and the server's RSS (--pid, Linux), then a summary.
+It exits non-zero if any request failed or a sample could not be taken.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.TokenURL = urls.Endpoint(target, urls.Token)
+			out := cmd.OutOrStdout()
+			fmt.Fprintln(out, bench.SoakHeader)
+			o.Progress = func(m bench.SoakMinute) { fmt.Fprintln(out, m.Row()) }
+			ms, err := bench.RunSoak(cmd.Context(), o)
+			if len(ms) > 0 {
+				fmt.Fprintln(out, bench.SoakSummary(ms))
+			}
+			if err != nil {
+				return err
+			}
+			errs, samples := 0, 0
+			for _, m := range ms {
+				errs += m.Load.Errors
+				if m.SampleError != "" {
+					samples++
+				}
+			}
+			if errs > 0 || samples > 0 {
+				return fmt.Errorf("soak: %d failed requests, %d windows with a failed sample", errs, samples)
+			}
+			return nil
+		},
+	}
+	f := soak.Flags()
+	f.StringVar(&target, "url", "http://localhost:8080", "server base URL")
+	f.StringVar(&o.ClientID, "client-id", "", "client ID (required)")
+	f.StringVar(&o.ClientSecret, "client-secret", "", "client secret (required; env CONEXOR_CLIENT_SECRET)")
+	f.StringVar(&o.Scope, "scope", "", "scope to request (default: all of the client's)")
+	f.IntVar(&o.Concurrency, "concurrency", 64, "concurrent clients")
+	f.IntVar(&o.Minutes, "minutes", 30, "how many windows to run")
+	f.DurationVar(&o.Window, "window", time.Minute, "length of one window (one table row)")
+	f.IntVar(&o.PID, "pid", 0, "the server's process ID, whose VmRSS is sampled after each window (Linux; default: not sampled)")
+	// Shadows the global --database-url: here it names the database to measure, and
+	// nothing is measured unless it is given.
+	f.StringVar(&o.DatabaseURL, "database-url", "", "the server's database, whose size is sampled after each window: sqlite://PATH or postgres://... (default: not sampled)")
+	f.BoolVar(&o.BasicAuth, "basic", false, "authenticate with HTTP Basic instead of the form")
+	_ = soak.MarkFlagRequired("client-id")
+	_ = soak.MarkFlagRequired("client-secret")
+	return soak
 }
 
 // runFloors drives the two floors (bench/floor) in this process with o's load, right after

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -39,5 +41,24 @@ func TestBenchIntrospect(t *testing.T) {
 	if _, _, err := run(t, "", "bench", "introspect", "--url", e.URL, "--client-id", e.ClientID, "--client-secret", "wrong",
 		"--tokens", "5", "--duration", "300ms"); err == nil || !strings.Contains(err.Error(), "obtaining token 1 of 5") {
 		t.Errorf("wrong secret: %v, want the first token refused", err)
+	}
+}
+
+// bench soak prints a table row per window with the database size and the RSS (the server
+// runs in this process), then a summary; a wrong secret makes every request fail, and the
+// command with it.
+func TestBenchSoak(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	args := []string{"bench", "soak", "--url", e.URL, "--client-id", e.ClientID, "--minutes", "2", "--window", "300ms",
+		"--concurrency", "4", "--pid", strconv.Itoa(os.Getpid()), "--database-url", e.Config.DatabaseURL}
+	out := mustRun(t, "", append(args, "--client-secret", e.ClientSecret)...)
+	rows := regexp.MustCompile(`(?m)^\| [12] \| [1-9]\d* \| \S+ \| \S+ \| 0 \| \d+\.\d \| \d+\.\d \|$`).FindAllString(out, -1)
+	if len(rows) != 2 || !strings.HasPrefix(out, "| minute | tokens/s | p99 | max | errors | db MB | rss MB |") ||
+		!regexp.MustCompile(`(?m)^2 windows: [1-9]\d* tokens, 0 errors, `).MatchString(out) {
+		t.Errorf("want the header, two rows without errors and a summary:\n%s", out)
+	}
+	out, _, err := run(t, "", append(args, "--client-secret", "wrong")...)
+	if err == nil || !strings.Contains(out, "first error: status 401") {
+		t.Errorf("wrong secret: err %v, want an error and the rows saying why:\n%s", err, out)
 	}
 }
