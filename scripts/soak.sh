@@ -15,7 +15,8 @@
 # the load (CONCURRENCY 64, WINDOW 1m) and samples the server's VmRSS (Linux, /proc) and the
 # database size after each window. At the end it prints the server's log size and lines by level
 # (and its first warnings and errors) and, on Postgres, the live and dead rows and autovacuum runs of the oauth_ tables. The exit
-# status is bench soak's: non-zero if any request failed.
+# status is bench soak's: non-zero if any request failed. KEEP_LOG=FILE keeps the server's log
+# (its "purged expired tokens and sessions" lines say how long each purge took).
 set -euo pipefail
 
 kind=${1:-}
@@ -46,6 +47,7 @@ cleanup() {
 	if [ -n "$schema" ]; then
 		psql -q "$pg_dsn" -c "SET client_min_messages = warning" -c "DROP SCHEMA $schema CASCADE" >/dev/null || true
 	fi
+	if [ -n "${KEEP_LOG:-}" ] && [ -f "$work/serve.log" ]; then cp "$work/serve.log" "$KEEP_LOG"; fi
 	rm -rf "$work"
 }
 trap cleanup EXIT
