@@ -173,8 +173,9 @@ func tuneSQLite(db *gorm.DB, memory bool) error {
 	return nil
 }
 
-// tunePostgres sizes the pool. Connections are not kept forever: a connection that lived
-// through a failover may be talking to a server that has since become a replica.
+// tunePostgres sizes the pool. Connections are retired after their lifetime, each at its
+// own moment (postgresDialector's retireIfDue), not by SetConnMaxLifetime, which retires
+// every connection opened together at once.
 func tunePostgres(db *gorm.DB) error {
 	sqlDB, err := db.DB()
 	if err != nil {
@@ -183,7 +184,6 @@ func tunePostgres(db *gorm.DB) error {
 	sqlDB.SetMaxOpenConns(32)
 	sqlDB.SetMaxIdleConns(32)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
-	sqlDB.SetConnMaxLifetime(30 * time.Minute)
 	return nil
 }
 

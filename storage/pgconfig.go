@@ -2,7 +2,9 @@ package storage
 
 import (
 	"context"
+	"database/sql/driver"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"strconv"
@@ -48,7 +50,50 @@ func postgresDialector(databaseURL string, timeout time.Duration, shouldPing fun
 	if _, ok := cfg.RuntimeParams["statement_timeout"]; !ok {
 		cfg.RuntimeParams["statement_timeout"] = strconv.FormatInt((timeout + time.Second).Milliseconds(), 10)
 	}
-	return postgres.New(postgres.Config{Conn: stdlib.OpenDB(*cfg, stdlib.OptionShouldPing(shouldPing))}), nil
+	lifetime := DefaultConnLifetime
+	if v, ok := cfg.RuntimeParams[connLifetimeParam]; ok {
+		// pgxpool's name for it; pgx alone would send it to the server as a setting.
+		delete(cfg.RuntimeParams, connLifetimeParam)
+		if lifetime, err = time.ParseDuration(v); err != nil || lifetime <= 0 {
+			return nil, fmt.Errorf("storage: postgres URL %s: %s=%q must be a positive duration such as 30m", redactURL(databaseURL), connLifetimeParam, v)
+		}
+	}
+	return postgres.New(postgres.Config{Conn: stdlib.OpenDB(*cfg, stdlib.OptionShouldPing(shouldPing),
+		stdlib.OptionAfterConnect(func(_ context.Context, c *pgx.Conn) error {
+			c.PgConn().CustomData()[retireKey] = time.Now().Add(jitteredLifetime(lifetime))
+			return nil
+		}),
+		stdlib.OptionResetSession(retireIfDue))}), nil
+}
+
+// DefaultConnLifetime is how long a pooled Postgres connection is used at most, unless the
+// URL's pool_max_conn_lifetime says otherwise. Connections are not kept forever: one that
+// lived through a failover may be talking to a server that has since become a replica.
+const DefaultConnLifetime = 30 * time.Minute
+
+// connLifetimeParam is the URL parameter that sets the connection lifetime (pgxpool's name).
+const connLifetimeParam = "pool_max_conn_lifetime"
+
+// retireKey holds, in a connection's CustomData, when it is to be retired.
+const retireKey = "conexor.retire_at"
+
+// jitteredLifetime is one connection's lifetime: between three quarters of d and d, at
+// random. database/sql's own SetConnMaxLifetime retires every connection opened together
+// (the whole pool, at start-up under load) at the same moment, and the 32 reconnections
+// that follow stalled token requests for over a second in a 30-minute soak (issue 15);
+// spread over a quarter of the lifetime, they come one at a time.
+func jitteredLifetime(d time.Duration) time.Duration {
+	return d - rand.N(d/4+1)
+}
+
+// retireIfDue is the pool's session reset (run before a used connection is reused): past
+// its lifetime the connection is reported bad, so database/sql closes it and takes or opens
+// another, with nothing failing.
+func retireIfDue(_ context.Context, c *pgx.Conn) error {
+	if at, ok := c.PgConn().CustomData()[retireKey].(time.Time); ok && time.Now().After(at) {
+		return driver.ErrBadConn
+	}
+	return nil
 }
 
 // urlSettings reports which query parameters a URL names (nil for a keyword/value DSN,
