@@ -15,7 +15,8 @@
 # the load (CONCURRENCY 64, WINDOW 1m) and samples the server's VmRSS (Linux, /proc) and the
 # database size after each window. At the end it prints the server's log size and lines by level
 # (and its first warnings and errors) and, on Postgres, the live and dead rows and autovacuum runs of the oauth_ tables. The exit
-# status is bench soak's: non-zero if any request failed. KEEP_LOG=FILE keeps the server's log
+# status is bench soak's: non-zero if any request failed. PG_PARAMS=k=v&... adds parameters to
+# the server's database URL only (e.g. pool_max_conn_lifetime=2m, which psql would refuse). KEEP_LOG=FILE keeps the server's log
 # (its "purged expired tokens and sessions" lines say how long each purge took).
 set -euo pipefail
 
@@ -79,7 +80,7 @@ else
 fi
 
 log="$work/serve.log"
-env "${serve_env[@]}" "$BIN" serve --addr "127.0.0.1:$PORT" --database-url "$db_url" >"$log" 2>&1 &
+env "${serve_env[@]}" "$BIN" serve --addr "127.0.0.1:$PORT" --database-url "$db_url${PG_PARAMS:+&$PG_PARAMS}" >"$log" 2>&1 &
 pid=$!
 for _ in $(seq 300); do
 	if curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; then break; fi
