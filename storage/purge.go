@@ -9,10 +9,11 @@ import (
 // PurgeBatch is how many rows the first statement of a purge deletes. Each batch is its own
 // short transaction, so the write lock (SQLite) or the row locks and WAL burst (Postgres) of
 // a purge are held briefly at a time, never for the whole backlog: deleting 340,000 expired
-// rows in one statement held SQLite's write lock for 7 s. The rows' random keys (the
-// signature hash, the request ID) make each deleted row dirty its own index pages, so the
-// cost per row depends on the disk and the table's size: about 100 µs on SQLite with 250,000
-// tokens stored. The batch size therefore follows the time each batch took (purgeBatchTime).
+// rows in one statement held SQLite's write lock for 7 s. A row's random keys (the signature
+// hash; the request ID of codes and refresh tokens) make each deleted row dirty its own index
+// pages, so the cost per row depends on the disk and the table's size: about 100 µs on SQLite
+// with 250,000 tokens stored and two random keys per row. The batch size therefore follows
+// the time each batch took (purgeBatchTime).
 const PurgeBatch = 500
 
 // purgeBatchTime is how long a batch should hold the write lock. Writers queued behind a
@@ -44,7 +45,7 @@ func nextBatch(n int, took time.Duration) int {
 // purgeTarget is one table and what makes its rows purgeable.
 type purgeTarget struct {
 	table string
-	where string // a condition with one ? for the cutoff
+	where string // the condition, whose ? are deleteInBatches's arguments
 }
 
 // expiringTables are the tables whose rows end at expires_at. A zero expires_at (rows
@@ -58,8 +59,8 @@ var expiringTables = []purgeTarget{
 	{"password_resets", "expires_at < ? AND expires_at > ?"},
 }
 
-// PurgeExpired deletes tokens and browser sessions that expired before t, in batches of
-// PurgeBatch rows. Used codes and refresh tokens are kept until they expire so replays are
+// PurgeExpired deletes tokens and browser sessions that expired before t, in short batches
+// (deleteInBatches). Used codes and refresh tokens are kept until they expire so replays are
 // still detected. Sessions matter too: every visitor of the login page gets a (short)
 // pre-login session row.
 func (s *Store) PurgeExpired(ctx context.Context, before time.Time) (int64, error) {
@@ -75,8 +76,8 @@ func (s *Store) PurgeExpired(ctx context.Context, before time.Time) (int64, erro
 }
 
 // deleteInBatches deletes the rows of table that match where, a batch at a time (PurgeBatch
-// rows first, then as many as fit in purgeBatchTime), each batch one statement (and so one short transaction), pausing between batches; it returns
-// the number of rows deleted. The batch's rows are chosen by the index on the condition's
+// rows first, then as many as fit in purgeBatchTime), each batch one statement and so one
+// short transaction, pausing between batches; it returns the number of rows deleted. The batch's rows are chosen by the index on the condition's
 // column and deleted by physical row address (SQLite's rowid, Postgres's ctid), which needs
 // no knowledge of the table's key. A row changed between the choice and the delete
 // (Postgres gives it a new ctid) is left for the next batch or pass.
