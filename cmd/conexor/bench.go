@@ -45,18 +45,12 @@ func newBenchCmd(_ *globals) *cobra.Command {
 			return nil
 		},
 	}
+	loadFlags(token, &target, &o.ClientID, &o.ClientSecret, &o.Scope, &o.Concurrency, &o.BasicAuth,
+		"client ID (required)", "scope to request (default: all of the client's)")
 	f := token.Flags()
-	f.StringVar(&target, "url", "http://localhost:8080", "server base URL")
-	f.StringVar(&o.ClientID, "client-id", "", "client ID (required)")
-	f.StringVar(&o.ClientSecret, "client-secret", "", "client secret (required; env CONEXOR_CLIENT_SECRET)")
-	f.StringVar(&o.Scope, "scope", "", "scope to request (default: all of the client's)")
-	f.IntVar(&o.Concurrency, "concurrency", 64, "concurrent clients")
 	f.DurationVar(&o.Duration, "duration", 10*time.Second, "how long to run")
-	f.BoolVar(&o.BasicAuth, "basic", false, "authenticate with HTTP Basic instead of the form")
 	f.BoolVar(&withFloors, "floor", false, "then drive, with the same load, the floor of a token endpoint (parse, HMAC secret check, ES256 signature; "+
 		"without and with one SQLite insert per token) and report the server's throughput as a fraction of it")
-	_ = token.MarkFlagRequired("client-id")
-	_ = token.MarkFlagRequired("client-secret")
 	cmd.AddCommand(token, newBenchIntrospectCmd(), newBenchSoakCmd())
 	return cmd
 }
@@ -83,17 +77,12 @@ func newBenchIntrospectCmd() *cobra.Command {
 			return nil
 		},
 	}
+	loadFlags(introspect, &target, &o.ClientID, &o.ClientSecret, &o.Scope, &o.Concurrency, &o.BasicAuth,
+		"client ID (required; a confidential client: it obtains the tokens and introspects them)",
+		"scope of the tokens (default: all of the client's)")
 	f := introspect.Flags()
-	f.StringVar(&target, "url", "http://localhost:8080", "server base URL")
-	f.StringVar(&o.ClientID, "client-id", "", "client ID (required; a confidential client: it obtains the tokens and introspects them)")
-	f.StringVar(&o.ClientSecret, "client-secret", "", "client secret (required; env CONEXOR_CLIENT_SECRET)")
-	f.StringVar(&o.Scope, "scope", "", "scope of the tokens (default: all of the client's)")
 	f.IntVar(&o.Tokens, "tokens", bench.DefaultIntrospectTokens, "access tokens to obtain and introspect round robin")
-	f.IntVar(&o.Concurrency, "concurrency", 64, "concurrent clients")
 	f.DurationVar(&o.Duration, "duration", 10*time.Second, "how long to run")
-	f.BoolVar(&o.BasicAuth, "basic", false, "authenticate with HTTP Basic instead of the form")
-	_ = introspect.MarkFlagRequired("client-id")
-	_ = introspect.MarkFlagRequired("client-secret")
 	return introspect
 }
 
@@ -140,21 +129,15 @@ It exits non-zero if any request failed or a sample could not be taken.`,
 			return nil
 		},
 	}
+	loadFlags(soak, &target, &o.ClientID, &o.ClientSecret, &o.Scope, &o.Concurrency, &o.BasicAuth,
+		"client ID (required)", "scope to request (default: all of the client's)")
 	f := soak.Flags()
-	f.StringVar(&target, "url", "http://localhost:8080", "server base URL")
-	f.StringVar(&o.ClientID, "client-id", "", "client ID (required)")
-	f.StringVar(&o.ClientSecret, "client-secret", "", "client secret (required; env CONEXOR_CLIENT_SECRET)")
-	f.StringVar(&o.Scope, "scope", "", "scope to request (default: all of the client's)")
-	f.IntVar(&o.Concurrency, "concurrency", 64, "concurrent clients")
 	f.IntVar(&o.Minutes, "minutes", 30, "how many windows to run")
 	f.DurationVar(&o.Window, "window", time.Minute, "length of one window (one table row)")
 	f.IntVar(&o.PID, "pid", 0, "the server's process ID, whose VmRSS is sampled after each window (Linux; default: not sampled)")
 	// Shadows the global --database-url: here it names the database to measure, and
 	// nothing is measured unless it is given.
 	f.StringVar(&o.DatabaseURL, "database-url", "", "the server's database, whose size is sampled after each window: sqlite://PATH or postgres://... (default: not sampled)")
-	f.BoolVar(&o.BasicAuth, "basic", false, "authenticate with HTTP Basic instead of the form")
-	_ = soak.MarkFlagRequired("client-id")
-	_ = soak.MarkFlagRequired("client-secret")
 	return soak
 }
 
@@ -207,4 +190,18 @@ func runFloor(ctx context.Context, o bench.TokenOptions, db *sql.DB) (bench.Resu
 		err = errors.New("the floor answered errors: " + res.FirstError)
 	}
 	return res, err
+}
+
+// loadFlags adds the flags every load command shares: where the server is, the client that
+// drives it, and how many clients at once.
+func loadFlags(cmd *cobra.Command, target, clientID, secret, scope *string, conc *int, basic *bool, idUsage, scopeUsage string) {
+	f := cmd.Flags()
+	f.StringVar(target, "url", "http://localhost:8080", "server base URL")
+	f.StringVar(clientID, "client-id", "", idUsage)
+	f.StringVar(secret, "client-secret", "", "client secret (required; env CONEXOR_CLIENT_SECRET)")
+	f.StringVar(scope, "scope", "", scopeUsage)
+	f.IntVar(conc, "concurrency", 64, "concurrent clients")
+	f.BoolVar(basic, "basic", false, "authenticate with HTTP Basic instead of the form")
+	_ = cmd.MarkFlagRequired("client-id")
+	_ = cmd.MarkFlagRequired("client-secret")
 }
